@@ -1,0 +1,202 @@
+"""The ``bubblenet`` command and what every verb shares.
+
+Each verb lives in its own module with a ``main(argv=None, prog=None)``
+function, so that ``python -m bubblenet.<verb>`` and ``bubblenet <verb>``
+run the same code. This module is the only place that knows about `argv`,
+config files, logging set-up and exit codes; the library below it takes
+explicit arguments.
+
+Exit status: 0 on success, 2 on bad input (one message on stderr, naming the
+file and the problem), 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from bubblenet.errors import ConfigError, InputError
+
+__all__ = ["main", "make_parser", "run_verb", "load_config_section", "VERBS"]
+
+#: Verb name -> (module, one-line help). Modules are imported only when used,
+#: so ``bubblenet --help`` stays fast.
+VERBS: dict[str, tuple[str, str]] = {
+    "synth": ("bubblenet.synth.__main__", "write a synthetic GLIMPSE/MIPSGAL-like survey"),
+    "preview": ("bubblenet.preview", "draw a PNG of a tile: 24 µm red, 8 µm green, catalogue circles"),
+    "info": ("bubblenet.info", "list FITS images, their WCS and how the two bands pair up"),
+}
+
+log = logging.getLogger("bubblenet")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``bubblenet <verb> [options]``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        _print_verbs(sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from bubblenet import __version__
+
+        print(f"bubblenet {__version__}")
+        return 0
+    verb, rest = argv[0], argv[1:]
+    if verb not in VERBS:
+        print(f"bubblenet: error: unknown verb {verb!r}; choose from {', '.join(VERBS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(VERBS[verb][0])
+    return module.main(rest, prog=f"bubblenet {verb}")
+
+
+def _print_verbs(stream) -> None:
+    print("usage: bubblenet <verb> [options]   (or: python -m bubblenet.<verb>)\n", file=stream)
+    print("verbs:", file=stream)
+    for name, (_, text) in VERBS.items():
+        print(f"  {name:<10} {text}", file=stream)
+    print("\n'bubblenet <verb> --help' describes each verb's options.", file=stream)
+
+
+def make_parser(prog: str | None, description: str, *, section: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every verb has.
+
+    Parameters
+    ----------
+    prog : str or None
+        Program name shown in messages (``bubblenet synth``).
+    description : str
+        First paragraph of ``--help``.
+    section : str
+        Name of this verb's section in a config file.
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog or f"python -m bubblenet.{section}",
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.set_defaults(_section=section)
+    group = parser.add_argument_group("common options")
+    group.add_argument(
+        "--config",
+        metavar="YAML",
+        help=f"config file (e.g. experiments/demo.yaml); its '{section}:' section "
+        "sets defaults that command-line flags override",
+    )
+    noise = group.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only; no progress bars")
+    return parser
+
+
+def load_config_section(path: str | os.PathLike, section: str) -> dict[str, Any]:
+    """Read one verb's section of a YAML config file.
+
+    A bare name such as ``demo`` is looked up as ``experiments/demo.yaml``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not YAML, or the section is not a mapping.
+    """
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and Path("experiments", f"{path}.yaml").exists():
+        path = Path("experiments", f"{path}.yaml")
+    if not path.is_file():
+        raise ConfigError("config file not found", path)
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"not valid YAML ({err})", path) from None
+    if not isinstance(doc, dict):
+        raise ConfigError("expected a mapping of verb sections at the top level", path)
+    values = doc.get(section) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"section '{section}' must be a mapping of option: value", path)
+    return values
+
+
+def _apply_config(parser: argparse.ArgumentParser, path: str, section: str) -> None:
+    """Turn a config section into parser defaults, converted like flags are."""
+    # A key may be the option's name ("max-pixels", "l") or its dest ("max_pixels", "l_range").
+    actions = {}
+    for action in parser._actions:
+        if action.dest in ("help", "config", "_section"):
+            continue
+        actions[action.dest] = action
+        for option in action.option_strings:
+            actions[option.lstrip("-").replace("-", "_")] = action
+    defaults = {}
+    for key, value in load_config_section(path, section).items():
+        dest = str(key).replace("-", "_")
+        if dest not in actions:
+            raise ConfigError(
+                f"unknown option '{key}' in section '{section}' "
+                f"(known: {', '.join(sorted({a.option_strings[0].lstrip('-') for a in actions.values() if a.option_strings}))})",
+                path,
+            )
+        action = actions[dest]
+        dest = action.dest
+        convert = action.type or (lambda v: v)
+        try:
+            if value is None:
+                defaults[dest] = None
+            elif action.nargs not in (None, "?"):
+                values = value if isinstance(value, list) else [value]
+                defaults[dest] = [convert(v) if isinstance(v, str) else v for v in values]
+            else:
+                defaults[dest] = convert(value) if isinstance(value, str) else value
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
+            raise ConfigError(f"option '{key}': {err}", path) from None
+    parser.set_defaults(**defaults)
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Log to stderr: INFO by default, DEBUG with ``--verbose``, WARNING with ``--quiet``."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    # Third-party libraries are noisy at INFO (matplotlib fonts).
+    # (astropy keeps its own logger class: configuring it before import breaks astropy.)
+    for name in ("matplotlib", "PIL", "reproject"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def run_verb(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], int | None],
+    argv: Sequence[str] | None,
+) -> int:
+    """Parse `argv` (with any config file) and call `run`, mapping errors to exit codes.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on bad input, 130 on Ctrl-C.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    section = parser.get_default("_section")
+    first, _ = parser.parse_known_args(argv)
+    try:
+        if first.config:
+            _apply_config(parser, first.config, section)
+        args = parser.parse_args(argv)
+        setup_logging(args.verbose, args.quiet)
+        status = run(args)
+    except InputError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+def progress_enabled(args: argparse.Namespace) -> bool:
+    """Whether to draw tqdm progress bars (not with ``--quiet``)."""
+    return not getattr(args, "quiet", False)

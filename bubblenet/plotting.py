@@ -1,0 +1,202 @@
+"""Pictures of sky tiles: 24 µm in red, 8 µm in green, WCS axes, catalogue ellipses.
+
+The colours follow the Milky Way Project images (red = MIPSGAL 24 µm,
+green = GLIMPSE 8 µm) so that bubbles look as volunteers and papers show
+them: green rims around red interiors.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from astropy.coordinates import SkyCoord  # noqa: E402
+from astropy import units as u  # noqa: E402
+from astropy.table import Table  # noqa: E402
+from astropy.visualization import AsinhStretch, ManualInterval  # noqa: E402
+from astropy.wcs import WCS  # noqa: E402
+
+from bubblenet.outputs import atomic_path  # noqa: E402
+
+__all__ = ["rgb_composite", "ellipses_in_pixels", "plot_sky", "save_figure", "preview_tile", "preview_survey"]
+
+log = logging.getLogger(__name__)
+
+
+def _channel(data: np.ndarray | None, shape, percentiles=(1.0, 99.7)) -> np.ndarray:
+    """One colour channel in [0, 1]: percentile interval, then asinh stretch."""
+    if data is None:
+        return np.zeros(shape, dtype=np.float32)
+    finite = data[np.isfinite(data)]
+    if finite.size == 0:
+        return np.zeros(shape, dtype=np.float32)
+    lo, hi = np.percentile(finite, percentiles)
+    scaled = AsinhStretch(0.1)(ManualInterval(lo, hi if hi > lo else lo + 1)(np.nan_to_num(data, nan=lo)))
+    return np.clip(scaled, 0, 1).astype(np.float32)
+
+
+def rgb_composite(data24: np.ndarray | None, data8: np.ndarray | None) -> np.ndarray:
+    """An RGB image with 24 µm in red and 8 µm in green (blue empty).
+
+    Each band is scaled between its 1st and 99.7th percentiles and
+    asinh-stretched; a missing band (None) stays black. NaN is shown black.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(ny, nx, 3)`` float32 in [0, 1].
+    """
+    ref = data24 if data24 is not None else data8
+    rgb = np.zeros(ref.shape + (3,), dtype=np.float32)
+    rgb[..., 0] = _channel(data24, ref.shape)
+    rgb[..., 1] = _channel(data8, ref.shape)
+    missing = np.ones(ref.shape, bool)
+    for data in (data24, data8):
+        if data is not None:
+            missing &= ~np.isfinite(data)
+    rgb[missing] = 0
+    return rgb
+
+
+def ellipses_in_pixels(table: Table, wcs: WCS) -> tuple[np.ndarray, ...]:
+    """Pixel centre, semi-axes and major-axis angle of catalogue ellipses.
+
+    The catalogue's ``theta`` is taken as the direction of the major axis
+    measured from the +longitude axis towards +latitude (the convention of
+    `bubblenet.synth`); its pixel direction is found from the local
+    directions of those axes in `wcs`, so Galactic and equatorial grids,
+    flipped or rotated, all work.
+
+    Returns
+    -------
+    x, y, a, b, angle : numpy.ndarray
+        Pixels, pixels, pixels, pixels, radians counter-clockwise from +x.
+    """
+    coords = SkyCoord(l=np.asarray(table["glon"], float) * u.deg, b=np.asarray(table["glat"], float) * u.deg,
+                      frame="galactic")
+    x, y = wcs.world_to_pixel(coords)
+    delta = 1.0 / 3600  # one arcsec along each Galactic axis
+    cosb = np.cos(np.radians(coords.b.deg))
+    xl, yl = wcs.world_to_pixel(SkyCoord(l=coords.l + delta * u.deg / cosb, b=coords.b, frame="galactic"))
+    xb, yb = wcs.world_to_pixel(SkyCoord(l=coords.l, b=coords.b + delta * u.deg, frame="galactic"))
+    theta = np.radians(np.nan_to_num(np.asarray(table["theta"], float)))
+    dx = np.cos(theta) * (xl - x) + np.sin(theta) * (xb - x)
+    dy = np.cos(theta) * (yl - y) + np.sin(theta) * (yb - y)
+    px_per_arcmin = 60 * np.hypot(xb - x, yb - y)
+    a = np.asarray(table["maj_axis"], float) * px_per_arcmin
+    b = np.asarray(table["min_axis"], float) * px_per_arcmin
+    return x, y, a, b, np.arctan2(dy, dx)
+
+
+def plot_sky(data: np.ndarray, wcs: WCS, *, catalogue: Table | None = None, selected: np.ndarray | None = None,
+             title: str | None = None, figsize_in: float = 12.0):
+    """A figure of a two-band image with WCS axes and catalogue ellipses.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        ``(ny, nx, 2)`` with channels [24 µm, 8 µm]; a channel that is all
+        NaN is treated as missing.
+    wcs : astropy.wcs.WCS
+        Celestial WCS of `data`.
+    catalogue : astropy.table.Table, optional
+        Bubbles with the standard columns of `bubblenet.catalogue`
+        (``glon``, ``glat``, ``maj_axis``, ``min_axis``, ``theta``).
+    selected : numpy.ndarray of bool, optional
+        Which catalogue rows to highlight (e.g. the clear bubbles).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.patches import Ellipse
+
+    bands = [data[..., c] if np.isfinite(data[..., c]).any() else None for c in range(2)]
+    rgb = rgb_composite(bands[0], bands[1])
+    ny, nx = rgb.shape[:2]
+    aspect = ny / nx
+    fig = plt.figure(figsize=(figsize_in, figsize_in * aspect + 1.2))
+    ax = fig.add_subplot(projection=wcs)
+    ax.imshow(rgb, origin="lower", interpolation="nearest")
+    frame = wcs.pixel_to_world(0, 0).frame.name
+    names = ("Galactic longitude", "Galactic latitude") if frame == "galactic" else ("Right ascension", "Declination")
+    ax.coords[0].set_axislabel(names[0])
+    ax.coords[1].set_axislabel(names[1])
+    ax.coords[0].set_major_formatter("d.dd")
+    ax.coords[1].set_major_formatter("d.dd")
+    if catalogue is not None and len(catalogue):
+        x, y, a, b, angle = ellipses_in_pixels(catalogue, wcs)
+        chosen = np.zeros(len(catalogue), bool) if selected is None else np.asarray(selected, bool)
+        inside = (x > -a) & (x < nx + a) & (y > -a) & (y < ny + a)
+        for i in np.flatnonzero(inside):
+            ax.add_patch(Ellipse((x[i], y[i]), 2 * a[i], 2 * b[i], angle=math.degrees(angle[i]), fill=False,
+                                 edgecolor="white" if chosen[i] else "cyan", linewidth=1.4 if chosen[i] else 0.7,
+                                 linestyle="-" if chosen[i] else "--"))
+        n_sel = int(chosen[inside].sum())
+        ax.text(0.01, 0.99, f"{int(inside.sum())} catalogue bubbles (dashed cyan), {n_sel} selected (white)",
+                transform=ax.transAxes, va="top", color="white", fontsize=9)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 100) -> Path:
+    """Save a figure as PNG atomically and close it."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def preview_tile(tile, path: str | os.PathLike, *, catalogue: Table | None = None,
+                 selection: frozenset | set | None = None, max_pixels: int = 1600) -> Path:
+    """Write a PNG of a whole `bubblenet.sky.SkyTile`, binned to at most `max_pixels` a side.
+
+    Parameters
+    ----------
+    tile : bubblenet.sky.SkyTile
+    path : str or path-like
+        PNG to write (atomically).
+    catalogue : astropy.table.Table, optional
+        Bubbles to draw.
+    selection : set of str, optional
+        Names of the bubbles to highlight.
+    max_pixels : int
+        Longest side of the picture, in image pixels.
+    """
+    factor = max(1, math.ceil(max(tile.shape) / max_pixels))
+    data, wcs = tile.read_binned(factor)
+    selected = None
+    if catalogue is not None and selection is not None:
+        selected = np.array([str(n) in selection for n in catalogue["name"]])
+    title = f"{tile.name}  ({tile.pixel_scale.value * factor:.3g}″/px shown)"
+    return save_figure(plot_sky(data, wcs, catalogue=catalogue, selected=selected, title=title), path)
+
+
+def preview_survey(folder: str | os.PathLike, *, catalogue: str | os.PathLike | None = None,
+                   selection: str | os.PathLike | None = None, out: str | os.PathLike | None = None) -> list[Path]:
+    """Write one PNG per 8 µm tile of a survey folder (``<folder>/previews/<tile>.png``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNG files.
+    """
+    from bubblenet.catalogue import read_catalogue, read_selection
+    from bubblenet.sky import find_survey_files, open_survey
+
+    tiles = open_survey(*find_survey_files(folder))
+    table = read_catalogue(catalogue) if catalogue is not None else None
+    chosen = read_selection(selection) if selection is not None else None
+    out = Path(out) if out is not None else Path(folder) / "previews"
+    return [preview_tile(t, out / f"{t.name}.png", catalogue=table, selection=chosen) for t in tiles]

@@ -1,0 +1,673 @@
+"""Survey images on the sky: lazy FITS access, band pairing and two-band tiles.
+
+A survey is a set of 8 µm mosaics (GLIMPSE ``GLM_*_mosaic_I4.fits``) and a set of
+24 µm mosaics (MIPSGAL ``MG*_024.fits``), or any 2-D FITS images with a celestial
+WCS. The two surveys have their own tile boundaries, pixel scales and reference
+pixels, so the bands are paired by where they lie on the sky, never by file
+name, and the 24 µm data are resampled onto the 8 µm pixel grid with
+`reproject` one window at a time.
+
+Conventions (see `bubblenet.boxes`): arrays are indexed ``(y, x)``; pixel
+coordinates are 0-based with integers at pixel centres, as astropy's WCS
+methods use; a two-band array is ``(ny, nx, 2)`` with channel 0 = 24 µm and
+channel 1 = 8 µm, the order of the reference method's network input.
+
+NaN handling follows Nishimoto et al. (2025, PASJ 77, 403): survey edges and
+holes are NaN in the mosaics; small holes (up to `SMALL_HOLE_AREA` pixels, e.g.
+masked cosmic rays or saturated star cores) are filled by interpolation from
+their surroundings, while larger NaN areas (survey edges, missing coverage)
+are kept as NaN, and a window that still contains NaN is not usable for
+training or detection (`is_usable`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from astropy import units as u
+from astropy.convolution import Gaussian2DKernel, interpolate_replace_nans
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs.utils import proj_plane_pixel_scales
+from scipy import ndimage
+
+from bubblenet.errors import FitsError
+
+__all__ = [
+    "Window",
+    "SkyImage",
+    "SkyTile",
+    "open_image",
+    "pair_bands",
+    "open_survey",
+    "find_survey_files",
+    "fill_small_holes",
+    "is_usable",
+    "shift_wcs",
+    "bin_wcs",
+    "SMALL_HOLE_AREA",
+]
+
+log = logging.getLogger(__name__)
+
+#: Largest NaN hole, in pixels, that is filled by interpolation rather than
+#: treated as missing sky: about a 5 x 5 px patch, the size of a masked
+#: saturated star core or cosmic-ray cluster at GLIMPSE's 1.2"/px.
+SMALL_HOLE_AREA = 25
+
+#: Rows read at a time when scanning a whole image (bounded memory).
+_SCAN_ROWS = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """A rectangular pixel window ``[y0, y0 + ny) x [x0, x0 + nx)``.
+
+    The window may extend beyond the image; reads pad the outside with NaN.
+    """
+
+    x0: int
+    y0: int
+    nx: int
+    ny: int
+
+    def __post_init__(self):
+        if self.nx <= 0 or self.ny <= 0:
+            raise ValueError(f"window must have positive size, got nx={self.nx}, ny={self.ny}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)``."""
+        return (self.ny, self.nx)
+
+    @classmethod
+    def centred(cls, x: float, y: float, half: float) -> "Window":
+        """The square window of half-size `half` pixels centred on pixel ``(x, y)``."""
+        size = max(int(round(2 * half)), 1)
+        return cls(int(round(x - size / 2 + 0.5)), int(round(y - size / 2 + 0.5)), size, size)
+
+
+def shift_wcs(wcs: WCS, x0: float, y0: float) -> WCS:
+    """The WCS of a window whose pixel (0, 0) is pixel ``(x0, y0)`` of `wcs`.
+
+    Unlike ``wcs[y0:, x0:]`` this works for windows that start outside the
+    image (negative offsets).
+    """
+    out = wcs.deepcopy()
+    out.wcs.crpix = out.wcs.crpix - np.array([x0, y0], dtype=float)
+    if out.array_shape is not None:
+        out.array_shape = None
+    return out
+
+
+def bin_wcs(wcs: WCS, factor: int) -> WCS:
+    """The WCS of an image block-averaged by `factor` (pixel (0, 0) = mean of the first block).
+
+    Written out rather than ``wcs[::factor, ::factor]`` because astropy's
+    slicing does not rescale a ``CD`` matrix (GLIMPSE headers use one).
+    """
+    out = wcs.deepcopy()
+    if out.wcs.has_cd():
+        cd = out.wcs.cd.copy()
+        del out.wcs.cd
+        out.wcs.pc = cd
+        out.wcs.cdelt = [1.0, 1.0]
+    out.wcs.cdelt = np.asarray(out.wcs.cdelt) * factor
+    # FITS pixel p (1-based) of the fine grid sits at (p - 0.5) / factor + 0.5 on the coarse one.
+    out.wcs.crpix = (np.asarray(out.wcs.crpix) - 0.5) / factor + 0.5
+    out.array_shape = None
+    out.wcs.set()
+    return out
+
+
+def _celestial_wcs(header: fits.Header, path: Path) -> WCS:
+    """The 2-D celestial WCS of an image header, or a `FitsError` saying why not."""
+    with warnings.catch_warnings():
+        # Survey headers carry non-standard keywords that astropy fixes noisily.
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(header)
+        except Exception as err:  # astropy raises several types for bad WCS
+            raise FitsError(f"cannot parse the WCS ({err})", path) from None
+    if not wcs.has_celestial:
+        ctypes = [header.get(f"CTYPE{i}", "<missing>") for i in (1, 2)]
+        raise FitsError(
+            f"no celestial WCS: CTYPE1/CTYPE2 are {ctypes[0]!r}/{ctypes[1]!r}, "
+            "expected sky axes such as 'GLON-CAR'/'GLAT-CAR' or 'RA---TAN'/'DEC--TAN'",
+            path,
+        )
+    if sorted([wcs.wcs.lng, wcs.wcs.lat]) != [0, 1]:
+        raise FitsError("the celestial axes are not the first two image axes", path)
+    return wcs.celestial
+
+
+@dataclasses.dataclass
+class _Stats:
+    finite_fraction: float
+    vmin: float
+    vmax: float
+
+
+class SkyImage:
+    """One 2-D FITS image with a celestial WCS, read lazily by window.
+
+    Use `open_image` to make one. Data are never loaded whole: windows are
+    read through ``HDU.section`` (memory-mapped for uncompressed files).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The FITS file.
+    hdu : int
+        Index of the image HDU in the file.
+    shape : tuple of int
+        ``(ny, nx)``.
+    wcs : astropy.wcs.WCS
+        The 2-D celestial WCS.
+    unit : str or None
+        ``BUNIT`` of the image (e.g. ``'MJy/sr'``).
+    header : astropy.io.fits.Header
+        The image header.
+    """
+
+    def __init__(self, path: Path, hdu: int, header: fits.Header, shape: tuple[int, int],
+                 lead: tuple[int, ...]):
+        self.path = path
+        self.hdu = hdu
+        self.header = header
+        self.shape = shape
+        self._lead = lead  # zero indices for degenerate leading axes (NAXIS3 = 1 ...)
+        self.wcs = _celestial_wcs(header, path)
+        self.unit = header.get("BUNIT")
+        self._hdul = None
+
+    # -- file handle: opened on first read, dropped when pickled (for workers) --
+    def _open(self):
+        if self._hdul is None:
+            self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=True)
+        return self._hdul[self.hdu]
+
+    def close(self) -> None:
+        """Close the file handle (it reopens on the next read)."""
+        if self._hdul is not None:
+            self._hdul.close()
+            self._hdul = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_hdul"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"SkyImage({str(self.path)!r}, shape={self.shape}, frame={self.frame!r})"
+
+    @property
+    def name(self) -> str:
+        """File name without FITS extensions."""
+        name = self.path.name
+        for ext in (".gz", ".fz", ".fits", ".fit", ".fts"):
+            name = name.removesuffix(ext)
+        return name
+
+    @property
+    def frame(self) -> str:
+        """Celestial frame of the WCS, e.g. ``'galactic'`` or ``'icrs'``."""
+        return self.wcs.pixel_to_world(0, 0).frame.name
+
+    @property
+    def pixel_scale(self) -> u.Quantity:
+        """Mean pixel side at the reference point, in arcsec."""
+        scales = proj_plane_pixel_scales(self.wcs) * u.Unit(self.wcs.wcs.cunit[0] or "deg")
+        return float(np.sqrt(scales[0] * scales[1]).to_value(u.arcsec)) * u.arcsec
+
+    def read(self, window: Window | None = None) -> np.ndarray:
+        """Read a window of the image as float32, NaN outside the image.
+
+        Parameters
+        ----------
+        window : Window, optional
+            The pixels to read; the whole image when omitted.
+        """
+        ny, nx = self.shape
+        if window is None:
+            window = Window(0, 0, nx, ny)
+        out = np.full(window.shape, np.nan, dtype=np.float32)
+        ya, yb = max(window.y0, 0), min(window.y0 + window.ny, ny)
+        xa, xb = max(window.x0, 0), min(window.x0 + window.nx, nx)
+        if ya >= yb or xa >= xb:
+            return out
+        try:
+            block = self._open().section[self._lead + (slice(ya, yb), slice(xa, xb))]
+        except (OSError, ValueError, TypeError) as err:
+            raise FitsError(f"cannot read image data ({err})", self.path) from None
+        out[ya - window.y0:yb - window.y0, xa - window.x0:xb - window.x0] = block
+        return out
+
+    def read_binned(self, factor: int) -> tuple[np.ndarray, WCS]:
+        """The whole image block-averaged by `factor` (NaN-aware), with its WCS.
+
+        Read in strips of rows, so memory stays bounded for large mosaics.
+        """
+        factor = max(int(factor), 1)
+        shape = (self.shape[0] // factor, self.shape[1] // factor)
+        return _block_mean(self, factor, shape), bin_wcs(self.wcs, factor)
+
+    def scan(self) -> _Stats:
+        """Finite fraction and range of the data, read in strips of rows."""
+        ny, nx = self.shape
+        finite, vmin, vmax = 0, np.inf, -np.inf
+        for y0 in range(0, ny, _SCAN_ROWS):
+            block = self.read(Window(0, y0, nx, min(_SCAN_ROWS, ny - y0)))
+            ok = np.isfinite(block)
+            n = int(ok.sum())
+            if n:
+                finite += n
+                vmin = min(vmin, float(block[ok].min()))
+                vmax = max(vmax, float(block[ok].max()))
+        return _Stats(finite / (nx * ny), vmin, vmax)
+
+    def footprint(self, n_per_side: int = 8) -> SkyCoord:
+        """Points along the image border (pixel edges), in the image's frame."""
+        ny, nx = self.shape
+        t = np.linspace(0.0, 1.0, n_per_side, endpoint=False)
+        x0, x1, y0, y1 = -0.5, nx - 0.5, -0.5, ny - 0.5
+        xs = np.concatenate([x0 + t * (x1 - x0), np.full_like(t, x1), x1 - t * (x1 - x0), np.full_like(t, x0)])
+        ys = np.concatenate([np.full_like(t, y0), y0 + t * (y1 - y0), np.full_like(t, y1), y1 - t * (y1 - y0)])
+        return self.wcs.pixel_to_world(xs, ys)
+
+    def centre_and_radius(self) -> tuple[SkyCoord, u.Quantity]:
+        """Sky position of the image centre and the largest distance to its border."""
+        ny, nx = self.shape
+        centre = self.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+        return centre, centre.separation(self.footprint()).max()
+
+    def pixel_bounds_of(self, coords: SkyCoord, margin: float = 0.0) -> tuple[float, float, float, float] | None:
+        """Pixel bounding box ``(xmin, ymin, xmax, ymax)`` of sky points in this image.
+
+        Returns None when no point projects to a finite pixel position.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x, y = self.wcs.world_to_pixel(coords)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if not ok.any():
+            return None
+        return (x[ok].min() - margin, y[ok].min() - margin, x[ok].max() + margin, y[ok].max() + margin)
+
+
+def open_image(path: str | os.PathLike, *, hdu: int | None = None, check_data: bool = True) -> SkyImage:
+    """Open a 2-D FITS image with a celestial WCS, without loading its data.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A FITS file (gzip-compressed and tile-compressed files work too).
+    hdu : int, optional
+        The HDU to use; by default the first HDU holding an image.
+    check_data : bool
+        Scan the data once (in strips) and refuse images that are all NaN or
+        constant.
+
+    Returns
+    -------
+    SkyImage
+
+    Raises
+    ------
+    FitsError
+        If the file cannot be read, holds no 2-D image, has no celestial WCS,
+        or (with `check_data`) its data are all NaN or constant.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FitsError("no such file", path)
+    try:
+        with fits.open(path, memmap=True, lazy_load_hdus=False) as hdul:
+            index = _image_hdu_index(hdul, hdu, path)
+            header = hdul[index].header.copy()
+            if hdul[index].data is None:
+                raise FitsError(f"HDU {index} holds no data", path)
+    except FitsError:
+        raise
+    except Exception as err:  # truncated or non-FITS files fail in many ways
+        raise FitsError(f"not a readable FITS file ({type(err).__name__}: {err})", path) from None
+    shape, lead = _image_shape(header, path)
+    image = SkyImage(path, index, header, shape, lead)
+    if check_data:
+        stats = image.scan()
+        if stats.finite_fraction == 0:
+            raise FitsError("the image is all NaN (no data)", path)
+        if stats.vmin == stats.vmax:
+            raise FitsError(f"the image is constant ({stats.vmin:g} everywhere): no sky signal", path)
+        image.close()
+    return image
+
+
+def _image_hdu_index(hdul: fits.HDUList, hdu: int | None, path: Path) -> int:
+    if hdu is not None:
+        if not 0 <= hdu < len(hdul):
+            raise FitsError(f"has no HDU {hdu} (it has {len(hdul)})", path)
+        return hdu
+    for i, h in enumerate(hdul):
+        if h.is_image and h.header.get("NAXIS", 0) >= 2:
+            return i
+    raise FitsError("holds no image HDU with two or more axes", path)
+
+
+def _image_shape(header: fits.Header, path: Path) -> tuple[tuple[int, int], tuple[int, ...]]:
+    """``(ny, nx)`` of the first two axes, and zero indices for degenerate extra axes."""
+    naxis = header["ZNAXIS"] if "ZNAXIS" in header else header["NAXIS"]
+    key = "ZNAXIS" if "ZNAXIS" in header else "NAXIS"
+    sizes = [header[f"{key}{i}"] for i in range(1, naxis + 1)]
+    if any(n != 1 for n in sizes[2:]):
+        raise FitsError(f"is a cube of shape {tuple(reversed(sizes))}: expected one 2-D image", path)
+    return (sizes[1], sizes[0]), (0,) * (naxis - 2)
+
+
+def _overlaps(a: SkyImage, b: SkyImage) -> bool:
+    """Whether two images share any sky (tested in `a`'s pixel frame)."""
+    ca, ra = a.centre_and_radius()
+    cb, rb = b.centre_and_radius()
+    if ca.separation(cb) > ra + rb:
+        return False
+    bounds = a.pixel_bounds_of(b.footprint(16))
+    if bounds is None:
+        return False
+    ny, nx = a.shape
+    xmin, ymin, xmax, ymax = bounds
+    return xmin < nx - 0.5 and xmax > -0.5 and ymin < ny - 0.5 and ymax > -0.5
+
+
+def pair_bands(images8: Sequence[SkyImage], images24: Sequence[SkyImage]) -> list["SkyTile"]:
+    """Pair every 8 µm image with the 24 µm images that overlap it on the sky.
+
+    Parameters
+    ----------
+    images8, images24 : sequence of SkyImage
+        The two bands, in any order and with any tiling.
+
+    Returns
+    -------
+    list of SkyTile
+        One tile per 8 µm image, on the 8 µm pixel grid.
+
+    Raises
+    ------
+    FitsError
+        If an 8 µm image has no overlapping 24 µm image, or a 24 µm image
+        overlaps no 8 µm image (naming the file).
+    """
+    if not images8:
+        raise FitsError("no 8 µm image given")
+    if not images24:
+        raise FitsError("no 24 µm image given")
+    partners = {id(b): 0 for b in images24}
+    tiles = []
+    for a in images8:
+        matched = [b for b in images24 if _overlaps(a, b)]
+        if not matched:
+            raise FitsError("no 24 µm image overlaps this 8 µm image on the sky (bands do not overlap)", a.path)
+        for b in matched:
+            partners[id(b)] += 1
+        tiles.append(SkyTile(a, matched))
+    for b in images24:
+        if not partners[id(b)]:
+            raise FitsError("this 24 µm image overlaps no 8 µm image on the sky (bands do not overlap)", b.path)
+    return tiles
+
+
+def open_survey(files8: Iterable[str | os.PathLike], files24: Iterable[str | os.PathLike]) -> list["SkyTile"]:
+    """Open 8 µm and 24 µm FITS files and pair them by sky overlap.
+
+    Returns
+    -------
+    list of SkyTile
+        One per 8 µm file, in the order given.
+    """
+    return pair_bands([open_image(f) for f in files8], [open_image(f) for f in files24])
+
+
+#: File-name patterns of the two bands in a survey folder: GLIMPSE and
+#: MIPSGAL archive names first, then generic ones.
+PATTERNS_8UM = ("GLM_*_mosaic_I4.fits*", "*_I4.fits*", "*8um*.fits*")
+PATTERNS_24UM = ("MG*_024.fits*", "*_024.fits*", "*24um*.fits*")
+
+
+def find_survey_files(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """The 8 µm and 24 µm FITS files in a folder, recognised by survey file names.
+
+    Only the names sort files into bands; which files go together is decided
+    later by sky overlap (`pair_bands`).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FitsError("not a folder", folder)
+
+    def first_match(patterns):
+        for pattern in patterns:
+            found = sorted(folder.glob(pattern))
+            if found:
+                return found
+        return []
+
+    files8, files24 = first_match(PATTERNS_8UM), first_match(PATTERNS_24UM)
+    if not files8 or not files24:
+        raise FitsError(
+            f"found {len(files8)} 8 µm and {len(files24)} 24 µm FITS files; expected names like "
+            "GLM_01200+0000_mosaic_I4.fits and MG0120p005_024.fits",
+            folder,
+        )
+    return files8, files24
+
+
+class SkyTile:
+    """An 8 µm image and the 24 µm data on its pixel grid, read by window.
+
+    Parameters
+    ----------
+    image8 : SkyImage
+        The 8 µm image; it defines the tile's pixel grid and WCS.
+    images24 : sequence of SkyImage
+        The 24 µm images overlapping it (any grid, any celestial frame).
+    """
+
+    def __init__(self, image8: SkyImage, images24: Sequence[SkyImage]):
+        self.image8 = image8
+        self.images24 = tuple(images24)
+
+    def __repr__(self) -> str:
+        return f"SkyTile({self.name!r}, shape={self.shape}, n24={len(self.images24)})"
+
+    @property
+    def name(self) -> str:
+        """Name of the 8 µm file, without extension."""
+        return self.image8.name
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of the 8 µm grid."""
+        return self.image8.shape
+
+    @property
+    def wcs(self) -> WCS:
+        """Celestial WCS of the 8 µm grid."""
+        return self.image8.wcs
+
+    @property
+    def pixel_scale(self) -> u.Quantity:
+        """Pixel side of the 8 µm grid, arcsec."""
+        return self.image8.pixel_scale
+
+    def pixel_to_world(self, x, y) -> SkyCoord:
+        """Sky positions of 0-based pixel coordinates."""
+        return self.wcs.pixel_to_world(x, y)
+
+    def world_to_pixel(self, coords: SkyCoord) -> tuple[np.ndarray, np.ndarray]:
+        """0-based pixel coordinates ``(x, y)`` of sky positions (any frame)."""
+        return self.wcs.world_to_pixel(coords)
+
+    def window_wcs(self, window: Window) -> WCS:
+        """The WCS of a window's pixel grid."""
+        return shift_wcs(self.wcs, window.x0, window.y0)
+
+    def read(self, window: Window | None = None, *, fill_holes: bool = True) -> np.ndarray:
+        """The two bands over a window of the 8 µm grid.
+
+        Parameters
+        ----------
+        window : Window, optional
+            Pixels of the 8 µm grid; the whole tile when omitted (mind the memory).
+        fill_holes : bool
+            Fill NaN holes of at most `SMALL_HOLE_AREA` pixels (`fill_small_holes`).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(ny, nx, 2)`` float32, channel 0 = 24 µm, channel 1 = 8 µm, NaN
+            where a band has no data.
+        """
+        if window is None:
+            window = Window(0, 0, self.shape[1], self.shape[0])
+        out = np.empty(window.shape + (2,), dtype=np.float32)
+        out[..., 0] = self.read24(window)
+        out[..., 1] = self.image8.read(window)
+        if fill_holes:
+            for c in range(2):
+                out[..., c] = fill_small_holes(out[..., c])
+        return out
+
+    def read24(self, window: Window) -> np.ndarray:
+        """The 24 µm data resampled (bilinear, `reproject.reproject_interp`) onto a window.
+
+        Only the part of each 24 µm image under the window is read. Where
+        several 24 µm images overlap, their mean is taken.
+        """
+        from reproject import reproject_interp  # imported here: slow to import
+
+        target = self.window_wcs(window)
+        corners = _window_border(target, window.shape)
+        total = np.zeros(window.shape, dtype=np.float64)
+        count = np.zeros(window.shape, dtype=np.float64)
+        for image in self.images24:
+            bounds = image.pixel_bounds_of(corners, margin=2.0)
+            if bounds is None:
+                continue
+            x0, y0 = math.floor(bounds[0]), math.floor(bounds[1])
+            x1, y1 = math.ceil(bounds[2]) + 1, math.ceil(bounds[3]) + 1
+            ny, nx = image.shape
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, nx), min(y1, ny)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            section = image.read(Window(x0, y0, x1 - x0, y1 - y0))
+            values, footprint = reproject_interp(
+                (section, shift_wcs(image.wcs, x0, y0)), target, shape_out=window.shape, order="bilinear"
+            )
+            ok = (footprint > 0) & np.isfinite(values)
+            total[ok] += values[ok]
+            count[ok] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (total / count).astype(np.float32)
+
+    def read_binned(self, factor: int) -> tuple[np.ndarray, WCS]:
+        """The whole tile block-averaged by `factor`, for pictures.
+
+        Returns
+        -------
+        data : numpy.ndarray
+            ``(ny // factor, nx // factor, 2)`` float32, channels [24 µm, 8 µm].
+        wcs : astropy.wcs.WCS
+            The WCS of the binned grid.
+        """
+        from reproject import reproject_interp
+
+        factor = max(int(factor), 1)
+        binned8, coarse = self.image8.read_binned(factor)
+        by, bx = binned8.shape
+        out = np.empty((by, bx, 2), dtype=np.float32)
+        out[..., 1] = binned8
+        total = np.zeros((by, bx))
+        count = np.zeros((by, bx))
+        for image in self.images24:
+            f24 = max(int(round(factor * self.pixel_scale.value / image.pixel_scale.value)), 1)
+            binned, w24 = image.read_binned(f24)
+            values, footprint = reproject_interp((binned, w24), coarse, shape_out=(by, bx), order="bilinear")
+            ok = (footprint > 0) & np.isfinite(values)
+            total[ok] += values[ok]
+            count[ok] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[..., 0] = total / count
+        return out, coarse
+
+
+def _window_border(wcs: WCS, shape: tuple[int, int], n: int = 6) -> SkyCoord:
+    """Sky points along the border of a pixel grid (for finding overlapping data)."""
+    ny, nx = shape
+    t = np.linspace(-0.5, 1.0, n)
+    xs = np.concatenate([t * nx, np.full(n, nx - 0.5), t * nx, np.full(n, -0.5)])
+    ys = np.concatenate([np.full(n, -0.5), t * ny, np.full(n, ny - 0.5), t * ny])
+    return wcs.pixel_to_world(np.clip(xs, -0.5, nx - 0.5), np.clip(ys, -0.5, ny - 0.5))
+
+
+def _block_mean(image: SkyImage, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    """Block-average an image by `factor`, reading strips of rows (NaN-aware)."""
+    by, bx = shape
+    out = np.full((by, bx), np.nan, dtype=np.float32)
+    rows = max(_SCAN_ROWS // factor, 1) * factor
+    for y0 in range(0, by * factor, rows):
+        n = min(rows, by * factor - y0)
+        block = image.read(Window(0, y0, bx * factor, n)).reshape(n // factor, factor, bx, factor)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+            out[y0 // factor: (y0 + n) // factor] = np.nanmean(block, axis=(1, 3))
+    return out
+
+
+def fill_small_holes(data: np.ndarray, max_area: int = SMALL_HOLE_AREA) -> np.ndarray:
+    """Fill NaN holes of at most `max_area` pixels; leave larger NaN areas alone.
+
+    Holes are connected NaN regions (4-connectivity). Small ones are filled
+    with a Gaussian-weighted mean of the valid pixels around them
+    (`astropy.convolution.interpolate_replace_nans`, σ = 1 px). The input is
+    not modified.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        A 2-D image.
+    max_area : int
+        Largest hole, in pixels, that is filled.
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy with small holes filled.
+    """
+    bad = ~np.isfinite(data)
+    if not bad.any() or bad.all():
+        return data.copy()
+    labels, n = ndimage.label(bad)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    small = (sizes <= max_area)[labels] & bad
+    if not small.any():
+        return data.copy()
+    filled = interpolate_replace_nans(data.astype(np.float64), Gaussian2DKernel(1.0))
+    out = data.copy()
+    out[small] = filled[small]
+    return out
+
+
+def is_usable(data: np.ndarray) -> bool:
+    """Whether a (hole-filled) window has data everywhere in every band.
+
+    The reference method rejects any cut-out that touches missing sky, so a
+    window with NaN left after `fill_small_holes` is not usable.
+    """
+    return bool(np.isfinite(data).all())
