@@ -303,6 +303,9 @@ def read_catalogue(path: str | os.PathLike, *, kind: str | None = None) -> Table
         raise CatalogueError(f"cannot read a table from it ({type(err).__name__}: {err})", path) from None
     kind = kind or _detect_kind(table)
     out = _standardise(table, kind, path)
+    if "clear" in out.colnames and out["clear"].dtype.kind in "US":
+        # Text tables store the synthetic survey's flag as "True"/"False".
+        out["clear"] = np.char.lower(np.asarray(out["clear"], dtype=str)) == "true"
     out.meta["kind"] = kind
     out.meta["source"] = str(path)
     return out

@@ -113,7 +113,9 @@ def load_config_section(path: str | os.PathLike, section: str) -> dict[str, Any]
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML ({err})", path) from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"not valid YAML: {getattr(err, 'problem', None) or err}{where}", path) from None
     if not isinstance(doc, dict):
         raise ConfigError("expected a mapping of verb sections at the top level", path)
     values = doc.get(section) or {}

@@ -63,6 +63,11 @@ log = logging.getLogger(__name__)
 #: saturated star core or cosmic-ray cluster at GLIMPSE's 1.2"/px.
 SMALL_HOLE_AREA = 25
 
+#: Pixels read around a window when filling holes, so that holes cut by the
+#: window's edge are judged by their whole size (a hole of SMALL_HOLE_AREA
+#: pixels is at most that long).
+_HOLE_MARGIN = 8
+
 #: Rows read at a time when scanning a whole image (bounded memory).
 _SCAN_ROWS = 512
 
@@ -330,11 +335,13 @@ def open_image(path: str | os.PathLike, *, hdu: int | None = None, check_data: b
     if not path.is_file():
         raise FitsError("no such file", path)
     try:
-        with fits.open(path, memmap=True, lazy_load_hdus=False) as hdul:
-            index = _image_hdu_index(hdul, hdu, path)
-            header = hdul[index].header.copy()
-            if hdul[index].data is None:
-                raise FitsError(f"HDU {index} holds no data", path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # astropy's verify chatter: our own error follows
+            with fits.open(path, memmap=True, lazy_load_hdus=False) as hdul:
+                index = _image_hdu_index(hdul, hdu, path)
+                header = hdul[index].header.copy()
+                if hdul[index].data is None:
+                    raise FitsError(f"HDU {index} holds no data", path)
     except FitsError:
         raise
     except Exception as err:  # truncated or non-FITS files fail in many ways
@@ -537,18 +544,24 @@ class SkyTile:
         if window is None:
             window = Window(0, 0, self.shape[1], self.shape[0])
         out = np.empty(window.shape + (2,), dtype=np.float32)
-        out[..., 0] = self.read24(window)
-        out[..., 1] = self.image8.read(window)
+        out[..., 0] = self.read24(window, fill_holes=fill_holes)
         if fill_holes:
-            for c in range(2):
-                out[..., c] = fill_small_holes(out[..., c])
+            # Holes are judged on a margin around the window, so one cut by the
+            # window's edge is not mistaken for a small one.
+            m = _HOLE_MARGIN
+            padded = self.image8.read(Window(window.x0 - m, window.y0 - m, window.nx + 2 * m, window.ny + 2 * m))
+            out[..., 1] = fill_small_holes(padded)[m:-m, m:-m]
+        else:
+            out[..., 1] = self.image8.read(window)
         return out
 
-    def read24(self, window: Window) -> np.ndarray:
+    def read24(self, window: Window, *, fill_holes: bool = True) -> np.ndarray:
         """The 24 µm data resampled (bilinear, `reproject.reproject_interp`) onto a window.
 
-        Only the part of each 24 µm image under the window is read. Where
-        several 24 µm images overlap, their mean is taken.
+        Only the part of each 24 µm image under the window (plus a margin) is
+        read. Small holes are filled on the 24 µm image's own grid, before
+        resampling, which would otherwise grow them. Where several 24 µm
+        images overlap, their mean is taken.
         """
         from reproject import reproject_interp  # imported here: slow to import
 
@@ -557,7 +570,7 @@ class SkyTile:
         total = np.zeros(window.shape, dtype=np.float64)
         count = np.zeros(window.shape, dtype=np.float64)
         for image in self.images24:
-            bounds = image.pixel_bounds_of(corners, margin=2.0)
+            bounds = image.pixel_bounds_of(corners, margin=2.0 + _HOLE_MARGIN)
             if bounds is None:
                 continue
             x0, y0 = math.floor(bounds[0]), math.floor(bounds[1])
@@ -567,6 +580,8 @@ class SkyTile:
             if x0 >= x1 or y0 >= y1:
                 continue
             section = image.read(Window(x0, y0, x1 - x0, y1 - y0))
+            if fill_holes:
+                section = fill_small_holes(section)
             values, footprint = reproject_interp(
                 (section, shift_wcs(image.wcs, x0, y0)), target, shape_out=window.shape, order="bilinear"
             )
@@ -658,7 +673,9 @@ def fill_small_holes(data: np.ndarray, max_area: int = SMALL_HOLE_AREA) -> np.nd
     small = (sizes <= max_area)[labels] & bad
     if not small.any():
         return data.copy()
-    filled = interpolate_replace_nans(data.astype(np.float64), Gaussian2DKernel(1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy warns about the large areas left NaN on purpose
+        filled = interpolate_replace_nans(data.astype(np.float64), Gaussian2DKernel(1.0))
     out = data.copy()
     out[small] = filled[small]
     return out

@@ -214,8 +214,9 @@ def survey_layout(region: Region, pixscale: float) -> tuple[MasterGrid, list[Til
         lo, hi = max(lc - GLIMPSE_WIDTH / 2, region.l_min), min(lc + GLIMPSE_WIDTH / 2, region.l_max)
         if hi <= lo:
             continue
-        x0 = max(int(math.floor(master.x_of(hi) + 0.5)), 0)
-        x1 = min(int(math.ceil(master.x_of(lo) - 0.5)) + 1, nx)
+        # Master pixels whose centres lie within [lo, hi] (tolerant of rounding).
+        x0 = max(int(math.ceil(master.x_of(hi) - 1e-6)), 0)
+        x1 = min(int(math.floor(master.x_of(lo) + 1e-6)) + 1, nx)
         crpix1 = master.x_of(lc) - x0 + 1.0
         crpix2 = master.y_of(0.0) + 1.0
         tiles8.append(TileSpec("8um", _tile_name_8um(lc), (ny, x1 - x0), lc % 360.0,

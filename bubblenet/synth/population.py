@@ -113,8 +113,8 @@ def _twin_bubbles(region: Region) -> Table:
 def _random_bubbles(region: Region, rng: np.random.Generator) -> Table:
     dr2 = packaged_catalogue("mwp_dr2")
     n = rng.poisson(BUBBLE_DENSITY * region.area_deg2 * _latitude_share(region, 0.5))
-    glon = rng.uniform(region.l_min, region.l_max, n)
-    glat = _draw_latitudes(region, 0.5, n, rng)
+    glon = rng.uniform(region.l_min, region.l_max, n).round(4)
+    glat = _draw_latitudes(region, 0.5, n, rng).round(4)
     log_major = np.log(np.asarray(dr2["MajAxis"], float))
     major = np.exp(rng.normal(log_major.mean(), log_major.std(), n)).round(2).clip(0.1, 20.0)
     ecc = rng.choice(np.asarray(dr2["Ecc"], float), n)
@@ -126,7 +126,7 @@ def _random_bubbles(region: Region, rng: np.random.Generator) -> Table:
     empty = np.full(n, "", dtype="U20")
     reff = np.sqrt(major * minor).round(2)
     columns = {
-        "MWP": mwp_name(glon, glat), "GLON": (glon % 360).round(4), "GLAT": glat.round(4),
+        "MWP": mwp_name(glon, glat), "GLON": (glon % 360).round(4), "GLAT": glat,
         "Disp": rng.uniform(0.1, 1.0, n).round(2), "MajAxis": major, "MinAxis": minor, "Reff": reff,
         "e_Reff": (0.15 * reff).round(2), "theta": rng.uniform(0, 180, n).round(0), "e_theta": np.full(n, 20.0),
         "Ecc": ecc, "HR2": nan, "HR3": nan, "RelFlag": np.full(n, "R", dtype="U2"), "HierFlag": empty,
