@@ -184,8 +184,20 @@ def preview_tile(tile, path: str | os.PathLike, *, catalogue: Table | None = Non
 
 
 def preview_survey(folder: str | os.PathLike, *, catalogue: str | os.PathLike | None = None,
-                   selection: str | os.PathLike | None = None, out: str | os.PathLike | None = None) -> list[Path]:
+                   selection: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
+                   progress=None) -> list[Path]:
     """Write one PNG per 8 µm tile of a survey folder (``<folder>/previews/<tile>.png``).
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A survey folder (`bubblenet.sky.find_survey_files` names).
+    catalogue, selection : str or path-like, optional
+        Bubbles to draw and names to highlight.
+    out : str or path-like, optional
+        Folder for the PNGs; ``<folder>/previews`` by default.
+    progress : callable, optional
+        A `tqdm.tqdm`-like wrapper for the loop over tiles.
 
     Returns
     -------
@@ -199,4 +211,6 @@ def preview_survey(folder: str | os.PathLike, *, catalogue: str | os.PathLike | 
     table = read_catalogue(catalogue) if catalogue is not None else None
     chosen = read_selection(selection) if selection is not None else None
     out = Path(out) if out is not None else Path(folder) / "previews"
+    if progress is not None:
+        tiles = progress(tiles, desc="previews", unit="tile")
     return [preview_tile(t, out / f"{t.name}.png", catalogue=table, selection=chosen) for t in tiles]

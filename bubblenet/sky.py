@@ -623,12 +623,12 @@ class SkyTile:
 
 
 def _window_border(wcs: WCS, shape: tuple[int, int], n: int = 6) -> SkyCoord:
-    """Sky points along the border of a pixel grid (for finding overlapping data)."""
+    """Sky points along the border (pixel edges) of a pixel grid, to find the data under it."""
     ny, nx = shape
-    t = np.linspace(-0.5, 1.0, n)
-    xs = np.concatenate([t * nx, np.full(n, nx - 0.5), t * nx, np.full(n, -0.5)])
-    ys = np.concatenate([np.full(n, -0.5), t * ny, np.full(n, ny - 0.5), t * ny])
-    return wcs.pixel_to_world(np.clip(xs, -0.5, nx - 0.5), np.clip(ys, -0.5, ny - 0.5))
+    t = np.linspace(0.0, 1.0, n)
+    xs = np.concatenate([-0.5 + t * nx, np.full(n, nx - 0.5), -0.5 + t * nx, np.full(n, -0.5)])
+    ys = np.concatenate([np.full(n, -0.5), -0.5 + t * ny, np.full(n, ny - 0.5), -0.5 + t * ny])
+    return wcs.pixel_to_world(xs, ys)
 
 
 def _block_mean(image: SkyImage, factor: int, shape: tuple[int, int]) -> np.ndarray:

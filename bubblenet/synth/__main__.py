@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.preview:
         from bubblenet.plotting import preview_survey
 
-        for png in preview_survey(files.folder, catalogue=files.catalogue, selection=files.selection):
+        for png in preview_survey(files.folder, catalogue=files.catalogue, selection=files.selection,
+                                  progress=tqdm if progress_enabled(args) else None):
             log.info("preview: %s", png)
     print(f"synthetic survey in {files.folder}/: {len(files.tiles8)} + {len(files.tiles24)} tiles, "
           f"catalogue {files.catalogue.name} ({files.n_bubbles} bubbles, {files.n_clear} clear)")
