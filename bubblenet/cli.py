@@ -32,6 +32,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "synth": ("bubblenet.synth.__main__", "write a synthetic GLIMPSE/MIPSGAL-like survey"),
     "preview": ("bubblenet.preview", "draw a PNG of a tile: 24 µm red, 8 µm green, catalogue circles"),
     "info": ("bubblenet.info", "list FITS images, their WCS and how the two bands pair up"),
+    "data": ("bubblenet.data", "show the training data: a batch montage, the split, negative clusters"),
 }
 
 log = logging.getLogger("bubblenet")

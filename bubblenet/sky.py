@@ -41,6 +41,10 @@ from scipy import ndimage
 
 from bubblenet.errors import FitsError
 
+# Large NaN areas are left NaN on purpose by `fill_small_holes`; astropy's
+# warning about them is noise. Filtered once (catch_warnings is not thread-safe).
+warnings.filterwarnings("ignore", message="nan_treatment='interpolate', however, NaN values detected")
+
 __all__ = [
     "Window",
     "SkyImage",
@@ -673,9 +677,7 @@ def fill_small_holes(data: np.ndarray, max_area: int = SMALL_HOLE_AREA) -> np.nd
     small = (sizes <= max_area)[labels] & bad
     if not small.any():
         return data.copy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # astropy warns about the large areas left NaN on purpose
-        filled = interpolate_replace_nans(data.astype(np.float64), Gaussian2DKernel(1.0))
+    filled = interpolate_replace_nans(data.astype(np.float64), Gaussian2DKernel(1.0))
     out = data.copy()
     out[small] = filled[small]
     return out

@@ -1,0 +1,325 @@
+"""Training samples: bubble cut-outs (positives) and bubble-free sky (negatives).
+
+`TrainingData` holds, for the tiles of one split, everything needed to draw
+samples on demand and deterministically: sample ``k`` of a seeded run is
+always the same image, whatever order or thread it is drawn in.
+
+Positives (after Nishimoto et al. 2025, PASJ 77, 403): each selected bubble
+once per epoch (shuffled per epoch), as either the centred crop (half-size
+1.7 MajAxis) or a random translation and scale (half-size 1.72–5.88 MajAxis,
+the bubble's box kept inside), then one of the eight symmetries of the
+square. Every catalogue bubble in the crop is labelled by the paper's rules.
+
+Negatives: crops of the same size distribution from sky where catalogue
+bubbles are masked — by default the core (a disk of Reff/4, the paper's
+choice) of *every* catalogue bubble, not only the selected ones, since the
+paper's leakage of other bubbles into its negatives is a known weakness; the
+whole label box can be masked instead. Crops touching a mask, missing data
+or another split's sky are rejected. The pool of negatives is fixed per
+seed so that it can be clustered (`bubblenet.negatives`) and re-weighted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from astropy import units as u
+from astropy.table import Table
+
+from bubblenet.catalogue import BOX_SCALE, label_boxes, select, sky_coords
+from bubblenet.cutouts import Crop, block_factor, dihedral, labels_in_crop, process
+from bubblenet.errors import ConfigError
+from bubblenet.splits import Split, forbidden_boxes
+from bubblenet.tilecache import BadMap, TileCache
+
+__all__ = ["DataConfig", "TrainingData", "Sample"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """How samples are made.
+
+    Attributes
+    ----------
+    size : int
+        Network input side in pixels (the paper: 300).
+    box_scale, box_size :
+        Label box half-size = `box_scale` x catalogue `box_size` ("maj_axis" or "reff").
+    centred_scale : float
+        Half-size of the centred crop over MajAxis (1.7).
+    crop_scales : tuple of float
+        Range of half-size over MajAxis of translated crops (1.72, 5.88).
+    centred_fraction : float
+        Share of positives that are centred crops (the paper: 1 in 7).
+    mask : {"core", "box"}
+        What of each catalogue bubble is kept out of negatives.
+    core_fraction : float
+        Core disk radius over Reff (the paper: 1/4).
+    mask_all_bubbles : bool
+        Mask every catalogue bubble (True) or only the selected ones (the paper).
+    negatives_per_tile : int
+        Size of the negative pool per tile (the paper: 3000).
+    mask_stars, quantize : bool
+        See `bubblenet.cutouts.process`.
+    max_boxes : int
+        Boxes per image after padding.
+    seed : int
+    """
+
+    size: int = 128
+    box_scale: float = BOX_SCALE
+    box_size: str = "maj_axis"
+    centred_scale: float = 1.7
+    crop_scales: tuple[float, float] = (1.72, 5.88)
+    centred_fraction: float = 1 / 7
+    mask: str = "core"
+    core_fraction: float = 0.25
+    mask_all_bubbles: bool = True
+    negatives_per_tile: int = 300
+    mask_stars: bool = True
+    quantize: bool = False
+    max_boxes: int = 32
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mask not in ("core", "box"):
+            raise ConfigError(f"mask must be 'core' or 'box', got {self.mask!r}")
+        if self.box_size not in ("maj_axis", "reff"):
+            raise ConfigError(f"box_size must be 'maj_axis' or 'reff', got {self.box_size!r}")
+        if not 16 <= self.size <= 1024:
+            raise ConfigError(f"size must be between 16 and 1024 pixels, got {self.size}")
+        if not self.crop_scales[0] * 1.0 > self.box_scale:
+            raise ConfigError(f"crop_scales {self.crop_scales} must exceed box_scale {self.box_scale}")
+
+
+@dataclasses.dataclass
+class Sample:
+    """One network input with its labels (relative ``xyxy`` boxes, padded with -1 labels)."""
+
+    image: np.ndarray  # (size, size, 2) float32
+    boxes: np.ndarray  # (max_boxes, 4) float32
+    labels: np.ndarray  # (max_boxes,) int32: 1 = bubble, -1 = padding
+    crop: Crop
+    symmetry: int
+
+
+@dataclasses.dataclass
+class _TileData:
+    cache: TileCache
+    pixscale: float  # arcsec
+    boxes: np.ndarray  # every catalogue bubble's label box, tile pixels
+    bad: BadMap  # missing data + other splits
+    bad_negative: BadMap  # the same plus bubble masks
+
+
+class TrainingData:
+    """Samples from the tiles of one split.
+
+    Parameters
+    ----------
+    tiles : sequence of bubblenet.sky.SkyTile
+        All tiles of the survey (other splits' tiles are needed to keep their sky out).
+    catalogue : astropy.table.Table
+        Standardised catalogue (`bubblenet.catalogue.read_catalogue`) of all bubbles.
+    selection : set of str
+        Names of the bubbles that are positives.
+    split : bubblenet.splits.Split
+    which : {"train", "val", "test"}
+        The split to draw from.
+    config : DataConfig
+    cache_dir : str or path-like
+        Where tile caches are kept.
+    """
+
+    def __init__(self, tiles: Sequence, catalogue: Table, selection, split: Split, which: str,
+                 config: DataConfig, cache_dir):
+        self.config = config
+        self.which = which
+        names = set(getattr(split, which))
+        self.tiles = [t for t in tiles if t.name in names]
+        if not self.tiles:
+            raise ConfigError(f"the {which} split has no tiles")
+        selected = select(catalogue, selection)
+        self._tile_data = []
+        self.positives: list[tuple[int, float, float, float]] = []  # (tile, x, y, maj_px)
+        self._indexed: set[int] = set()  # catalogue rows already indexed
+        for i, tile in enumerate(self.tiles):
+            data = self._prepare_tile(tile, tiles, split, catalogue, selected, Path(cache_dir))
+            self._tile_data.append(data)
+            self._index_positives(i, tile, catalogue, selected, data)
+        if not self.positives:
+            raise ConfigError(f"no selected bubble can be cut from the {which} tiles")
+        self.negatives = self._draw_negative_pool(catalogue, selected)
+        log.info("%s split: %d tiles, %d positives, %d negatives in the pool", which, len(self.tiles),
+                 len(self.positives), len(self.negatives))
+
+    # -- set-up --------------------------------------------------------------------
+    def _prepare_tile(self, tile, tiles, split, catalogue, selected, cache_dir) -> _TileData:
+        cache = TileCache(tile, cache_dir)
+        pixscale = float(tile.pixel_scale.to_value(u.arcsec))
+        boxes = label_boxes(catalogue, tile.wcs, k=self.config.box_scale, size=self.config.box_size)
+        bad = BadMap(cache)
+        bad.paint_boxes(forbidden_boxes(tiles, split, tile.name))
+        bad_negative = bad.copy()
+        masked = np.ones(len(catalogue), bool) if self.config.mask_all_bubbles else selected
+        if self.config.mask == "box":
+            bad_negative.paint_boxes(boxes[masked])
+        else:
+            x, y = tile.world_to_pixel(sky_coords(catalogue[masked]))
+            r = self.config.core_fraction * np.asarray(catalogue["reff"][masked], float) * 60 / pixscale
+            inside = np.isfinite(x) & np.isfinite(y)
+            bad_negative.paint_disks(x[inside], y[inside], r[inside])
+        return _TileData(cache, pixscale, boxes, bad, bad_negative)
+
+    def _index_positives(self, i, tile, catalogue, selected, data: _TileData) -> None:
+        x, y = tile.world_to_pixel(sky_coords(catalogue))
+        maj = np.asarray(catalogue["maj_axis"], float) * 60 / data.pixscale
+        ny, nx = tile.shape
+        for j in np.flatnonzero(selected & np.isfinite(x) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)):
+            if j in self._indexed:
+                continue  # already taken from an overlapping tile: once per epoch means once
+            crop = self._centred(i, x[j], y[j], maj[j])
+            if self._valid(crop, data.bad):
+                self.positives.append((i, float(x[j]), float(y[j]), float(maj[j])))
+                self._indexed.add(j)
+
+    def _draw_negative_pool(self, catalogue: Table, selected) -> list[Crop]:
+        """Bubble-free crops per tile, half-sizes like the positives' (log-normal radii x crop scales)."""
+        log_maj = np.log(np.asarray(catalogue["maj_axis"][selected], float) * 60)  # arcsec
+        mu, sigma = float(log_maj.mean()), float(max(log_maj.std(), 0.1))
+        pool = []
+        for i, data in enumerate(self._tile_data):
+            rng = np.random.default_rng([self.config.seed, 3, i])
+            ny, nx = data.cache.shape
+            found, tries = [], 0
+            while len(found) < self.config.negatives_per_tile and tries < 30 * self.config.negatives_per_tile:
+                tries += 1
+                radius = math.exp(rng.normal(mu, sigma)) / data.pixscale
+                side = self._side(2 * radius * rng.uniform(*self.config.crop_scales))
+                if side >= min(nx, ny):
+                    continue
+                crop = Crop(i, int(rng.integers(0, nx - side)), int(rng.integers(0, ny - side)), side)
+                if not data.bad_negative.touches(crop.x0, crop.y0, crop.side):
+                    found.append(crop)
+            pool += found
+        if not pool:
+            raise ConfigError(f"no bubble-free crop found in the {self.which} tiles")
+        return pool
+
+    # -- geometry ------------------------------------------------------------------
+    def _side(self, side: float) -> int:
+        """A crop side in pixels, rounded up to a multiple of its block factor (exact shrinking)."""
+        side = max(int(round(side)), 8)
+        k = block_factor(side, self.config.size)
+        return -(-side // k) * k
+
+    def _centred(self, tile: int, x: float, y: float, maj: float) -> Crop:
+        side = self._side(2 * self.config.centred_scale * maj)
+        return Crop(tile, int(round(x + 0.5 - side / 2)), int(round(y + 0.5 - side / 2)), side)
+
+    def _translated(self, tile: int, x: float, y: float, maj: float, rng: np.random.Generator) -> Crop:
+        side = self._side(2 * rng.uniform(*self.config.crop_scales) * maj)
+        room = max(side / 2 - self.config.box_scale * maj - 1, 0)  # keep the bubble's box inside
+        cx, cy = x + rng.uniform(-room, room), y + rng.uniform(-room, room)
+        return Crop(tile, int(round(cx + 0.5 - side / 2)), int(round(cy + 0.5 - side / 2)), side)
+
+    def _valid(self, crop: Crop, bad: BadMap) -> bool:
+        ny, nx = self._tile_data[crop.tile].cache.shape
+        if crop.x0 < 0 or crop.y0 < 0 or crop.x0 + crop.side > nx or crop.y0 + crop.side > ny:
+            return False
+        return not bad.touches(crop.x0, crop.y0, crop.side)
+
+    # -- samples -------------------------------------------------------------------
+    @property
+    def steps_per_epoch_positives(self) -> int:
+        """Positives in one epoch (each selected bubble once)."""
+        return len(self.positives)
+
+    def positive_crop(self, k: int) -> tuple[Crop, int]:
+        """Geometry and symmetry of positive sample `k` (deterministic)."""
+        n = len(self.positives)
+        order = np.random.default_rng([self.config.seed, 2, k // n]).permutation(n)
+        tile, x, y, maj = self.positives[order[k % n]]
+        rng = np.random.default_rng([self.config.seed, 1, k])
+        crop = self._centred(tile, x, y, maj)
+        if rng.uniform() >= self.config.centred_fraction:
+            for _ in range(20):
+                candidate = self._translated(tile, x, y, maj, rng)
+                if self._valid(candidate, self._tile_data[tile].bad):
+                    crop = candidate
+                    break
+        return crop, int(rng.integers(8))
+
+    def negative_crop(self, index: int, k: int) -> tuple[Crop, int]:
+        """Pool entry `index` and the symmetry of its `k`-th use (deterministic)."""
+        rng = np.random.default_rng([self.config.seed, 4, index, k])
+        return self.negatives[index], int(rng.integers(8))
+
+    def render(self, crop: Crop, symmetry: int, *, labelled: bool = True) -> Sample:
+        """Cut, process and transform one crop into a `Sample`."""
+        data = self._tile_data[crop.tile]
+        window = data.cache.window(crop.x0, crop.y0, crop.side)
+        image = process(window, self.config.size, pixscale_arcsec=data.pixscale,
+                        mask_stars=self.config.mask_stars, quantize=self.config.quantize)
+        boxes = labels_in_crop(crop, data.boxes) if labelled else np.zeros((0, 4))
+        image, boxes = dihedral(image, boxes, symmetry)
+        m = self.config.max_boxes
+        padded = np.zeros((m, 4), np.float32)
+        labels = np.full(m, -1, np.int32)
+        padded[: min(len(boxes), m)] = boxes[:m]
+        labels[: min(len(boxes), m)] = 1
+        return Sample(image, padded, labels, crop, symmetry)
+
+    def positive(self, k: int) -> Sample:
+        """Positive sample `k`."""
+        return self.render(*self.positive_crop(k))
+
+    def negative(self, index: int, k: int = 0) -> Sample:
+        """Negative pool entry `index`, `k`-th use (its symmetry varies with `k`)."""
+        return self.render(*self.negative_crop(index, k), labelled=False)
+
+
+def survey_inputs(*, folder=None, files8=(), files24=(), catalogue=None, selection=None):
+    """Open a survey and its catalogue and selection, with the defaults a synthetic survey implies.
+
+    Parameters
+    ----------
+    folder : path-like, optional
+        A survey folder (`bubblenet.sky.find_survey_files` names); files may
+        also be given as `files8` and `files24`.
+    catalogue : str or path-like, optional
+        A catalogue file or shipped name; by default the folder's
+        ``bubbles_mwp_dr2.csv`` (a synthetic survey's) or else MWP DR2.
+    selection : str or path-like, optional
+        Positives: a shipped selection or a file of names; by default the
+        folder's ``clear_bubbles.txt`` or else the 634 clear DR2 bubbles.
+
+    Returns
+    -------
+    tiles, catalogue, selection
+    """
+    from bubblenet.catalogue import CATALOGUES, packaged_catalogue, read_catalogue, read_selection
+    from bubblenet.sky import find_survey_files, open_survey
+
+    files8, files24 = list(files8), list(files24)
+    if folder is not None:
+        found8, found24 = find_survey_files(folder)
+        files8, files24 = files8 + found8, files24 + found24
+    if not files8 or not files24:
+        raise ConfigError("give a survey folder or both 8 µm and 24 µm files")
+    tiles = open_survey(files8, files24)
+    if catalogue is None:
+        synthetic = Path(folder) / "bubbles_mwp_dr2.csv" if folder is not None else None
+        catalogue = synthetic if synthetic is not None and synthetic.exists() else "mwp_dr2"
+    table = packaged_catalogue(str(catalogue)) if str(catalogue) in CATALOGUES else read_catalogue(catalogue)
+    if selection is None:
+        names = Path(folder) / "clear_bubbles.txt" if folder is not None else None
+        selection = names if names is not None and names.exists() else "clear"
+    return tiles, table, read_selection(selection)

@@ -1,0 +1,155 @@
+"""A tile's two bands, resampled and hole-filled once, memory-mapped for fast cut-outs.
+
+Training cuts thousands of windows of every size from the same tiles each
+epoch. Resampling the 24 µm band for each of them would dominate the cost,
+so each tile is resampled once, in strips of rows (bounded memory), into a
+``(ny, nx, 2)`` float32 ``.npy`` file under a cache folder and then read
+through a memory map. The cache key holds the input files' paths, sizes and
+modification times, so a changed input is never served from a stale cache.
+
+A per-tile *bad map* marks what no sample may touch: pixels still NaN after
+hole filling (survey edges, gaps) and anything painted by the caller (bubble
+masks, other splits' sky). It is kept at 1/`BAD_MAP_FACTOR` resolution,
+conservatively (a coarse cell is bad if any pixel in it is), with a summed-area
+table so that "does this window touch a bad pixel?" costs four look-ups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bubblenet.outputs import atomic_path, ensure_dir
+from bubblenet.sky import SkyTile, Window
+
+__all__ = ["TileCache", "BadMap", "BAD_MAP_FACTOR"]
+
+log = logging.getLogger(__name__)
+
+#: Coarsening of the bad map: cells of 4 x 4 pixels.
+BAD_MAP_FACTOR = 4
+_STRIP_ROWS = 512
+
+
+def _cache_key(tile: SkyTile) -> str:
+    parts = []
+    for image in (tile.image8, *tile.images24):
+        stat = os.stat(image.path)
+        parts.append(f"{Path(image.path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{image.hdu}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+class TileCache:
+    """Both bands of a `SkyTile` on its 8 µm grid, hole-filled, memory-mapped.
+
+    Parameters
+    ----------
+    tile : bubblenet.sky.SkyTile
+    folder : str or path-like
+        Cache folder; the file is built there on first use (atomically).
+    """
+
+    def __init__(self, tile: SkyTile, folder: str | os.PathLike):
+        self.tile = tile
+        self.path = ensure_dir(folder) / f"{tile.name}.{_cache_key(tile)}.npy"
+        if not self.path.exists():
+            self._build()
+        self.data = np.load(self.path, mmap_mode="r")
+
+    def _build(self) -> None:
+        ny, nx = self.tile.shape
+        log.info("caching %s (%d x %d px, both bands) in %s", self.tile.name, nx, ny, self.path.parent)
+        with atomic_path(self.path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(ny, nx, 2))
+            for y0 in range(0, ny, _STRIP_ROWS):
+                rows = min(_STRIP_ROWS, ny - y0)
+                out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows))
+            out.flush()
+            del out
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)``."""
+        return self.data.shape[:2]
+
+    def window(self, x0: int, y0: int, size: int) -> np.ndarray | None:
+        """The square ``size`` x ``size`` window at ``(x0, y0)``, or None if it leaves the tile."""
+        ny, nx = self.shape
+        if x0 < 0 or y0 < 0 or x0 + size > nx or y0 + size > ny:
+            return None
+        return np.asarray(self.data[y0:y0 + size, x0:x0 + size])
+
+
+class BadMap:
+    """Where samples must not reach, at coarse resolution, with O(1) window tests.
+
+    Parameters
+    ----------
+    cache : TileCache
+        Its NaN pixels start the map.
+    """
+
+    def __init__(self, cache: TileCache):
+        ny, nx = cache.shape
+        f = BAD_MAP_FACTOR
+        self.shape = (-(-ny // f), -(-nx // f))
+        self.cells = np.zeros(self.shape, dtype=bool)
+        for y0 in range(0, ny, _STRIP_ROWS):
+            block = np.asarray(cache.data[y0:y0 + _STRIP_ROWS])
+            bad = ~np.isfinite(block).all(axis=-1)
+            ys, xs = np.nonzero(bad)
+            self.cells[(ys + y0) // f, xs // f] = True
+        self._table = None
+
+    def copy(self) -> "BadMap":
+        """An independent copy (to paint more on)."""
+        other = object.__new__(BadMap)
+        other.shape, other.cells, other._table = self.shape, self.cells.copy(), None
+        return other
+
+    def paint_disks(self, x, y, r) -> None:
+        """Mark disks (pixel centres and radii, tile pixels) as bad."""
+        f = BAD_MAP_FACTOR
+        for cx, cy, cr in zip(np.atleast_1d(x), np.atleast_1d(y), np.atleast_1d(r)):
+            cr = max(float(cr), 0.5)
+            y0, y1 = max(int((cy - cr) // f), 0), min(int((cy + cr) // f) + 1, self.shape[0])
+            x0, x1 = max(int((cx - cr) // f), 0), min(int((cx + cr) // f) + 1, self.shape[1])
+            if y0 >= y1 or x0 >= x1:
+                continue
+            gy, gx = np.mgrid[y0:y1, x0:x1]
+            # distance from the disk centre to the nearest point of each cell
+            dx = np.clip(cx, gx * f - 0.5, gx * f + f - 0.5) - cx
+            dy = np.clip(cy, gy * f - 0.5, gy * f + f - 0.5) - cy
+            self.cells[y0:y1, x0:x1] |= dx * dx + dy * dy <= cr * cr
+        self._table = None
+
+    def paint_boxes(self, boxes) -> None:
+        """Mark ``xyxy`` pixel boxes as bad."""
+        f = BAD_MAP_FACTOR
+        for x0, y0, x1, y1 in np.asarray(boxes, float).reshape(-1, 4):
+            a, b = max(int((y0 + 0.5) // f), 0), min(int((y1 + 0.5) // f) + 1, self.shape[0])
+            c, d = max(int((x0 + 0.5) // f), 0), min(int((x1 + 0.5) // f) + 1, self.shape[1])
+            if a < b and c < d:
+                self.cells[a:b, c:d] = True
+        self._table = None
+
+    def _summed(self) -> np.ndarray:
+        if self._table is None:
+            table = np.zeros((self.shape[0] + 1, self.shape[1] + 1), dtype=np.int64)
+            table[1:, 1:] = self.cells.cumsum(0).cumsum(1)
+            self._table = table
+        return self._table
+
+    def touches(self, x0: int, y0: int, size: int) -> bool:
+        """Whether the window ``[x0, x0 + size) x [y0, y0 + size)`` touches a bad cell."""
+        f = BAD_MAP_FACTOR
+        a, b = max(y0 // f, 0), min((y0 + size - 1) // f + 1, self.shape[0])
+        c, d = max(x0 // f, 0), min((x0 + size - 1) // f + 1, self.shape[1])
+        if a >= b or c >= d:
+            return True
+        t = self._summed()
+        return bool(t[b, d] - t[a, d] - t[b, c] + t[a, c] > 0)

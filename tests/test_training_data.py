@@ -1,0 +1,335 @@
+"""Training data: splits, cut-out processing, labels, negatives, clusters and the tf.data stream."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.wcs import WCS
+
+from bubblenet.catalogue import select, sky_coords
+from bubblenet.cutouts import Crop, dihedral, labels_in_crop, normalise, resample
+from bubblenet.dataset import DataConfig, TrainingData, survey_inputs
+from bubblenet.errors import ConfigError
+from bubblenet.negatives import cluster_negatives, cluster_weights
+from bubblenet.splits import Split, split_tiles
+from bubblenet.synth import Region, SynthConfig, make_survey
+from bubblenet.synth.layout import survey_layout
+from bubblenet.tilecache import BadMap, TileCache
+
+
+# -- splits ----------------------------------------------------------------------------
+
+class _FakeTile:
+    """Just enough of a SkyTile for splitting: a name and a WCS."""
+
+    def __init__(self, spec):
+        self.name = spec.filename.removesuffix(".fits")
+        self.shape = spec.shape
+        self._wcs = spec.wcs()
+
+    def pixel_to_world(self, x, y):
+        return self._wcs.pixel_to_world(x, y)
+
+
+@pytest.fixture(scope="module")
+def plane_tiles():
+    _, specs8, _ = survey_layout(Region(7.5, 58.5, -1, 1), 20.0)
+    return [_FakeTile(s) for s in specs8]
+
+
+def test_paper_split(plane_tiles):
+    split = split_tiles(plane_tiles, val=[33, 39, 48, 54])
+    assert [n[4:7] for n in split.test] == ["021", "018", "015", "012"]
+    assert sorted(n[4:7] for n in split.val) == ["033", "039", "048", "054"]
+    assert len(split.train) == len(plane_tiles) - 8
+    assert set(split.train).isdisjoint(split.val) and set(split.train).isdisjoint(split.test)
+
+
+def test_seeded_split_is_reproducible(plane_tiles, tmp_path):
+    a, b, c = (split_tiles(plane_tiles, val=4, seed=s) for s in (0, 0, 1))
+    assert a == b and a.val != c.val and len(a.val) == 4
+    a.to_json(tmp_path / "split.json")
+    assert Split.from_json(tmp_path / "split.json") == a
+    with pytest.raises(ConfigError, match="validation longitudes"):
+        split_tiles(plane_tiles, val=[100.0])
+    with pytest.raises(ConfigError, match="no tile left for training"):
+        split_tiles(plane_tiles[:2], test_longitudes=[57, 54], val=0)
+
+
+# -- a small survey with three tiles ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train_sky")
+    make_survey(folder, SynthConfig(Region(26.0, 34.0, -1.0, 1.0), 4.8, seed=2))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def inputs(survey):
+    return survey_inputs(folder=survey)
+
+
+@pytest.fixture(scope="module")
+def split(inputs):
+    return split_tiles(inputs[0], test_longitudes=[30.0], val=0)
+
+
+@pytest.fixture(scope="module")
+def train(inputs, split, tmp_path_factory):
+    tiles, catalogue, selection = inputs
+    return TrainingData(tiles, catalogue, selection, split, "train", DataConfig(size=64, negatives_per_tile=60),
+                        tmp_path_factory.mktemp("cache"))
+
+
+def _crop_sky_corners(data, crop):
+    tile = data.tiles[crop.tile]
+    xs = np.array([crop.x0, crop.x0 + crop.side, crop.x0, crop.x0 + crop.side]) - 0.5
+    ys = np.array([crop.y0, crop.y0, crop.y0 + crop.side, crop.y0 + crop.side]) - 0.5
+    return tile.pixel_to_world(xs, ys)
+
+
+def test_no_test_sky_reaches_training(train, inputs, split):
+    tiles = {t.name: t for t in inputs[0]}
+    (test_tile,) = [tiles[n] for n in split.test]
+    ny, nx = test_tile.shape
+    crops = [train.positive_crop(k)[0] for k in range(3 * len(train.positives))] + list(train.negatives)
+    for crop in crops:
+        x, y = test_tile.world_to_pixel(_crop_sky_corners(train, crop))
+        inside = (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
+        assert not inside.any(), crop
+    # and the test tile's own bubbles are never positives
+    test_names = set(inputs[1]["name"][_centres_inside(test_tile, inputs[1])])
+    train_names = {_nearest_name(train, inputs[1], i) for i in range(len(train.positives))}
+    assert test_names and not (test_names & train_names)
+
+
+def _centres_inside(tile, catalogue, margin=0.0):
+    x, y = tile.world_to_pixel(sky_coords(catalogue))
+    ny, nx = tile.shape
+    return (x > -0.5 + margin) & (x < nx - 0.5 - margin) & (y > -0.5 + margin) & (y < ny - 0.5 - margin)
+
+
+def _nearest_name(data, catalogue, i):
+    tile_index, x, y, _ = data.positives[i]
+    cx, cy = data.tiles[tile_index].world_to_pixel(sky_coords(catalogue))
+    return catalogue["name"][int(np.argmin(np.hypot(cx - x, cy - y)))]
+
+
+def test_negatives_hold_no_catalogue_bubble(train, inputs):
+    catalogue = inputs[1]
+    for crop in train.negatives:
+        x, y = train.tiles[crop.tile].world_to_pixel(sky_coords(catalogue))
+        inside = (x >= crop.x0 - 0.5) & (x < crop.x0 + crop.side - 0.5) & (y >= crop.y0 - 0.5) & (
+            y < crop.y0 + crop.side - 0.5)
+        assert not inside.any(), f"bubble {catalogue['name'][inside][0]} in negative {crop}"
+        assert len(labels_in_crop(crop, train._tile_data[crop.tile].boxes)) == 0
+
+
+def test_paper_masking_only_keeps_selected_bubbles_out(inputs, split, tmp_path):
+    tiles, catalogue, selection = inputs
+    data = TrainingData(tiles, catalogue, selection, split, "train",
+                        DataConfig(size=64, negatives_per_tile=60, mask_all_bubbles=False, seed=1), tmp_path)
+    chosen = select(catalogue, selection)
+    leaked = 0
+    for crop in data.negatives:
+        x, y = data.tiles[crop.tile].world_to_pixel(sky_coords(catalogue))
+        inside = (x >= crop.x0) & (x < crop.x0 + crop.side) & (y >= crop.y0) & (y < crop.y0 + crop.side)
+        assert not (inside & chosen).any()
+        leaked += int((inside & ~chosen).sum())
+    assert leaked > 0, "the paper's masking lets other bubbles into negatives (why we mask all by default)"
+
+
+def test_centred_crop_geometry(train):
+    tile, x, y, maj = train.positives[0]
+    crop = train._centred(tile, x, y, maj)
+    rel = crop.relative(np.array([[x, y, x, y]]))[0]
+    assert rel[0] == pytest.approx(0.5, abs=1 / crop.side) and rel[1] == pytest.approx(0.5, abs=1 / crop.side)
+    boxes = labels_in_crop(crop, train._tile_data[tile].boxes)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    own = boxes[np.argmin(np.hypot(*(centres - 0.5).T))]
+    assert (own[2] - own[0]) / 2 == pytest.approx(1.3 / (2 * 1.7), rel=0.05)
+
+
+def test_boxes_follow_the_image_through_symmetries(train):
+    """The 24 µm light of each target bubble sits at its transformed box centre, for all 8 symmetries."""
+    seen = set()
+    for k in range(4 * len(train.positives)):
+        crop, sym = train.positive_crop(k)
+        sample = train.positive(k)
+        seen.add(sym)
+        tile, x, y, maj = train.positives[_target(train, k)]
+        (centre,) = dihedral(np.zeros((2, 2, 1)), crop.relative(np.array([[x, y, x, y]])), sym)[1]
+        expect = centre[:2]
+        boxes = sample.boxes[sample.labels > 0]
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        assert np.min(np.hypot(*(centres - expect).T)) < 2 / crop.side * 2 + 0.01
+        # image: 24 µm centroid near the box centre
+        size = sample.image.shape[0]
+        half = 0.6 * maj / crop.side * size
+        yy, xx = np.mgrid[:size, :size]
+        px, py = expect * size - 0.5
+        disk = np.hypot(xx - px, yy - py) < max(half, 2)
+        band = sample.image[..., 0] * disk
+        band = np.clip(band - np.median(sample.image[..., 0]), 0, None)
+        if band.sum() > 0:
+            cx, cy = (band * xx).sum() / band.sum(), (band * yy).sum() / band.sum()
+            assert np.hypot(cx - px, cy - py) < max(0.35 * half, 1.5), (k, sym)
+    assert seen == set(range(8))
+
+
+def _target(data, k):
+    n = len(data.positives)
+    return np.random.default_rng([data.config.seed, 2, k // n]).permutation(n)[k % n]
+
+
+def test_samples_are_normalised_and_padded(train):
+    sample = train.positive(3)
+    assert sample.image.shape == (64, 64, 2) and sample.image.dtype == np.float32
+    assert sample.image.min() >= 0 and sample.image.max() <= 1 and sample.image.max() == 1
+    assert sample.boxes.shape == (32, 4) and (sample.labels[sample.labels != 1] == -1).all()
+    assert (sample.boxes[sample.labels > 0] >= 0).all() and (sample.boxes[sample.labels > 0] <= 1).all()
+    negative = train.negative(5, 2)
+    assert (negative.labels == -1).all()
+
+
+def test_label_rules():
+    crop = Crop(0, 0, 0, 100)  # relative = (pixel + 0.5) / 100
+    boxes = np.array([
+        [-40.5, 9.5, 59.5, 59.5],   # 60 % inside: kept (clipped)
+        [-41.5, 9.5, 58.5, 59.5],   # 58 % inside: dropped
+        [9.5, 9.5, 89.5, 19.5],     # aspect 8: dropped
+        [9.5, 9.5, 24.5, 24.5],     # area 15²/100² < 1/36: dropped
+        [9.5, 9.5, 29.5, 29.5],     # 20²/100² > 1/36: kept
+    ])
+    kept = labels_in_crop(crop, boxes)
+    np.testing.assert_allclose(kept, [[0.0, 0.1, 0.6, 0.6], [0.1, 0.1, 0.3, 0.3]], atol=1e-9)
+
+
+def test_dihedral_inverse_and_goldens():
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(8, 8, 2))
+    boxes = np.array([[0.1, 0.2, 0.4, 0.7]])
+    out, b = dihedral(image, boxes, 1)
+    np.testing.assert_allclose(b, [[0.3, 0.1, 0.8, 0.4]])
+    back, bb = dihedral(*dihedral(image, boxes, 1), 3)
+    np.testing.assert_allclose(back, image)
+    np.testing.assert_allclose(bb, boxes)
+    flipped, fb = dihedral(*dihedral(image, boxes, 4), 4)
+    np.testing.assert_allclose(flipped, image)
+    np.testing.assert_allclose(fb, boxes)
+
+
+def test_resample_antialiases_and_keeps_positions():
+    n = 512
+    yy, xx = np.mgrid[:n, :n]
+    checker = ((xx + yy) % 2).astype(np.float32)[..., None]
+    small = resample(checker, 64)
+    assert small.std() < 0.01 and small.mean() == pytest.approx(0.5, abs=0.01)
+    blob = np.exp(-((xx - 300.5) ** 2 + (yy - 100.5) ** 2) / (2 * 20.0**2)).astype(np.float32)[..., None]
+    out = resample(blob, 64)[..., 0]
+    gy, gx = np.mgrid[:64, :64]
+    cx, cy = (out * gx).sum() / out.sum(), (out * gy).sum() / out.sum()
+    # relative position (x + 0.5) / n is preserved
+    assert (cx + 0.5) / 64 == pytest.approx((300.5 + 0.5) / n, abs=0.3 / 64)
+    assert (cy + 0.5) / 64 == pytest.approx((100.5 + 0.5) / n, abs=0.3 / 64)
+
+
+def test_normalise_masks_stars_in_8um():
+    rng = np.random.default_rng(1)
+    image = rng.normal(100, 2, (96, 96, 2)).astype(np.float32)
+    yy, xx = np.mgrid[:96, :96]
+    for sx, sy in rng.uniform(10, 86, (25, 2)):
+        image[..., 1] += 400 * np.exp(-((xx - sx) ** 2 + (yy - sy) ** 2) / (2 * 1.0**2))
+    masked = normalise(image, fwhm8_px=2.4)
+    plain = normalise(image, fwhm8_px=2.4, mask_stars=False)
+    assert masked.min() >= 0 and masked.max() <= 1
+    # masking the stars lowers mean + 3σ, so the sky fills more of [0, 1]
+    assert np.median(masked[..., 1]) > 1.5 * np.median(plain[..., 1])
+    flat = normalise(np.ones((16, 16, 2), np.float32), fwhm8_px=2)
+    assert (flat == 0).all()
+
+
+# -- caches ----------------------------------------------------------------------------
+
+def test_tile_cache_matches_tile_and_bad_map(inputs, tmp_path):
+    from bubblenet.sky import Window
+
+    tile = inputs[0][0]
+    cache = TileCache(tile, tmp_path)
+    np.testing.assert_allclose(cache.window(100, 300, 50), tile.read(Window(100, 300, 50, 50)), rtol=1e-6)
+    assert cache.window(-1, 0, 10) is None
+    again = TileCache(tile, tmp_path)
+    assert again.path == cache.path and len(list(tmp_path.glob("*.npy"))) == 1
+    bad = BadMap(cache)
+    assert bad.touches(0, 0, 16), "tile corners are outside the survey's latitude coverage"
+    ny, nx = cache.shape
+    assert not bad.touches(nx // 2, ny // 2, 8)
+    bad.paint_disks([nx // 2 + 4], [ny // 2 + 4], [2])
+    assert bad.touches(nx // 2, ny // 2, 8)
+
+
+# -- clusters and the stream -----------------------------------------------------------
+
+def test_clusters_write_montages_and_weights(train, tmp_path):
+    pool = np.stack([train.negative(i).image for i in range(len(train.negatives))])
+    clusters = cluster_negatives(pool, k=4, seed=0, drop=[1], out_dir=tmp_path)
+    assert len(clusters.montages) == 4 and all(p.exists() for p in clusters.montages)
+    info = json.loads((tmp_path / "negatives_clusters.json").read_text())
+    assert sum(info["counts"]) == len(pool) and info["weights"][1] == 0
+    assert clusters.weights.sum() == pytest.approx(1)
+    assert sorted(np.concatenate([clusters.members(c) for c in range(4)])) == list(range(len(pool)))
+    with pytest.raises(ValueError, match="nothing left"):
+        cluster_weights(2, drop=[0, 1])
+
+
+def test_stream_shapes_mix_and_determinism(train):
+    from bubblenet.stream import training_stream
+
+    def first(data, n=2):
+        it = iter(training_stream(data, positives=4, negatives=2))
+        return [tuple(t.numpy() for t in next(it)) for _ in range(n)]
+
+    a, b = first(train), first(train)
+    images, boxes, classes = a[0]
+    assert images.shape == (6, 64, 64, 2) and boxes.shape == (6, 32, 4) and classes.shape == (6, 32)
+    assert images.dtype == np.float32 and classes.dtype == np.int32
+    assert ((classes[:4] == 1).sum(axis=1) >= 1).all() and (classes[4:] == -1).all()
+    assert 0 <= images.min() and images.max() <= 1
+    for (x, y), (p, q) in zip([(s[0], s[1]) for s in a], [(s[0], s[1]) for s in b]):
+        np.testing.assert_array_equal(x, p)
+        np.testing.assert_array_equal(y, q)
+    other = TrainingData.__new__(TrainingData)
+    other.__dict__.update(train.__dict__)
+    other.config = DataConfig(size=64, negatives_per_tile=60, seed=9)
+    assert not np.array_equal(first(other, 1)[0][0], a[0][0])
+
+
+def test_data_cli_preview(survey, tmp_path):
+    from bubblenet.data import main
+
+    out = tmp_path / "preview"
+    status = main(["preview", "--survey", str(survey), "--test-l", "30", "--n-val", "0", "--size", "64",
+                   "--negatives-per-tile", "40", "--clusters", "3", "--drop-clusters", "0", "--out", str(out), "-q"])
+    assert status == 0
+    assert (out / "batch_montage.png").exists() and (out / "split.json").exists()
+    assert len(list(out.glob("negatives_cluster_*.png"))) == 3
+    assert json.loads((out / "split.json").read_text())["test"] == ["GLM_03000+0000_mosaic_I4"]
+    assert main(["preview", "--survey", str(survey), "--test-l", "27", "30", "33", "--out", str(out), "-q"]) == 2
+
+
+def test_each_bubble_once_even_where_tiles_overlap(inputs, tmp_path):
+    tiles, catalogue, selection = inputs
+    split = split_tiles(tiles, test_longitudes=[], val=0)  # all three overlapping tiles train together
+    data = TrainingData(tiles, catalogue, selection, split, "train", DataConfig(size=64, negatives_per_tile=5),
+                        tmp_path)
+    names = [_nearest_name(data, catalogue, i) for i in range(len(data.positives))]
+    assert len(names) == len(set(names))
+    chosen = catalogue[select(catalogue, selection)]
+    in_any = np.zeros(len(chosen), bool)
+    for tile in tiles:
+        in_any |= _centres_inside(tile, chosen)
+    assert len(names) <= in_any.sum()
