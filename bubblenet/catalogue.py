@@ -397,16 +397,17 @@ def _attach(table: Table, parsed: _Parsed, path) -> Table:
     """A copy of `table` with the standard columns added (see the module notes on name clashes)."""
     out = table.copy(copy_data=True)
     for column, value in _standard_values(parsed).items():
-        if column in out.colnames:
-            if parsed.origin.get(column) == column or _same(out[column], value):
-                out.remove_column(column)  # the same thing: replaced by its checked, unit-bearing version
-            else:
-                kept = next(f"{column}_orig{i or ''}" for i in range(len(out.colnames) + 1)
-                            if f"{column}_orig{i or ''}" not in out.colnames)
-                warnings.warn(f"{path}: column '{column}' differs from the standard '{column}'; kept as '{kept}'",
-                              stacklevel=3)
-                out.rename_column(column, kept)
-        out[column] = value
+        if column not in out.colnames:
+            out[column] = value
+        elif parsed.origin.get(column) == column or _same(out[column], value):
+            out.replace_column(column, value)  # the same thing: its checked, unit-bearing version
+        else:
+            kept = next(f"{column}_orig{i or ''}" for i in range(len(out.colnames) + 1)
+                        if f"{column}_orig{i or ''}" not in out.colnames)
+            warnings.warn(f"{path}: column '{column}' differs from the standard '{column}'; kept as '{kept}'",
+                          stacklevel=3)
+            out.rename_column(column, kept)
+            out[column] = value
     return out
 
 

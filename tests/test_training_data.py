@@ -333,3 +333,18 @@ def test_each_bubble_once_even_where_tiles_overlap(inputs, tmp_path):
     for tile in tiles:
         in_any |= _centres_inside(tile, chosen)
     assert len(names) <= in_any.sum()
+
+
+def test_keras_embedder_pools_a_layer():
+    import keras
+
+    from bubblenet.negatives import KerasEmbedder
+
+    inputs = keras.Input((32, 32, 2))
+    x = keras.layers.Conv2D(5, 3, padding="same", name="features")(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    images = np.random.default_rng(0).uniform(size=(3, 32, 32, 2)).astype(np.float32)
+    features = KerasEmbedder(model, "features")(images)
+    assert features.shape == (3, 5)
+    direct = keras.Model(inputs, x).predict(images, verbose=0).mean(axis=(1, 2))
+    np.testing.assert_allclose(features, direct, rtol=1e-5)
