@@ -8,7 +8,10 @@
 * A box is ``xyxy`` = ``(x_min, y_min, x_max, y_max)`` in float pixel
   coordinates of its *edges*: the box around pixels 0..9 is
   ``(-0.5, -0.5, 9.5, 9.5)``, width 10.
-* Arrays of boxes have shape ``(N, 4)``, float64; functions accept N = 0.
+* So the pixel value at sky position ``(x, y) = wcs.world_to_pixel(c)`` is
+  ``data[round(y), round(x)]``.
+* Arrays of boxes have shape ``(N, 4)``, float64; functions accept N = 0 and
+  never modify their inputs.
 
 Other conventions (normalised coordinates, centre-size encodings for the
 network) are converted to and from these at the edges of the modules that
@@ -19,12 +22,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["centre_halfsize_to_xyxy", "xyxy_to_centre_halfsize", "box_area", "box_iou", "clip_fraction_inside"]
+__all__ = [
+    "centre_halfsize_to_xyxy",
+    "xyxy_to_centre_halfsize",
+    "box_area",
+    "box_iou",
+    "clip_fraction_inside",
+]
 
 
 def _as_boxes(boxes) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float64)
-    return boxes.reshape(-1, 4)
+    """Boxes as a new-or-viewed ``(N, 4)`` float64 array (an empty input gives ``(0, 4)``)."""
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
 
 
 def centre_halfsize_to_xyxy(x, y, half) -> np.ndarray:
@@ -40,18 +49,30 @@ def centre_halfsize_to_xyxy(x, y, half) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(N, 4)`` boxes ``(x_min, y_min, x_max, y_max)``.
+        ``(N, 4)`` float64 boxes ``(x_min, y_min, x_max, y_max)``.
+
+    Examples
+    --------
+    >>> centre_halfsize_to_xyxy(4.5, 4.5, 5.0)  # the box around pixels 0..9
+    array([[-0.5, -0.5,  9.5,  9.5]])
     """
     x, y, half = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64).ravel() for v in (x, y, half)))
     return np.stack([x - half, y - half, x + half, y + half], axis=-1).reshape(-1, 4)
 
 
 def xyxy_to_centre_halfsize(boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centres and half-sizes of boxes (the half-size is the mean of half width and half height).
+    """Centres and half-sizes of boxes; the inverse of `centre_halfsize_to_xyxy`.
+
+    Parameters
+    ----------
+    boxes : array_like
+        ``(N, 4)`` ``xyxy`` boxes.
 
     Returns
     -------
     x, y, half : numpy.ndarray
+        ``(N,)`` centres and half-sizes, pixels. For a box that is not square
+        `half` is the mean of its half width and half height.
     """
     b = _as_boxes(boxes)
     x = (b[:, 0] + b[:, 2]) / 2
@@ -61,7 +82,19 @@ def xyxy_to_centre_halfsize(boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def box_area(boxes) -> np.ndarray:
-    """Areas of ``xyxy`` boxes in square pixels (0 for degenerate boxes)."""
+    """Areas of boxes.
+
+    Parameters
+    ----------
+    boxes : array_like
+        ``(N, 4)`` ``xyxy`` boxes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` areas in square pixels; 0 for a box with ``x_max <= x_min``
+        or ``y_max <= y_min``.
+    """
     b = _as_boxes(boxes)
     return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
 
@@ -69,10 +102,15 @@ def box_area(boxes) -> np.ndarray:
 def box_iou(a, b) -> np.ndarray:
     """Intersection over union of every box in `a` with every box in `b`.
 
+    Parameters
+    ----------
+    a, b : array_like
+        ``(N, 4)`` and ``(M, 4)`` ``xyxy`` boxes.
+
     Returns
     -------
     numpy.ndarray
-        ``(len(a), len(b))``; 0 where the union is empty.
+        ``(N, M)`` IoU in [0, 1]; 0 where the union is empty (two degenerate boxes).
     """
     a, b = _as_boxes(a), _as_boxes(b)
     lo = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
@@ -84,10 +122,20 @@ def box_iou(a, b) -> np.ndarray:
 
 
 def clip_fraction_inside(boxes, shape: tuple[int, int]) -> np.ndarray:
-    """Fraction of each box's area inside an image of `shape` ``(ny, nx)``.
+    """Fraction of each box's area inside an image.
 
-    The image extent is ``[-0.5, nx - 0.5] x [-0.5, ny - 0.5]``. Degenerate
-    boxes give 0.
+    Parameters
+    ----------
+    boxes : array_like
+        ``(N, 4)`` ``xyxy`` boxes.
+    shape : tuple of int
+        Image shape ``(ny, nx)``; the image covers
+        ``[-0.5, nx - 0.5] x [-0.5, ny - 0.5]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` fractions in [0, 1]; 0 for degenerate boxes.
     """
     b = _as_boxes(boxes)
     ny, nx = shape

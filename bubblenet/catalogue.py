@@ -234,7 +234,7 @@ def _floats(table: Table, column: str, path) -> np.ndarray:
     """A column as float64 with NaN where masked, or an error naming the first non-numeric row."""
     col = table[column]
     mask = np.ma.getmaskarray(col)
-    data = np.ma.getdata(col)
+    data = np.asarray(np.ma.getdata(col))  # a plain array: Column arithmetic would carry its unit
     if data.dtype.kind in "biuf":
         values = data.astype(np.float64)
     else:
@@ -371,8 +371,10 @@ def _same(original, value) -> bool:
     if not isinstance(value, u.Quantity):
         return bool(np.array_equal(_text(original), value))
     try:
-        old = u.Quantity(np.ma.filled(original.astype(float), np.nan), original.unit or value.unit).to(value.unit)
+        old = u.Quantity(np.asarray(np.ma.filled(original, np.nan), dtype=float), original.unit or value.unit)
     except (TypeError, ValueError, u.UnitsError):
+        return False
+    if not old.unit.is_equivalent(value.unit):
         return False
     if value.unit == u.deg:
         tolerance = _ANGLE_TOLERANCE

@@ -176,9 +176,9 @@ def preview_tile(tile, path: str | os.PathLike, *, catalogue: Table | None = Non
     """
     factor = max(1, math.ceil(max(tile.shape) / max_pixels))
     data, wcs = tile.read_binned(factor)
-    selected = None
-    if catalogue is not None and selection is not None:
-        selected = np.array([str(n) in selection for n in catalogue["name"]])
+    from bubblenet.catalogue import select
+
+    selected = select(catalogue, selection) if catalogue is not None and selection is not None else None
     title = f"{tile.name}  ({tile.pixel_scale.value * factor:.3g}″/px shown)"
     return save_figure(plot_sky(data, wcs, catalogue=catalogue, selected=selected, title=title), path)
 

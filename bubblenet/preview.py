@@ -51,7 +51,7 @@ def _single_band(path: Path, channel: int, max_pixels: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from bubblenet.catalogue import packaged_catalogue, read_catalogue, read_selection, CATALOGUES
+    from bubblenet.catalogue import CATALOGUES, packaged_catalogue, read_catalogue, read_selection, select
     from bubblenet.plotting import plot_sky, preview_tile, save_figure
     from bubblenet.sky import open_survey
 
@@ -69,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         channel = 1 if args.i8 is not None else 0
         data, wcs, name = _single_band(args.i8 or args.m24[0], channel, args.max_pixels)
-        selected = None
-        if catalogue is not None and selection is not None:
-            selected = np.array([str(n) in selection for n in catalogue["name"]])
+        selected = select(catalogue, selection) if catalogue is not None and selection is not None else None
         path = save_figure(plot_sky(data, wcs, catalogue=catalogue, selected=selected, title=name), args.out)
     print(f"wrote {path}")
     return 0
