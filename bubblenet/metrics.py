@@ -26,7 +26,7 @@ import numpy as np
 
 from bubblenet.boxes import box_area, xyxy_to_centre_halfsize
 
-__all__ = ["score_paper", "score_strict", "f_beta", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
+__all__ = ["score_paper", "score_strict", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
 
 #: Share of a bubble's box a detection must cover to hit it (paper rule).
 COVERAGE = 1 / 3
@@ -41,7 +41,8 @@ def f_beta(precision: float, recall: float, beta: float) -> float:
     return float((1 + b2) * precision * recall / denominator) if denominator > 0 else 0.0
 
 
-def _summary(tp: int, fp: int, fn: int) -> dict:
+def summarise(tp: int, fp: int, fn: int) -> dict:
+    """Precision, recall, F1 and F2 from counts."""
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "precision": precision, "recall": recall,
@@ -78,7 +79,7 @@ def score_paper(detections: np.ndarray, bubbles: np.ndarray, selected: np.ndarra
     tp = int(hit_selected.any(axis=0).sum())
     fn = int(selected.sum()) - tp
     fp = int((~hit_selected.any(axis=1)).sum())
-    return _summary(tp, fp, fn)
+    return summarise(tp, fp, fn)
 
 
 def score_strict(detections: np.ndarray, scores: np.ndarray, bubbles: np.ndarray, selected: np.ndarray, *,
@@ -100,7 +101,7 @@ def score_strict(detections: np.ndarray, scores: np.ndarray, bubbles: np.ndarray
         taken[j] = True
         tp += bool(selected[j])
     fn = int((selected & ~taken).sum())
-    return _summary(tp, fp, fn)
+    return summarise(tp, fp, fn)
 
 
 def sweep_thresholds(detections: np.ndarray, scores: np.ndarray, bubbles: np.ndarray, selected: np.ndarray,

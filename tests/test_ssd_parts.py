@@ -188,3 +188,23 @@ def test_decoder_recovers_encoded_boxes_and_suppresses_duplicates():
     assert (scores[0, :2].numpy() > 0.99).all() and (scores[0, 2:].numpy() == 0).all()
     _, _, none = Decoder(spec)(outputs, confidence=0.9999999)
     assert int(none[0]) == 0
+
+
+def test_savedmodel_reproduces_keras_detections(tmp_path):
+    from bubblenet.export import export_savedmodel, serving_function
+
+    spec = anchor_spec("lite")
+    model = build_ssd("lite")
+    images = np.random.default_rng(0).uniform(size=(3, 128, 128, 2)).astype(np.float32)
+    path = export_savedmodel(model, spec, tmp_path / "saved", threshold=0.0, preset="lite")
+    loaded = tf.saved_model.load(str(path))
+    served = loaded.serve(tf.constant(images))
+    direct = serving_function(model, spec, threshold=0.0)(tf.constant(images))
+    np.testing.assert_array_equal(served["counts"].numpy(), direct["counts"].numpy())
+    np.testing.assert_allclose(served["boxes"].numpy(), direct["boxes"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(served["scores"].numpy(), direct["scores"].numpy(), atol=1e-5)
+    assert served["counts"].numpy().max() > 0
+    # any input size: resized to the network's
+    other = loaded.serve(tf.constant(np.ones((1, 200, 300, 2), np.float32)))
+    assert other["boxes"].shape == (1, 100, 4)
+    assert (path / "model_info.json").exists() and not (tmp_path / ".saved.part").exists()
