@@ -33,6 +33,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "preview": ("bubblenet.preview", "draw a PNG of a tile: 24 µm red, 8 µm green, catalogue circles"),
     "info": ("bubblenet.info", "list FITS images, their WCS and how the two bands pair up"),
     "data": ("bubblenet.data", "show the training data: a batch montage, the split, negative clusters"),
+    "fit": ("bubblenet.fit", "train the SSD detector on a survey, validate on whole tiles, export"),
 }
 
 log = logging.getLogger("bubblenet")

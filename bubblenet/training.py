@@ -95,13 +95,18 @@ class SurveyValidation(keras.callbacks.Callback):
         Window sizes per factor of two.
     every : int
         Validate every this many epochs (other epochs repeat the last scores).
+    per_window, per_tile : int
+        Detections kept per window and per tile.
     """
 
     def __init__(self, tiles, spec, *, sizes_arcsec=(150.0, 3600.0), stride_fraction: float = 1 / 3,
-                 per_octave: int = 2, every: int = 1):
+                 per_octave: int = 2, every: int = 1, per_window: int = 20, per_tile: int = 2000):
         super().__init__()
         self.tiles = tiles
-        self.decoder = Decoder(spec)
+        # A window holds a few bubbles at most and a tile some hundreds: capping the
+        # detections kept keeps an untrained model's flood of boxes from stalling scoring.
+        self.decoder = Decoder(spec, max_detections=per_window)
+        self.per_tile = per_tile
         self.sizes_arcsec = sizes_arcsec
         self.stride_fraction = stride_fraction
         self.per_octave = per_octave
@@ -118,6 +123,7 @@ class SurveyValidation(keras.callbacks.Callback):
             windows = plan_windows(tile.cache.shape, sizes, stride_fraction=self.stride_fraction)
             boxes, scores = detect_tile(self.model, tile.cache, windows, pixscale_arcsec=tile.pixscale,
                                         decoder=self.decoder)
+            boxes, scores = boxes[: self.per_tile], scores[: self.per_tile]  # merge() sorts by score
             rows = sweep_thresholds(boxes, scores, tile.bubbles, tile.selected)
             totals = rows if totals is None else [_add(a, b) for a, b in zip(totals, rows)]
         rows = [_finish(r) for r in totals]

@@ -1,0 +1,149 @@
+"""``bubblenet fit`` / ``python -m bubblenet.fit``: train the SSD on a survey.
+
+The run folder (``--out``) gets: ``run.json`` (options, seed, versions),
+``split.json``, ``history.csv``, ``tensorboard/``, ``backup/`` (progress for
+resuming: run the same command again after an interruption), ``best.keras``
+(best validation F2), ``model.keras`` and ``savedmodel/`` (with the threshold
+chosen on validation), and ``validation.json`` (the threshold sweep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+
+from bubblenet.cli import make_parser, run_verb
+from bubblenet.errors import ConfigError
+
+log = logging.getLogger("bubblenet.fit")
+
+DESCRIPTION = """\
+Train the SSD bubble detector on a survey (a folder of GLIMPSE/MIPSGAL-style
+tiles, or --i8/--m24 files, with a catalogue), validating each epoch on whole
+validation tiles the reference method's way (sliding windows, paper matching
+rule, F2 with the confidence threshold swept). Interrupted runs resume when
+the same command is run again.
+"""
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    from bubblenet.data import build_parser as data_parser
+
+    parser = make_parser(prog, DESCRIPTION, section="fit")
+    # Survey, split and sample options are those of `bubblenet data`.
+    for action in data_parser()._actions:
+        if action.dest in ("help", "config", "verbose", "quiet", "_section", "action", "out", "size"):
+            continue
+        parser._add_action(action)
+    train = parser.add_argument_group("training")
+    train.add_argument("--preset", choices=("lite", "paper"), default="lite", help="SSD preset")
+    train.add_argument("--epochs", type=int, default=30, help="maximum epochs (paper: 300)")
+    train.add_argument("--steps-per-epoch", type=int, default=None,
+                       help="steps per epoch (default: each positive once)")
+    train.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate")
+    train.add_argument("--weight-decay", type=float, default=1e-3, help="AdamW weight decay")
+    train.add_argument("--clipnorm", type=float, default=10.0, help="gradient clipping norm")
+    train.add_argument("--patience", type=int, default=15, help="early stopping patience on val_f2, epochs")
+    train.add_argument("--val-sizes", type=float, nargs=2, default=[150.0, 3600.0], metavar=("MIN", "MAX"),
+                       help="validation window sides on the sky, arcsec")
+    train.add_argument("--val-stride", type=float, default=1 / 3, help="validation window stride over side")
+    train.add_argument("--val-every", type=int, default=1, help="validate every N epochs")
+    train.add_argument("--wandb", choices=("off", "offline", "online"), default="off",
+                       help="log to Weights & Biases (needs the 'wandb' extra)")
+    parser.add_argument("--out", type=Path, default=Path("runs/fit"), help="run folder")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import keras
+
+    from bubblenet.dataset import DataConfig, TrainingData, survey_inputs
+    from bubblenet.export import export_savedmodel
+    from bubblenet.model import PRESETS, build_ssd
+    from bubblenet.outputs import ensure_dir, run_record, write_json
+    from bubblenet.splits import split_tiles
+    from bubblenet.stream import training_stream
+    from bubblenet.targets import TargetEncoder
+    from bubblenet.training import OptimiserConfig, SurveyValidation, ValidationTile, compile_model, with_targets
+
+    keras.utils.set_random_seed(args.seed)
+    out = ensure_dir(args.out)
+    write_json(out / "run.json", run_record("fit", vars(args), seed=args.seed))
+    spec = PRESETS[args.preset]["anchors"]
+    tiles, catalogue, selection = survey_inputs(folder=args.survey, files8=args.i8, files24=args.m24,
+                                                catalogue=args.catalogue, selection=args.select)
+    split = split_tiles(tiles, test_longitudes=args.test_l, val=args.val if args.val else args.n_val,
+                        seed=args.split_seed)
+    split.to_json(out / "split.json")
+    if not split.val:
+        raise ConfigError("training needs at least one validation tile (--n-val or --val)")
+    cache = out / "cache"
+    config = DataConfig(size=spec.image_size, mask=args.mask, mask_all_bubbles=not args.mask_selected_only,
+                        negatives_per_tile=args.negatives_per_tile, quantize=args.paper_exact, seed=args.seed)
+    data = TrainingData(tiles, catalogue, selection, split, "train", config, cache)
+    clusters = None
+    if args.clusters:
+        import numpy as np
+
+        from bubblenet.negatives import cluster_negatives
+
+        pool = np.stack([data.negative(i).image for i in range(len(data.negatives))])
+        clusters = cluster_negatives(pool, k=args.clusters, seed=args.seed, drop=args.drop_clusters,
+                                     weights=args.cluster_weights, out_dir=out / "clusters")
+    stream = with_targets(training_stream(data, clusters, positives=args.positives, negatives=args.negatives),
+                          TargetEncoder(spec))
+    by_name = {t.name: t for t in tiles}
+    validation = SurveyValidation(
+        [ValidationTile.from_tile(by_name[n], catalogue, selection, cache) for n in split.val], spec,
+        sizes_arcsec=tuple(args.val_sizes), stride_fraction=args.val_stride, every=args.val_every)
+
+    model = compile_model(build_ssd(args.preset),
+                          OptimiserConfig(learning_rate=args.lr, weight_decay=args.weight_decay,
+                                          clipnorm=args.clipnorm))
+    callbacks = [
+        validation,  # first: the callbacks after it read val_f2 from the logs
+        keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_f2", mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_f2", mode="max", patience=args.patience),
+        keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
+        keras.callbacks.TensorBoard(str(out / "tensorboard")),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        *_wandb_callbacks(args.wandb, out),
+    ]
+    steps = args.steps_per_epoch or max(math.ceil(len(data.positives) / args.positives), 1)
+    model.fit(stream, epochs=args.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0 if args.quiet else 2)
+
+    best = keras.saving.load_model(out / "best.keras", safe_mode=True, compile=False) \
+        if (out / "best.keras").exists() else model
+    validation.set_model(best)
+    scores, sweep = validation.evaluate()
+    write_json(out / "validation.json", {"best": scores, "sweep": sweep})
+    best.save(out / "model.keras")
+    export_savedmodel(best, spec, out / "savedmodel", threshold=scores["threshold"], preset=args.preset)
+    print(f"validation: F2 {scores['f2']:.3f} (precision {scores['precision']:.3f}, recall {scores['recall']:.3f}) "
+          f"at threshold {scores['threshold']:.2f}; strict F2 {scores['strict']['f2']:.3f}")
+    print(f"run folder {out}/: model.keras, savedmodel/, best.keras, validation.json, history.csv, tensorboard/")
+    return 0
+
+
+def _wandb_callbacks(mode: str, out: Path) -> list:
+    """W&B logging when asked for; offline mode needs no account."""
+    if mode == "off":
+        return []
+    try:
+        import wandb
+        from wandb.integration.keras import WandbMetricsLogger
+    except ImportError:
+        raise ConfigError("--wandb needs the 'wandb' extra: pip install 'bubblenet[wandb]'") from None
+    wandb.init(project="bubblenet", dir=str(out), mode=mode, config=json.loads((out / "run.json").read_text()))
+    return [WandbMetricsLogger()]
+
+
+def main(argv=None, prog=None) -> int:
+    return run_verb(build_parser(prog), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
