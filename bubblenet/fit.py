@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from bubblenet.splits import split_tiles
     from bubblenet.stream import training_stream
     from bubblenet.targets import TargetEncoder
-    from bubblenet.training import OptimiserConfig, SurveyValidation, ValidationTile, compile_model, with_targets
+    from bubblenet.training import (DetectionPanel, LearningRateLogger, OptimiserConfig, SurveyValidation,
+                                    ValidationTile, compile_model, with_targets)
 
     keras.utils.set_random_seed(args.seed)
     out = ensure_dir(args.out)
@@ -100,11 +101,14 @@ def run(args: argparse.Namespace) -> int:
         [ValidationTile.from_tile(by_name[n], catalogue, selection, cache) for n in split.val], spec,
         sizes_arcsec=tuple(args.val_sizes), stride_fraction=args.val_stride, every=args.val_every)
 
-    model = compile_model(build_ssd(args.preset),
-                          OptimiserConfig(learning_rate=args.lr, weight_decay=args.weight_decay,
-                                          clipnorm=args.clipnorm))
+    with _strategy().scope():
+        model = compile_model(build_ssd(args.preset),
+                              OptimiserConfig(learning_rate=args.lr, weight_decay=args.weight_decay,
+                                              clipnorm=args.clipnorm))
     callbacks = [
         validation,  # first: the callbacks after it read val_f2 from the logs
+        LearningRateLogger(),
+        DetectionPanel(validation, out / "tensorboard" / "detections"),
         keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_f2", mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_f2", mode="max", patience=args.patience),
         keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
@@ -126,6 +130,17 @@ def run(args: argparse.Namespace) -> int:
           f"at threshold {scores['threshold']:.2f}; strict F2 {scores['strict']['f2']:.3f}")
     print(f"run folder {out}/: model.keras, savedmodel/, best.keras, validation.json, history.csv, tensorboard/")
     return 0
+
+
+def _strategy():
+    """Mirrored training over all GPUs when there are several; the default device otherwise."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        log.info("training on %d GPUs (MirroredStrategy)", len(gpus))
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def _wandb_callbacks(mode: str, out: Path) -> list:

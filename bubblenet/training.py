@@ -28,7 +28,8 @@ from bubblenet.targets import TargetEncoder
 from bubblenet.tilecache import TileCache
 from bubblenet.windows import plan_windows, window_sizes
 
-__all__ = ["OptimiserConfig", "compile_model", "with_targets", "SurveyValidation", "ValidationTile"]
+__all__ = ["OptimiserConfig", "compile_model", "with_targets", "SurveyValidation", "ValidationTile",
+           "LearningRateLogger", "DetectionPanel", "detection_panel"]
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,12 @@ class SurveyValidation(keras.callbacks.Callback):
         self.every = every
         self.last: dict = {}
         self.sweep: list[dict] = []
+        self.detections: list[tuple[np.ndarray, np.ndarray]] = []  # per tile, from the last evaluation
 
     def evaluate(self) -> tuple[dict, list[dict]]:
         """Scores of the current model: (best row, all threshold rows)."""
         totals = None
+        self.detections = []
         for tile in self.tiles:
             sizes = window_sizes(self.sizes_arcsec[0] / tile.pixscale, self.sizes_arcsec[1] / tile.pixscale,
                                  per_octave=self.per_octave)
@@ -124,6 +127,7 @@ class SurveyValidation(keras.callbacks.Callback):
             boxes, scores = detect_tile(self.model, tile.cache, windows, pixscale_arcsec=tile.pixscale,
                                         decoder=self.decoder)
             boxes, scores = boxes[: self.per_tile], scores[: self.per_tile]  # merge() sorts by score
+            self.detections.append((boxes, scores))
             rows = sweep_thresholds(boxes, scores, tile.bubbles, tile.selected)
             totals = rows if totals is None else [_add(a, b) for a, b in zip(totals, rows)]
         rows = [_finish(r) for r in totals]
@@ -153,3 +157,58 @@ def _add(a: dict, b: dict) -> dict:
 def _finish(row: dict) -> dict:
     return {"threshold": row["threshold"], **summarise(row["tp"], row["fp"], row["fn"]),
             "strict": summarise(row["strict"]["tp"], row["strict"]["fp"], row["strict"]["fn"])}
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Put the optimiser's current learning rate into each epoch's logs (for TensorBoard and CSV)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class DetectionPanel(keras.callbacks.Callback):
+    """After each validation, draw the first validation tile with its detections into TensorBoard.
+
+    Catalogue boxes of selected bubbles are white, detections at the chosen
+    threshold green. The tile is block-averaged to at most `max_pixels` a side.
+    """
+
+    def __init__(self, validation: SurveyValidation, log_dir, *, max_pixels: int = 512):
+        super().__init__()
+        self.validation = validation
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.max_pixels = max_pixels
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.validation.tiles or not self.validation.detections:
+            return
+        tile = self.validation.tiles[0]
+        boxes, scores = self.validation.detections[0]
+        threshold = self.validation.last.get("val_threshold", 0.5)
+        panel = detection_panel(tile.cache.data, boxes[scores >= threshold], tile.bubbles[tile.selected],
+                                max_pixels=self.max_pixels)
+        with self.writer.as_default():
+            tf.summary.image(f"validation/{tile.name}", panel[None], step=epoch)
+        self.writer.flush()
+
+
+def detection_panel(data, detections, truth, *, max_pixels: int = 512) -> np.ndarray:
+    """An RGB picture (uint8, row 0 at the top) of a two-band tile with truth (white) and detections (green)."""
+    from PIL import Image, ImageDraw
+
+    ny, nx = data.shape[:2]
+    f = max(1, int(np.ceil(max(ny, nx) / max_pixels)))
+    small = np.asarray(data[: ny // f * f: f, : nx // f * f: f], np.float32)
+    rgb = np.zeros(small.shape[:2] + (3,), np.uint8)
+    for c, channel in ((0, 0), (1, 1)):
+        band = small[..., c]
+        lo, hi = np.nanpercentile(band, [1, 99.5]) if np.isfinite(band).any() else (0, 1)
+        rgb[..., channel] = np.clip(np.nan_to_num((band - lo) / max(hi - lo, 1e-9)) * 255, 0, 255)
+    image = Image.fromarray(rgb[::-1])
+    draw = ImageDraw.Draw(image)
+    h = rgb.shape[0]
+    for boxes, colour in ((truth, (255, 255, 255)), (detections, (0, 255, 0))):
+        for x0, y0, x1, y1 in np.asarray(boxes, float).reshape(-1, 4) / f:
+            draw.rectangle([x0, h - y1, x1, h - y0], outline=colour)
+    return np.asarray(image)

@@ -54,3 +54,26 @@ def test_fit_without_validation_tiles_is_a_clear_error(sky, tmp_path):
 
     status = main(["--survey", str(sky), "--test-l", "30", "--n-val", "0", "--out", str(tmp_path / "x"), "-q"])
     assert status == 2
+
+
+def test_tensorboard_gets_learning_rate_and_detection_panel(sky, tmp_path):
+    out = tmp_path / "tb"
+    assert _fit(sky, out, 1) == 0
+    with open(out / "history.csv") as handle:
+        row = next(csv.DictReader(handle))
+    assert float(row["learning_rate"]) == pytest.approx(1e-4)
+    events = list((out / "tensorboard" / "detections").glob("events.out.tfevents.*"))
+    assert events
+    tags = set()
+    for event in tf.compat.v1.train.summary_iterator(str(events[0])):
+        tags |= {v.tag for v in event.summary.value}
+    assert any(tag.startswith("validation/GLM_") for tag in tags)
+
+
+def test_detection_panel_draws_boxes():
+    from bubblenet.training import detection_panel
+
+    data = np.random.default_rng(0).uniform(size=(100, 200, 2)).astype(np.float32)
+    panel = detection_panel(data, np.array([[10, 10, 30, 30]]), np.array([[50, 50, 80, 80]]), max_pixels=100)
+    assert panel.shape == (50, 100, 3) and panel.dtype == np.uint8
+    assert (panel == [0, 255, 0]).all(axis=-1).sum() > 10 and (panel == 255).all(axis=-1).sum() > 10
