@@ -77,3 +77,21 @@ def test_detection_panel_draws_boxes():
     panel = detection_panel(data, np.array([[10, 10, 30, 30]]), np.array([[50, 50, 80, 80]]), max_pixels=100)
     assert panel.shape == (50, 100, 3) and panel.dtype == np.uint8
     assert (panel == [0, 255, 0]).all(axis=-1).sum() > 10 and (panel == 255).all(axis=-1).sum() > 10
+
+
+def test_demo_mode_draws_its_sky_and_reports_test_tiles(tmp_path, monkeypatch, capsys):
+    import bubblenet.fit as fit
+
+    monkeypatch.setattr(fit, "DEMO_SKY", {"l": (26.0, 34.0), "b": (-1.0, 1.0), "pixscale": 9.6, "seed": 1})
+    monkeypatch.setattr(fit, "DEMO_OPTIONS", {"n_val": 1, "epochs": 1, "val_sizes": [900.0, 1800.0],
+                                              "val_stride": 1.0})
+    status = fit.main(["--demo-sky", str(tmp_path / "sky"), "--test-l", "30", "--steps-per-epoch", "1",
+                       "--positives", "2", "--negatives", "1", "--negatives-per-tile", "10",
+                       "--out", str(tmp_path / "run"), "-q"])
+    assert status == 0
+    assert (tmp_path / "sky" / "synth_run.json").exists()
+    report = json.loads((tmp_path / "run" / "test.json").read_text())
+    assert report["tiles"] == ["GLM_03000+0000_mosaic_I4"]
+    assert report["scores"]["tp"] + report["scores"]["fn"] > 0  # the test tile's clear bubbles are counted
+    assert (tmp_path / "run" / "test_detections.png").exists()
+    assert "test tiles GLM_03000+0000_mosaic_I4: recall" in capsys.readouterr().out
