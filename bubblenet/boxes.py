@@ -27,6 +27,7 @@ __all__ = [
     "xyxy_to_centre_halfsize",
     "box_area",
     "box_iou",
+    "box_intersection",
     "clip_fraction_inside",
 ]
 
@@ -99,6 +100,14 @@ def box_area(boxes) -> np.ndarray:
     return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
 
 
+def box_intersection(a, b) -> np.ndarray:
+    """Area shared by every box in `a` ``(N, 4)`` with every box in `b` ``(M, 4)``: ``(N, M)``."""
+    a, b = _as_boxes(a), _as_boxes(b)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
+    return np.prod(np.clip(hi - lo, 0, None), axis=-1)  # (N, M)
+
+
 def box_iou(a, b) -> np.ndarray:
     """Intersection over union of every box in `a` with every box in `b`.
 
@@ -113,9 +122,7 @@ def box_iou(a, b) -> np.ndarray:
         ``(N, M)`` IoU in [0, 1]; 0 where the union is empty (two degenerate boxes).
     """
     a, b = _as_boxes(a), _as_boxes(b)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)  # (N, M)
+    inter = box_intersection(a, b)
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / union, 0.0)

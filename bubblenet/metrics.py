@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bubblenet.boxes import box_area, xyxy_to_centre_halfsize
+from bubblenet.boxes import box_area, box_intersection, xyxy_to_centre_halfsize
 
 __all__ = ["score_paper", "score_strict", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
 
@@ -51,12 +51,8 @@ def summarise(tp: int, fp: int, fn: int) -> dict:
 
 def coverage(detections: np.ndarray, bubbles: np.ndarray) -> np.ndarray:
     """``(D, B)`` share of each bubble box covered by each detection box."""
-    d = np.asarray(detections, float).reshape(-1, 4)
-    b = np.asarray(bubbles, float).reshape(-1, 4)
-    lo = np.maximum(d[:, None, :2], b[None, :, :2])
-    hi = np.minimum(d[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
-    area = box_area(b)[None, :]
+    inter = box_intersection(detections, bubbles)
+    area = box_area(bubbles)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(area > 0, inter / area, 0.0)
 
