@@ -33,8 +33,8 @@ and precision on the paper's test tiles l = 12°, 15°, 18°, 21°.
 
 #: The demo: a synthetic twin sky and the options `fit` uses on it when given no survey.
 DEMO_SKY = {"l": (10.56, 34.44), "b": (-1.0, 1.0), "pixscale": 4.8, "seed": 0}
-DEMO_OPTIONS = {"n_val": 1, "epochs": 40, "val_sizes": [420.0, 3600.0], "val_stride": 0.5, "val_every": 10,
-                "lr": 1e-3, "patience": 20}
+DEMO_OPTIONS = {"n_val": 1, "epochs": 20, "steps_per_epoch": 50, "val_sizes": [420.0, 3600.0], "val_stride": 0.5,
+                "val_every": 5, "lr": 1e-3, "patience": 20}
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:

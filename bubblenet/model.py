@@ -6,7 +6,7 @@ without batch normalisation, 2 input channels [24 µm, 8 µm], L2Norm (scale
 20) on conv4_3, dilated conv6 (3 x 3, dilation 6, 1024) and conv7 (1 x 1,
 1024), four extra blocks, sources of 38/19/10/5/3/1 cells and 8732 default
 boxes. ``build_ssd("lite")`` keeps that design at 128 px with a narrower
-backbone, small enough to train on a laptop CPU.
+backbone and batch normalisation, small enough to train on a laptop CPU.
 
 The model outputs one tensor ``(B, N, 4 + C)``: per default box, the four
 encoded offsets (`bubblenet.targets.BoxCoder`) then C class logits
@@ -49,6 +49,10 @@ PRESETS = {
         "fc": 256,
         "extras": ((64, 128, 2, "same"), (64, 128, 2, "same"), (64, 128, 2, "same")),
         "num_classes": 2,
+        # From scratch on a CPU budget, the network without normalisation stayed
+        # below 0.5 on every window after 250 steps; with it, a fifth of the
+        # positives pass 0.5 after 300 (the paper preset keeps the original design).
+        "batch_norm": True,
     },
 }
 
@@ -83,9 +87,14 @@ class L2Norm(layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
-def _conv(x, filters, kernel, name, **kwargs):
-    return layers.Conv2D(filters, kernel, padding=kwargs.pop("padding", "same"), activation="relu", name=name,
-                         **kwargs)(x)
+def _conv(x, filters, kernel, name, *, batch_norm: bool = False, **kwargs):
+    """Conv + ReLU, or Conv + BatchNorm + ReLU."""
+    padding = kwargs.pop("padding", "same")
+    if not batch_norm:
+        return layers.Conv2D(filters, kernel, padding=padding, activation="relu", name=name, **kwargs)(x)
+    x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=name, **kwargs)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def build_ssd(preset: str = "lite", **overrides) -> keras.Model:
@@ -95,7 +104,9 @@ def build_ssd(preset: str = "lite", **overrides) -> keras.Model:
     ----------
     preset : {"paper", "lite"}
     **overrides
-        Replace preset entries (``anchors``, ``vgg``, ``fc``, ``extras``, ``num_classes``).
+        Replace preset entries (``anchors``, ``vgg``, ``fc``, ``extras``, ``num_classes``,
+        ``batch_norm``: batch normalisation after every convolution, which the
+        paper's network does not have).
 
     Returns
     -------
@@ -110,22 +121,23 @@ def build_ssd(preset: str = "lite", **overrides) -> keras.Model:
     inputs = keras.Input((spec.image_size, spec.image_size, 2), name="image")
 
     # VGG backbone; the fourth block's last conv is the first source (after L2Norm).
+    bn = cfg.get("batch_norm", False)
     x = inputs
     sources = []
     for b, (filters, convs) in enumerate(cfg["vgg"], start=1):
         for c in range(1, convs + 1):
-            x = _conv(x, filters, 3, f"conv{b}_{c}")
+            x = _conv(x, filters, 3, f"conv{b}_{c}", batch_norm=bn)
         if b == 4:
             sources.append(L2Norm(20.0, name="conv4_3_norm")(x))
         pool = layers.MaxPooling2D(3, strides=1, padding="same", name="pool5") if b == len(cfg["vgg"]) else \
             layers.MaxPooling2D(2, padding="same", name=f"pool{b}")
         x = pool(x)
-    x = _conv(x, cfg["fc"], 3, "conv6", dilation_rate=6)
-    x = _conv(x, cfg["fc"], 1, "conv7")
+    x = _conv(x, cfg["fc"], 3, "conv6", dilation_rate=6, batch_norm=bn)
+    x = _conv(x, cfg["fc"], 1, "conv7", batch_norm=bn)
     sources.append(x)
     for e, (squeeze, filters, stride, padding) in enumerate(cfg["extras"], start=8):
-        x = _conv(x, squeeze, 1, f"conv{e}_1")
-        x = _conv(x, filters, 3, f"conv{e}_2", strides=stride, padding=padding)
+        x = _conv(x, squeeze, 1, f"conv{e}_1", batch_norm=bn)
+        x = _conv(x, filters, 3, f"conv{e}_2", strides=stride, padding=padding, batch_norm=bn)
         sources.append(x)
     if len(sources) != len(spec.feature_maps):
         raise ValueError(f"the backbone gives {len(sources)} sources but the anchors expect {len(spec.feature_maps)}")
