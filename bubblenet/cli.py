@@ -34,6 +34,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "info": ("bubblenet.info", "list FITS images, their WCS and how the two bands pair up"),
     "data": ("bubblenet.data", "show the training data: a batch montage, the split, negative clusters"),
     "fit": ("bubblenet.fit", "train the SSD detector on a survey, validate on whole tiles, export"),
+    "export": ("bubblenet.export", "write a trained detector as a TensorFlow SavedModel"),
 }
 
 log = logging.getLogger("bubblenet")

@@ -1,4 +1,4 @@
-"""Exporting a trained SSD: a TF SavedModel with a detection signature, plus the ``.keras`` file.
+"""``bubblenet export``: a trained detector as a TF SavedModel with a detection signature.
 
 The SavedModel's ``serve`` endpoint (also ``serving_default``) takes a batch
 of normalised 2-channel images ``(B, H, W, 2)`` of any size (channel 0 =
@@ -22,10 +22,12 @@ import keras
 import tensorflow as tf
 
 from bubblenet.anchors import AnchorSpec
-from bubblenet.outputs import package_versions, write_json
+from bubblenet.cli import make_parser, run_verb
+from bubblenet.detector import INFO_FILE, model_info
+from bubblenet.outputs import write_json
 from bubblenet.postprocess import NMS_IOU, Decoder
 
-__all__ = ["export_savedmodel", "serving_function"]
+__all__ = ["export_savedmodel", "serving_function", "main"]
 
 
 def serving_function(model: keras.Model, spec: AnchorSpec, *, threshold: float, nms_iou: float = NMS_IOU,
@@ -43,10 +45,12 @@ def serving_function(model: keras.Model, spec: AnchorSpec, *, threshold: float, 
 
 
 def export_savedmodel(model: keras.Model, spec: AnchorSpec, path: str | os.PathLike, *, threshold: float,
-                      preset: str, nms_iou: float = NMS_IOU, max_detections: int = 100) -> Path:
+                      preset: str, nms_iou: float = NMS_IOU, max_detections: int = 100, info: dict | None = None
+                      ) -> Path:
     """Write ``path`` (a SavedModel folder) and ``path/model_info.json``.
 
     The folder is written under a temporary name and renamed when complete.
+    `info` adds entries (provenance, scores) to ``model_info.json``.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.part")
@@ -59,13 +63,54 @@ def export_savedmodel(model: keras.Model, spec: AnchorSpec, path: str | os.PathL
     archive.track(model)
     archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None, None, None, 2], tf.float32)])
     archive.write_out(str(tmp), verbose=False)
-    write_json(tmp / "model_info.json", {"preset": preset, "anchors": spec.to_dict(), "threshold": threshold,
-                                         "nms_iou": nms_iou, "max_detections": max_detections,
-                                         "input": "normalised (B, H, W, 2) float32, channel 0 = 24 um, 1 = 8 um",
-                                         "versions": package_versions()})
+    extra = {k: v for k, v in (info or {}).items() if k not in ("preset", "anchors", "threshold", "versions")}
+    write_json(tmp / INFO_FILE, model_info(preset, spec, threshold, **extra, nms_iou=nms_iou,
+                                           max_detections=max_detections))
     if path.exists():
         import shutil
 
         shutil.rmtree(path)
     os.replace(tmp, path)
     return path
+
+
+DESCRIPTION = """\
+Export a trained detector (a `bubblenet fit` run folder, a .keras file beside
+its model_info.json, or, by default, the model shipped with bubblenet) as a
+TensorFlow SavedModel. Its 'serve' signature takes normalised 2-band images
+(B, H, W, 2) of any size and returns boxes, scores and counts after NMS at the
+detector's threshold; it loads with plain tf.saved_model.load.
+"""
+
+
+def build_parser(prog: str | None = None):
+    from pathlib import Path
+
+    parser = make_parser(prog, DESCRIPTION, section="export")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="run folder or .keras file (default: the shipped model)")
+    parser.add_argument("--out", type=Path, default=Path("savedmodel"), help="SavedModel folder to write")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="confidence threshold (default: the one chosen on validation)")
+    parser.add_argument("--max-detections", type=int, default=100, help="detections kept per image")
+    return parser
+
+
+def run(args) -> int:
+    from bubblenet.detector import load_detector
+
+    detector = load_detector(args.model)
+    threshold = detector.threshold if args.threshold is None else args.threshold
+    path = export_savedmodel(detector.model, detector.spec, args.out, threshold=threshold, preset=detector.preset,
+                             max_detections=args.max_detections, info=detector.info)
+    print(f"SavedModel written to {path}/ (threshold {threshold:.2f}); "
+          f"load it with tf.saved_model.load('{path}').serve(images)")
+    return 0
+
+
+def main(argv=None, prog=None) -> int:
+    return run_verb(build_parser(prog), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,15 +26,16 @@ tiles, or --i8/--m24 files, with a catalogue), validating each epoch on whole
 validation tiles the reference method's way (sliding windows, paper matching
 rule, F2 with the confidence threshold swept). Interrupted runs resume when
 the same command is run again. With no survey given, runs the demo: draws (or
-reuses) a synthetic twin of l = 10.6°-34.4°, |b| <= 1° at 4.8"/px, trains the
-lite model on tiles l = 24°-33°, validates on one of them, and reports recall
+reuses) a synthetic twin of l = 10.6°-46.4°, |b| <= 1° at 4.8"/px, trains the
+lite model on tiles l = 24°-45°, validates on one of them, and reports recall
 and precision on the paper's test tiles l = 12°, 15°, 18°, 21°.
 """
 
 #: The demo: a synthetic twin sky and the options `fit` uses on it when given no survey.
-DEMO_SKY = {"l": (10.56, 34.44), "b": (-1.0, 1.0), "pixscale": 4.8, "seed": 0}
-DEMO_OPTIONS = {"n_val": 1, "epochs": 20, "steps_per_epoch": 50, "val_sizes": [420.0, 3600.0], "val_stride": 0.5,
-                "val_every": 5, "lr": 1e-3, "patience": 20}
+DEMO_SKY = {"l": (10.56, 46.44), "b": (-1.0, 1.0), "pixscale": 4.8, "seed": 0}
+DEMO_OPTIONS = {"n_val": 1, "epochs": 24, "steps_per_epoch": 50, "positives": 8, "negatives": 4, "lr": 2e-3,
+                "lr_schedule": "cosine", "val_sizes": [420.0, 3600.0], "val_stride": 0.5, "val_every": 4,
+                "patience": 24}
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -52,6 +53,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     train.add_argument("--steps-per-epoch", type=int, default=None,
                        help="steps per epoch (default: each positive once)")
     train.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate")
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                       help="constant (the paper) or cosine decay to zero over the run")
     train.add_argument("--weight-decay", type=float, default=1e-3, help="AdamW weight decay")
     train.add_argument("--clipnorm", type=float, default=10.0, help="gradient clipping norm")
     train.add_argument("--patience", type=int, default=15, help="early stopping patience on val_f2, epochs")
@@ -86,9 +89,10 @@ def run(args: argparse.Namespace) -> int:
     import keras
 
     from bubblenet.dataset import DataConfig, TrainingData, survey_inputs
+    from bubblenet.detector import INFO_FILE, MODEL_FILE, model_info
     from bubblenet.export import export_savedmodel
     from bubblenet.model import PRESETS, build_ssd
-    from bubblenet.outputs import ensure_dir, run_record, write_json
+    from bubblenet.outputs import atomic_path, ensure_dir, run_record, write_json
     from bubblenet.splits import split_tiles
     from bubblenet.stream import training_stream
     from bubblenet.targets import TargetEncoder
@@ -129,41 +133,54 @@ def run(args: argparse.Namespace) -> int:
         [ValidationTile.from_tile(by_name[n], catalogue, selection, cache) for n in split.val], spec,
         sizes_arcsec=tuple(args.val_sizes), stride_fraction=args.val_stride, every=args.val_every)
 
+    steps = args.steps_per_epoch or max(math.ceil(len(data.positives) / args.positives), 1)
+    decay_steps = steps * args.epochs if args.lr_schedule == "cosine" else 0
     with _strategy().scope():
         model = compile_model(build_ssd(args.preset),
                               OptimiserConfig(learning_rate=args.lr, weight_decay=args.weight_decay,
-                                              clipnorm=args.clipnorm))
+                                              clipnorm=args.clipnorm, decay_steps=decay_steps))
     callbacks = [
         validation,  # first: the callbacks after it read val_f2 from the logs
         LearningRateLogger(),
         DetectionPanel(validation, out / "tensorboard" / "detections"),
-        keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_f2", mode="max", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_f2", mode="max", patience=args.patience),
+        keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_f2", mode="max", save_best_only=True,
+                                        initial_value_threshold=-math.inf),
+        keras.callbacks.EarlyStopping(monitor="val_f2", mode="max", patience=args.patience,
+                                      start_from_epoch=args.val_every - 1),
         keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
         keras.callbacks.TensorBoard(str(out / "tensorboard")),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         *_wandb_callbacks(args.wandb, out),
     ]
-    steps = args.steps_per_epoch or max(math.ceil(len(data.positives) / args.positives), 1)
     model.fit(stream, epochs=args.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0 if args.quiet else 2)
 
     best = keras.saving.load_model(out / "best.keras", safe_mode=True, compile=False) \
         if (out / "best.keras").exists() else model
-    validation.set_model(best)
-    scores, sweep = validation.evaluate()
+    if validation.best is not None and (out / "best.keras").exists():
+        scores, sweep, _ = validation.best  # best.keras was written at that validation
+    else:  # resumed after the best epoch, or never validated: score the model kept
+        validation.set_model(best)
+        scores, sweep = validation.evaluate()
     write_json(out / "validation.json", {"best": scores, "sweep": sweep})
-    best.save(out / "model.keras")
-    export_savedmodel(best, spec, out / "savedmodel", threshold=scores["threshold"], preset=args.preset)
     print(f"validation: F2 {scores['f2']:.3f} (precision {scores['precision']:.3f}, recall {scores['recall']:.3f}) "
           f"at threshold {scores['threshold']:.2f}; strict F2 {scores['strict']['f2']:.3f}")
-    if split.test:
-        _report_test(best, spec, split, by_name, catalogue, selection, cache, scores["threshold"], args, out)
-    print(f"run folder {out}/: model.keras, savedmodel/, best.keras, validation.json, history.csv, tensorboard/")
+    test = _report_test(best, spec, split, by_name, catalogue, selection, cache, scores["threshold"], args, out) \
+        if split.test else None
+    info = model_info(args.preset, spec, scores["threshold"],
+                      trained_on="synthetic twin sky (the fit demo)" if demo else str(args.survey or args.i8),
+                      split={"train": list(split.train), "val": list(split.val), "test": list(split.test)},
+                      validation=scores, test=test, seed=args.seed)
+    with atomic_path(out / MODEL_FILE) as tmp:
+        best.save(tmp)
+    write_json(out / INFO_FILE, info)  # with model.keras, makes the run folder a detector (bubblenet.detector)
+    export_savedmodel(best, spec, out / "savedmodel", threshold=scores["threshold"], preset=args.preset, info=info)
+    print(f"run folder {out}/: model.keras + model_info.json (the detector), savedmodel/, validation.json, "
+          "history.csv, tensorboard/")
     return 0
 
 
-def _report_test(model, spec, split, by_name, catalogue, selection, cache, threshold, args, out) -> None:
-    """Scores on the test tiles at the validation threshold, and a picture of the first one."""
+def _report_test(model, spec, split, by_name, catalogue, selection, cache, threshold, args, out) -> dict:
+    """Scores on the test tiles at the validation threshold (returned), and a picture of the first one."""
     from bubblenet.outputs import atomic_path, write_json
     from bubblenet.training import SurveyValidation, ValidationTile, detection_panel
 
@@ -184,6 +201,7 @@ def _report_test(model, spec, split, by_name, catalogue, selection, cache, thres
           f"F2 {row['f2']:.3f} on {row['tp'] + row['fn']} selected bubbles (paper rule); strict recall "
           f"{row['strict']['recall']:.3f}, precision {row['strict']['precision']:.3f}")
     print(f"picture of {split.test[0]} with detections (green) and clear bubbles (white): {out}/test_detections.png")
+    return row
 
 
 def _strategy():

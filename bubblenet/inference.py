@@ -6,11 +6,16 @@ network, decode and suppress per window (`bubblenet.postprocess.Decoder`),
 map the boxes from window-relative to tile pixels, and merge all windows'
 detections with non-maximum suppression (IoU 0.3, as the reference method).
 Windows that touch missing data are skipped, as the reference method does.
+Cutting and normalising run in a thread pool beside the network (numpy,
+scipy and photutils release the GIL for most of that work).
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -38,6 +43,27 @@ def merge(boxes: np.ndarray, scores: np.ndarray, *, iou: float = MERGE_IOU, max_
     keep = tf.image.non_max_suppression(np.asarray(boxes, np.float32), np.asarray(scores, np.float32),
                                         max_output, iou_threshold=iou).numpy()
     return np.asarray(boxes)[keep], np.asarray(scores)[keep]
+
+
+def prepared_windows(cache: TileCache, windows: Iterable[Crop], size: int, *, pixscale_arcsec: float,
+                     workers: int | None = None, chunk: int = 256) -> Iterator[tuple[Crop, np.ndarray]]:
+    """``(crop, network input)`` for each window without missing data, in order.
+
+    Windows are processed `chunk` at a time by `workers` threads (default:
+    one per CPU), so memory stays bounded however many windows there are.
+    """
+    def one(crop):
+        window = cache.window(crop.x0, crop.y0, crop.side)
+        if window is None or not np.isfinite(window).all():
+            return crop, None
+        return crop, process(window, size, pixscale_arcsec=pixscale_arcsec)
+
+    windows = iter(windows)
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        while batch := list(itertools.islice(windows, chunk)):
+            for crop, image in pool.map(one, batch):
+                if image is not None:
+                    yield crop, image
 
 
 def detect_tile(model, cache: TileCache, windows: Iterable[Crop], *, pixscale_arcsec: float,
@@ -81,11 +107,8 @@ def detect_tile(model, cache: TileCache, windows: Iterable[Crop], *, pixscale_ar
 
     images, crops = [], []
     windows = progress(windows) if progress is not None else windows
-    for crop in windows:
-        window = cache.window(crop.x0, crop.y0, crop.side)
-        if window is None or not np.isfinite(window).all():
-            continue
-        images.append(process(window, size, pixscale_arcsec=pixscale_arcsec))
+    for crop, image in prepared_windows(cache, windows, size, pixscale_arcsec=pixscale_arcsec):
+        images.append(image)
         crops.append(crop)
         if len(images) == batch_size:
             flush(images, crops)

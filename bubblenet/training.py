@@ -36,16 +36,25 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class OptimiserConfig:
-    """AdamW as in Nishimoto et al. 2025: lr 1e-4, weight decay 1e-3, gradient clipping 10."""
+    """AdamW as in Nishimoto et al. 2025: lr 1e-4, weight decay 1e-3, gradient clipping 10.
+
+    ``decay_steps`` > 0 replaces the paper's constant learning rate by a cosine
+    decay to zero over that many steps (a short run then ends on a settled
+    model rather than wherever the last large step left it).
+    """
 
     learning_rate: float = 1e-4
     weight_decay: float = 1e-3
     clipnorm: float = 10.0
+    decay_steps: int = 0
 
 
 def compile_model(model: keras.Model, config: OptimiserConfig = OptimiserConfig()) -> keras.Model:
     """Attach AdamW and the MultiBox loss."""
-    optimiser = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+    rate = config.learning_rate
+    if config.decay_steps > 0:
+        rate = keras.optimizers.schedules.CosineDecay(rate, config.decay_steps)
+    optimiser = keras.optimizers.AdamW(learning_rate=rate, weight_decay=config.weight_decay,
                                        clipnorm=config.clipnorm)
     model.compile(optimizer=optimiser, loss=MultiBoxLoss())
     return model
@@ -95,7 +104,11 @@ class SurveyValidation(keras.callbacks.Callback):
     per_octave : int
         Window sizes per factor of two.
     every : int
-        Validate every this many epochs (other epochs repeat the last scores).
+        Validate at the end of every this many epochs, of the last epoch, and
+        of the first epoch after resuming; epochs in between repeat the last
+        scores (NaN before the first: give `keras.callbacks.ModelCheckpoint`
+        ``initial_value_threshold=-inf`` and `keras.callbacks.EarlyStopping`
+        ``start_from_epoch=every - 1`` so that they skip those).
     per_window, per_tile : int
         Detections kept per window and per tile.
     """
@@ -115,6 +128,9 @@ class SurveyValidation(keras.callbacks.Callback):
         self.last: dict = {}
         self.sweep: list[dict] = []
         self.detections: list[tuple[np.ndarray, np.ndarray]] = []  # per tile, from the last evaluation
+        #: ``(best row, sweep, detections)`` of the highest F2 so far, the epoch
+        #: `keras.callbacks.ModelCheckpoint` keeps (it too needs a strict improvement).
+        self.best: tuple[dict, list[dict], list] | None = None
 
     def evaluate(self) -> tuple[dict, list[dict]]:
         """Scores of the current model: (best row, all threshold rows)."""
@@ -134,16 +150,30 @@ class SurveyValidation(keras.callbacks.Callback):
         best = max(rows, key=lambda r: (r["f2"], -r["threshold"]))
         return best, rows
 
+    def on_train_begin(self, logs=None):
+        self._first_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._first_epoch = epoch  # > 0 when BackupAndRestore resumed the run
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        if epoch % self.every == 0 or not self.last:
+        last_epoch = self.params.get("epochs") if self.params else None
+        resumed = not self.last and bool(getattr(self, "_first_epoch", 0))
+        if (epoch + 1) % self.every == 0 or epoch + 1 == last_epoch or resumed:
             best, self.sweep = self.evaluate()
             self.last = {"val_f2": best["f2"], "val_f1": best["f1"], "val_precision": best["precision"],
                          "val_recall": best["recall"], "val_threshold": best["threshold"],
                          "val_strict_f2": best["strict"]["f2"]}
+            if self.best is None or best["f2"] > self.best[0]["f2"]:
+                self.best = (best, self.sweep, self.detections)
             log.info("epoch %d validation: F2 %.3f (P %.3f, R %.3f) at threshold %.2f; strict F2 %.3f", epoch + 1,
                      best["f2"], best["precision"], best["recall"], best["threshold"], best["strict"]["f2"])
-        logs.update(self.last)
+        logs.update(self.last or dict.fromkeys(_LOG_KEYS, float("nan")))
+
+
+_LOG_KEYS = ("val_f2", "val_f1", "val_precision", "val_recall", "val_threshold", "val_strict_f2")
 
 
 def _add(a: dict, b: dict) -> dict:

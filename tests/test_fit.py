@@ -42,6 +42,26 @@ def test_fit_writes_a_run_and_resumes(sky, tmp_path):
     info = json.loads((out / "savedmodel" / "model_info.json").read_text())
     assert info["threshold"] == validation["best"]["threshold"] and info["preset"] == "lite"
 
+    # The run folder is a detector, and `bubblenet export` turns it into a SavedModel.
+    from bubblenet.detector import load_detector
+    from bubblenet.export import main as export
+
+    detector = load_detector(out)
+    assert detector.threshold == validation["best"]["threshold"] and detector.preset == "lite"
+    assert detector.info["validation"]["f2"] == validation["best"]["f2"] and "test" in detector.info
+    image = np.random.default_rng(1).uniform(size=(2, 128, 128, 2)).astype(np.float32)
+    assert export(["--model", str(out), "--out", str(tmp_path / "same"), "-q"]) == 0
+    same_model = tf.saved_model.load(str(tmp_path / "same"))  # keep: its variables live in it
+    same = same_model.serve(image)
+    as_fit = loaded.serve(image)
+    np.testing.assert_allclose(same["boxes"], as_fit["boxes"], atol=1e-6)
+    assert export(["--model", str(out / "best.keras"), "--out", str(tmp_path / "strict"), "--threshold", "0.99",
+                   "-q"]) == 0
+    strict_model = tf.saved_model.load(str(tmp_path / "strict"))
+    strict = strict_model.serve(image)
+    assert (strict["counts"].numpy() <= as_fit["counts"].numpy()).all()
+    assert json.loads((tmp_path / "strict" / "model_info.json").read_text())["threshold"] == 0.99
+
     # Run the same command with more epochs: training continues from the backup, not from scratch.
     assert _fit(sky, out, 2) == 0
     with open(out / "history.csv") as handle:
@@ -95,3 +115,109 @@ def test_demo_mode_draws_its_sky_and_reports_test_tiles(tmp_path, monkeypatch, c
     assert report["scores"]["tp"] + report["scores"]["fn"] > 0  # the test tile's clear bubbles are counted
     assert (tmp_path / "run" / "test_detections.png").exists()
     assert "test tiles GLM_03000+0000_mosaic_I4: recall" in capsys.readouterr().out
+
+
+class _Scripted:
+    """Stand-in for `SurveyValidation.evaluate`: returns F2 values from a list, counting calls."""
+
+    def __init__(self, values):
+        self.values, self.calls = list(values), 0
+
+    def __call__(self):
+        f2 = self.values[self.calls]
+        self.calls += 1
+        row = {"threshold": 0.5, "f2": f2, "f1": f2, "precision": f2, "recall": f2, "strict": {"f2": f2}}
+        return row, [row]
+
+
+def _run_epochs(validation, epochs, *, total, first=0):
+    validation.set_params({"epochs": total})
+    validation.on_train_begin()
+    logs = []
+    for epoch in range(first, first + epochs):
+        validation.on_epoch_begin(epoch)
+        entry = {}
+        validation.on_epoch_end(epoch, entry)
+        logs.append(entry["val_f2"])
+    return logs
+
+
+def test_validation_runs_every_n_epochs_and_at_the_end_and_keeps_the_best():
+    from bubblenet.model import PRESETS
+    from bubblenet.training import SurveyValidation
+
+    validation = SurveyValidation([], PRESETS["lite"]["anchors"], every=3)
+    validation.evaluate = _Scripted([0.4, 0.7, 0.6])
+    logs = _run_epochs(validation, 7, total=7)
+    # NaN until the first validation (epoch 3), fresh scores at 3 and 6 and at the last epoch (7).
+    assert np.isnan(logs[:2]).all() and logs[2:] == [0.4, 0.4, 0.4, 0.7, 0.6]
+    assert validation.evaluate.calls == 3 and validation.best[0]["f2"] == 0.7
+
+    # Resumed at epoch 4 (BackupAndRestore): validated at once, not left at NaN until epoch 6.
+    resumed = SurveyValidation([], PRESETS["lite"]["anchors"], every=3)
+    resumed.evaluate = _Scripted([0.5, 0.8, 0.6])
+    assert _run_epochs(resumed, 3, total=7, first=4) == [0.5, 0.8, 0.6]
+
+
+def test_nan_before_the_first_validation_neither_checkpoints_nor_stops(tmp_path):
+    import math
+
+    import keras
+
+    from bubblenet.model import PRESETS
+    from bubblenet.training import SurveyValidation
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    validation = SurveyValidation([], PRESETS["lite"]["anchors"], every=3)
+    validation.evaluate = _Scripted([0.2, 0.3, 0.1])
+    saved = []
+
+    class Saves(keras.callbacks.ModelCheckpoint):
+        """Records the epochs it would save at (its own rule), without writing files."""
+
+        def _should_save_model(self, epoch, batch, logs, filepath):
+            if super()._should_save_model(epoch, batch, logs, filepath):
+                saved.append(epoch)
+            return False
+
+    stop = keras.callbacks.EarlyStopping(monitor="val_f2", mode="max", patience=3, start_from_epoch=2)
+    model.fit(np.zeros((4, 1)), np.zeros((4, 1)), epochs=8, verbose=0, callbacks=[
+        validation, Saves(tmp_path / "best.keras", monitor="val_f2", mode="max", save_best_only=True,
+                          initial_value_threshold=-math.inf), stop])
+    assert saved == [2, 5]  # the two improvements, not the NaN epochs
+    assert validation.evaluate.calls == 3 and stop.stopped_epoch == 0  # ran all 8 epochs: 0.3 at epoch 6 is fresh
+
+
+def test_cosine_schedule_decays_to_zero():
+    import keras
+
+    from bubblenet.training import OptimiserConfig, compile_model
+
+    model = compile_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]),
+                          OptimiserConfig(learning_rate=1e-3, decay_steps=10))
+    model.compile(optimizer=model.optimizer, loss="mse")  # the schedule is the optimiser's, whatever the loss
+    model.fit(np.zeros((5, 1)), np.zeros((5, 1)), epochs=1, batch_size=1, verbose=0)  # 5 steps
+    halfway = float(model.optimizer.learning_rate)
+    schedule = model.optimizer._learning_rate
+    rates = [float(schedule(step)) for step in (0, 5, 10)]
+    assert halfway == pytest.approx(rates[1])
+    assert rates[0] == pytest.approx(1e-3) and rates[1] == pytest.approx(5e-4) and rates[2] == pytest.approx(0.0)
+
+
+def test_damaged_or_incomplete_detectors_are_clear_errors(tmp_path, capsys):
+    from bubblenet.export import main as export
+    from bubblenet.model import PRESETS
+
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    assert export(["--model", str(folder), "--out", str(tmp_path / "x")]) == 2
+    assert "model_info.json" in capsys.readouterr().err  # missing description named first
+    (folder / "model_info.json").write_text(json.dumps(
+        {"preset": "lite", "threshold": 0.5, "anchors": PRESETS["lite"]["anchors"].to_dict()}))
+    assert export(["--model", str(folder), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load the model" in err and "model.keras" in err
+    assert not (tmp_path / "x").exists()
+    assert export(["--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2

@@ -66,7 +66,7 @@ def test_same_seed_same_survey_other_seed_other_survey(tmp_path):
     assert a.catalogue.read_text() == b.catalogue.read_text()
     assert not np.array_equal(_data(a.tiles8[0]), _data(c.tiles8[0]), equal_nan=True)
     assert (tmp_path / "a" / "synth_run.json").exists()
-    assert not list((tmp_path / "a").glob(".*.part")), "no temporary files left behind"
+    assert not list((tmp_path / "a").glob(".*.part*")), "no temporary files left behind"
 
 
 def test_catalogue_is_mwp_dr2_shaped_twin(twin_survey):

@@ -1,0 +1,131 @@
+"""A trained detector on disk: the network, its default boxes and its confidence threshold.
+
+A detector is a folder holding ``model.keras`` (the network) and
+``model_info.json`` (preset, default boxes, the confidence threshold chosen
+on validation, and where the model came from). `bubblenet fit` writes its
+run folder as one; the package ships one trained on the synthetic twin sky
+(`default_model_path`), so detection works without training.
+
+Loading never runs code from a file: ``.keras`` files are opened in Keras
+``safe_mode`` (no Python lambdas), and there is no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+
+from bubblenet.anchors import AnchorSpec
+from bubblenet.errors import InputError
+from bubblenet.outputs import package_versions, write_json
+
+__all__ = ["Detector", "load_detector", "save_detector", "model_info", "default_model_path", "MODEL_FILE",
+           "INFO_FILE"]
+
+MODEL_FILE = "model.keras"
+INFO_FILE = "model_info.json"
+
+
+@dataclasses.dataclass
+class Detector:
+    """A network with what is needed to use it.
+
+    Attributes
+    ----------
+    model : keras.Model
+        The SSD (`bubblenet.model.build_ssd`), raw outputs.
+    spec : AnchorSpec
+        Its default boxes.
+    threshold : float
+        Confidence threshold chosen on validation.
+    info : dict
+        The whole ``model_info.json`` (preset, provenance, scores).
+    """
+
+    model: object
+    spec: AnchorSpec
+    threshold: float
+    info: dict
+
+    @property
+    def preset(self) -> str:
+        return self.info.get("preset", "")
+
+
+def model_info(preset: str, spec: AnchorSpec, threshold: float, **extra) -> dict:
+    """The ``model_info.json`` record: preset, default boxes, threshold, versions, and `extra` entries."""
+    return {"preset": preset, "anchors": spec.to_dict(), "threshold": float(threshold),
+            "input": "normalised (B, H, W, 2) float32, channel 0 = 24 um, 1 = 8 um", **extra,
+            "versions": package_versions()}
+
+
+def default_model_path() -> Path:
+    """Folder of the detector shipped with the package (trained on the synthetic twin sky)."""
+    return Path(str(resources.files("bubblenet") / "resources" / "models" / "lite_synthetic"))
+
+
+def load_detector(path: str | os.PathLike | None = None) -> Detector:
+    """Load a detector folder, a ``.keras`` file beside its ``model_info.json``, or the shipped default.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A folder with ``model.keras`` and ``model_info.json`` (a `bubblenet fit`
+        run folder is one), or a ``.keras`` file in such a folder (for example
+        ``best.keras``). None loads `default_model_path`.
+
+    Raises
+    ------
+    InputError
+        If the files are missing or the model cannot be loaded (corrupt or
+        not a Keras model), naming the file.
+    """
+    import keras
+
+    from bubblenet.model import L2Norm  # noqa: F401  (registers the custom layer for loading)
+
+    path = Path(path) if path is not None else default_model_path()
+    folder, model_file = (path, path / MODEL_FILE) if path.is_dir() else (path.parent, path)
+    if not model_file.exists():
+        raise InputError("no such model (expected a folder with model.keras and model_info.json, "
+                         "or a .keras file)", model_file)
+    info_file = folder / INFO_FILE
+    if not info_file.exists():
+        raise InputError(f"no {INFO_FILE} beside the model: it records the preset and threshold", folder)
+    try:
+        info = json.loads(info_file.read_text())
+        spec = AnchorSpec.from_dict(info["anchors"])
+        threshold = float(info["threshold"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"unreadable model description ({exc})", info_file) from None
+    try:
+        model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
+        raise InputError(f"cannot load the model: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+                         model_file) from None
+    if tuple(model.input_shape[1:]) != (spec.image_size, spec.image_size, 2):
+        raise InputError(f"the network takes {model.input_shape[1:]} but {INFO_FILE} describes "
+                         f"{spec.image_size} px, 2 bands", model_file)
+    return Detector(model, spec, threshold, info)
+
+
+def save_detector(detector: Detector, folder: str | os.PathLike) -> Path:
+    """Write ``folder/model.keras`` and ``folder/model_info.json``, atomically.
+
+    The folder is written under a temporary name and renamed when complete;
+    an existing folder of that name is replaced.
+    """
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    detector.model.save(tmp / MODEL_FILE)
+    write_json(tmp / INFO_FILE, detector.info)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder
