@@ -181,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_test(model, spec, split, by_name, catalogue, selection, cache, threshold, args, out) -> dict:
     """Scores on the test tiles at the validation threshold (returned), and a picture of the first one."""
+    from bubblenet.metrics import found_by_size
     from bubblenet.outputs import atomic_path, write_json
     from bubblenet.training import SurveyValidation, ValidationTile, detection_panel
 
@@ -189,6 +190,12 @@ def _report_test(model, spec, split, by_name, catalogue, selection, cache, thres
     test.set_model(model)
     _, sweep = test.evaluate()
     row = min(sweep, key=lambda r: abs(r["threshold"] - threshold))
+    by_size = None
+    for tile, (boxes, scores) in zip(tiles, test.detections):
+        rows = found_by_size(boxes[scores >= threshold], tile.bubbles, tile.selected, pixscale=tile.pixscale)
+        by_size = rows if by_size is None else [{**a, "bubbles": a["bubbles"] + b["bubbles"],
+                                                 "found": a["found"] + b["found"]} for a, b in zip(by_size, rows)]
+    row = {**row, "found_by_box_side": by_size}
     write_json(out / "test.json", {"threshold": threshold, "scores": row, "tiles": list(split.test)})
     boxes, scores = test.detections[0]
     from PIL import Image
@@ -200,8 +207,14 @@ def _report_test(model, spec, split, by_name, catalogue, selection, cache, thres
     print(f"test tiles {', '.join(split.test)}: recall {row['recall']:.3f}, precision {row['precision']:.3f}, "
           f"F2 {row['f2']:.3f} on {row['tp'] + row['fn']} selected bubbles (paper rule); strict recall "
           f"{row['strict']['recall']:.3f}, precision {row['strict']['precision']:.3f}")
+    print("  found, by label-box side: " + ", ".join(
+        f"{_size_label(*r['box_arcsec'])} {r['found']}/{r['bubbles']}" for r in by_size if r["bubbles"]))
     print(f"picture of {split.test[0]} with detections (green) and clear bubbles (white): {out}/test_detections.png")
     return row
+
+
+def _size_label(low: float, high: float) -> str:
+    return f">= {low:.0f}\"" if math.isinf(high) else f"{low:.0f}-{high:.0f}\""
 
 
 def _strategy():

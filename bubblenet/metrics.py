@@ -78,6 +78,30 @@ def score_paper(detections: np.ndarray, bubbles: np.ndarray, selected: np.ndarra
     return summarise(tp, fp, fn)
 
 
+def found_by_size(detections: np.ndarray, bubbles: np.ndarray, selected: np.ndarray, *, pixscale: float,
+                  edges_arcsec=(0.0, 60.0, 120.0, 240.0, np.inf)) -> list[dict]:
+    """Selected bubbles found under the paper's rule, by label-box side on the sky.
+
+    Shows where recall is lost: bubbles a few pixels across cannot be seen at
+    a coarse pixel scale or in windows much larger than they are.
+
+    Returns
+    -------
+    list of dict
+        Per size bin: ``box_arcsec`` ``[low, high)``, ``bubbles``, ``found``.
+    """
+    selected = np.asarray(selected, bool)
+    bubbles = np.asarray(bubbles, float).reshape(-1, 4)
+    found = (coverage(np.asarray(detections, float).reshape(-1, 4), bubbles) >= COVERAGE).any(axis=0)
+    side = (bubbles[:, 2] - bubbles[:, 0]) * pixscale
+    rows = []
+    for low, high in zip(edges_arcsec[:-1], edges_arcsec[1:]):
+        inside = selected & (side >= low) & (side < high)
+        rows.append({"box_arcsec": [float(low), float(high)], "bubbles": int(inside.sum()),
+                     "found": int((found & inside).sum())})
+    return rows
+
+
 def score_strict(detections: np.ndarray, scores: np.ndarray, bubbles: np.ndarray, selected: np.ndarray, *,
                  centre_tolerance: float = 0.5, size_ratio: float = 2.0) -> dict:
     """Precision, recall, F1, F2 under the strict one-to-one rule (see the module notes)."""

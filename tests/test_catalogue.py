@@ -11,6 +11,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.wcs import WCS
+from conftest import tan_header
 
 from bubblenet.catalogue import (
     BOX_SCALE,
@@ -49,15 +50,7 @@ def galactic_car(shape, *, lon, lat, arcsec):
 
 
 def equatorial_tan(shape, *, ra, dec, arcsec, rotation_deg):
-    ny, nx = shape
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = [ra, dec]
-    wcs.wcs.crpix = [(nx + 1) / 2, (ny + 1) / 2]
-    step = arcsec / 3600
-    c, s = np.cos(np.radians(rotation_deg)), np.sin(np.radians(rotation_deg))
-    wcs.wcs.cd = np.array([[-step * c, step * s], [step * s, step * c]])
-    return wcs
+    return WCS(tan_header(shape, ra=ra, dec=dec, scale_arcsec=arcsec, rotation_deg=rotation_deg))
 
 
 # --- shipped data -----------------------------------------------------------------

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from bubblenet.cutouts import Crop
 from bubblenet.inference import detect_tile, merge, window_to_tile
-from bubblenet.metrics import f_beta, score_paper, score_strict, sweep_thresholds
+from bubblenet.metrics import f_beta, found_by_size, score_paper, score_strict, sweep_thresholds
 from bubblenet.windows import plan_windows, window_sizes
 
 
@@ -114,3 +114,12 @@ def test_detect_tile_maps_and_merges(tmp_path):
     assert model.calls == 4 and len(boxes) == 4  # one box per window, far apart: none merged
     expected = sorted(tuple(np.round(window_to_tile(np.array([[0.4, 0.4, 0.6, 0.6]]), w)[0], 3)) for w in windows)
     np.testing.assert_allclose(sorted(map(tuple, np.round(boxes, 3))), expected, atol=1e-2)
+
+
+def test_found_by_size_bins_selected_bubbles_by_box_side_on_the_sky():
+    bubbles = np.array([[0, 0, 10, 10], [100, 100, 130, 130], [200, 200, 300, 300], [400, 400, 410, 410]], float)
+    selected = np.array([True, True, True, False])
+    detections = np.array([[98, 98, 132, 132], [400, 400, 410, 410]], float)  # finds the 30-px one and the unselected
+    rows = found_by_size(detections, bubbles, selected, pixscale=2.0)  # sides 20", 60", 200", 20"
+    assert [(r["bubbles"], r["found"]) for r in rows] == [(1, 0), (1, 1), (1, 0), (0, 0)]
+    assert rows[0]["box_arcsec"] == [0.0, 60.0] and rows[-1]["box_arcsec"][1] == np.inf

@@ -1,0 +1,44 @@
+"""The detector shipped with the package: it loads, exports, and finds bubbles on held-out synthetic sky."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bubblenet.detector import default_model_path, load_detector
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return load_detector()
+
+
+def test_shipped_detector_is_complete_and_documented(detector):
+    assert (default_model_path() / "model.keras").exists()
+    assert detector.preset == "lite" and 0.5 <= detector.threshold <= 0.95
+    assert "synthetic" in detector.info["trained_on"]
+    assert detector.info["test"]["recall"] > 0 and "keras" in detector.info["versions"]
+    assert detector.model.count_params() < 2_000_000
+
+
+def test_shipped_detector_finds_large_clear_bubbles_of_a_test_tile(detector, tmp_path):
+    """On a fresh draw of test tile l = 12° (a different seed from its training sky), with windows of
+    15'-30', the shipped detector finds most clear bubbles big enough for those windows."""
+    from bubblenet.dataset import survey_inputs
+    from bubblenet.metrics import found_by_size
+    from bubblenet.synth import Region, SynthConfig, make_survey
+    from bubblenet.training import SurveyValidation, ValidationTile
+
+    make_survey(tmp_path / "sky", SynthConfig(Region(10.56, 13.44, -1.0, 1.0), 4.8, seed=7))
+    tiles, catalogue, selection = survey_inputs(folder=tmp_path / "sky")
+    tile = next(t for t in tiles if t.name.startswith("GLM_01200"))
+    validation = SurveyValidation([ValidationTile.from_tile(tile, catalogue, selection, tmp_path / "cache")],
+                                  detector.spec, sizes_arcsec=(900.0, 1800.0), stride_fraction=0.5)
+    validation.set_model(detector.model)
+    validation.evaluate()
+    (boxes, scores), tile_ = validation.detections[0], validation.tiles[0]
+    rows = found_by_size(boxes[scores >= detector.threshold], tile_.bubbles, tile_.selected,
+                         pixscale=tile_.pixscale, edges_arcsec=(0.0, 200.0, np.inf))
+    large = rows[1]
+    assert large["bubbles"] >= 3, rows
+    assert large["found"] >= 0.6 * large["bubbles"], rows
