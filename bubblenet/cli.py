@@ -34,6 +34,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "info": ("bubblenet.info", "list FITS images, their WCS and how the two bands pair up"),
     "data": ("bubblenet.data", "show the training data: a batch montage, the split, negative clusters"),
     "fit": ("bubblenet.fit", "train the SSD detector on a survey, validate on whole tiles, export"),
+    "detect": ("bubblenet.detect", "find bubbles in survey images: a sky catalogue, DS9 regions and previews"),
+    "evaluate": ("bubblenet.evaluate", "score detections against MWP and cross-match with other catalogues"),
     "export": ("bubblenet.export", "write a trained detector as a TensorFlow SavedModel"),
 }
 

@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     info = model_info(args.preset, spec, scores["threshold"],
                       trained_on="synthetic twin sky (the fit demo)" if demo else str(args.survey or args.i8),
                       split={"train": list(split.train), "val": list(split.val), "test": list(split.test)},
-                      validation=scores, test=test, seed=args.seed)
+                      validation=scores, test=test, seed=args.seed,
+                      search={"sizes_arcsec": list(args.val_sizes), "stride": args.val_stride, "per_octave": 2})
     with atomic_path(out / MODEL_FILE) as tmp:
         best.save(tmp)
     write_json(out / INFO_FILE, info)  # with model.keras, makes the run folder a detector (bubblenet.detector)

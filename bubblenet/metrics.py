@@ -1,7 +1,9 @@
 """Scoring detections against a catalogue: the paper's rule and a strict one.
 
-Both work on boxes in one pixel frame (a tile's), ``xyxy`` as in
-`bubblenet.boxes`: detections, and the catalogue bubbles' label boxes.
+`score_paper` and `score_strict` work on boxes in one pixel frame (a
+tile's), ``xyxy`` as in `bubblenet.boxes`: detections, and the catalogue
+bubbles' label boxes. `score_on_sky` applies the same two rules to square
+boxes on the sky (centres and half-sizes), for catalogues spanning many tiles.
 
 *Paper rule* (Nishimoto et al. 2025): a detection *hits* a bubble when it
 covers at least 1/3 of the bubble's box. TP = selected bubbles hit by any
@@ -26,7 +28,7 @@ import numpy as np
 
 from bubblenet.boxes import box_area, box_intersection, xyxy_to_centre_halfsize
 
-__all__ = ["score_paper", "score_strict", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
+__all__ = ["score_paper", "score_strict", "score_on_sky", "sky_geometry", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
 
 #: Share of a bubble's box a detection must cover to hit it (paper rule).
 COVERAGE = 1 / 3
@@ -69,8 +71,12 @@ def score_paper(detections: np.ndarray, bubbles: np.ndarray, selected: np.ndarra
     selected : numpy.ndarray of bool
         ``(B,)`` which bubbles are the positives (e.g. the clear ones).
     """
+    return _paper(coverage(detections, bubbles) >= COVERAGE, selected)
+
+
+def _paper(hits: np.ndarray, selected) -> dict:
+    """Paper-rule counts from the ``(D, B)`` hit matrix."""
     selected = np.asarray(selected, bool)
-    hits = coverage(detections, bubbles) >= COVERAGE  # (D, B)
     hit_selected = hits[:, selected]
     tp = int(hit_selected.any(axis=0).sum())
     fn = int(selected.sum()) - tp
@@ -105,23 +111,78 @@ def found_by_size(detections: np.ndarray, bubbles: np.ndarray, selected: np.ndar
 def score_strict(detections: np.ndarray, scores: np.ndarray, bubbles: np.ndarray, selected: np.ndarray, *,
                  centre_tolerance: float = 0.5, size_ratio: float = 2.0) -> dict:
     """Precision, recall, F1, F2 under the strict one-to-one rule (see the module notes)."""
-    selected = np.asarray(selected, bool)
     dx, dy, dh = xyxy_to_centre_halfsize(detections)
     bx, by, bh = xyxy_to_centre_halfsize(bubbles)
-    taken = np.zeros(len(bx), bool)
+    distance = np.hypot(bx[None, :] - dx[:, None], by[None, :] - dy[:, None])
+    return _strict(scores, distance, dh, bh, selected, centre_tolerance=centre_tolerance, size_ratio=size_ratio)
+
+
+def _strict(scores, distance: np.ndarray, dh: np.ndarray, bh: np.ndarray, selected, *, centre_tolerance: float,
+            size_ratio: float) -> dict:
+    """Strict-rule counts from the ``(D, B)`` centre distances and the half-sizes of both sides."""
+    selected = np.asarray(selected, bool)
+    taken = np.zeros(len(bh), bool)
     tp = fp = 0
     for i in np.argsort(-np.asarray(scores, float), kind="stable"):
-        distance = np.hypot(bx - dx[i], by - dy[i])
         ratio = np.maximum(dh[i] / np.maximum(bh, 1e-9), bh / max(dh[i], 1e-9))
-        ok = ~taken & (distance <= centre_tolerance * bh) & (ratio <= size_ratio)
+        ok = ~taken & (distance[i] <= centre_tolerance * bh) & (ratio <= size_ratio)
         if not ok.any():
             fp += 1
             continue
-        j = int(np.flatnonzero(ok)[np.argmin(distance[ok])])
+        j = int(np.flatnonzero(ok)[np.argmin(distance[i][ok])])
         taken[j] = True
         tp += bool(selected[j])
     fn = int((selected & ~taken).sum())
     return summarise(tp, fp, fn)
+
+
+def sky_geometry(detections, det_half, bubbles, bubble_half) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage of each bubble's box by each detection's, and centre distances, on the sky.
+
+    Boxes are squares of the given half-sizes (arcsec) aligned with the
+    bubble's local frame; each pair is laid out on the tangent plane at the
+    bubble's centre. Pairs too far apart to touch get coverage 0 and
+    distance inf.
+
+    Parameters
+    ----------
+    detections, bubbles : astropy.coordinates.SkyCoord
+        ``(D,)`` and ``(B,)`` centres.
+    det_half, bubble_half : array_like
+        Half-sizes, arcsec.
+
+    Returns
+    -------
+    coverage, distance : numpy.ndarray
+        ``(D, B)``; distance in arcsec.
+    """
+    from astropy import units as u
+
+    det_half, bubble_half = np.asarray(det_half, float).ravel(), np.asarray(bubble_half, float).ravel()
+    cover = np.zeros((len(det_half), len(bubble_half)))
+    distance = np.full(cover.shape, np.inf)
+    if cover.size == 0:
+        return cover, distance
+    reach = np.sqrt(2) * (det_half.max() + bubble_half.max()) * u.arcsec
+    b_idx, d_idx, _, _ = detections.search_around_sky(bubbles, reach)  # (index into bubbles, into detections)
+    dlon, dlat = bubbles[b_idx].spherical_offsets_to(detections[d_idx])
+    dx, dy = dlon.to_value(u.arcsec), dlat.to_value(u.arcsec)
+    h, big = det_half[d_idx], bubble_half[b_idx]
+    wx = np.clip(np.minimum(big, dx + h) - np.maximum(-big, dx - h), 0, None)
+    wy = np.clip(np.minimum(big, dy + h) - np.maximum(-big, dy - h), 0, None)
+    cover[d_idx, b_idx] = wx * wy / (2 * big) ** 2
+    distance[d_idx, b_idx] = np.hypot(dx, dy)
+    return cover, distance
+
+
+def score_on_sky(detections, det_half, scores, bubbles, bubble_half, selected, *, centre_tolerance: float = 0.5,
+                 size_ratio: float = 2.0) -> dict:
+    """Both rules on the sky: ``{"paper": {...}, "strict": {...}}`` (see `sky_geometry` for the boxes)."""
+    cover, distance = sky_geometry(detections, det_half, bubbles, bubble_half)
+    return {"paper": _paper(cover >= COVERAGE, selected),
+            "strict": _strict(scores, distance, np.asarray(det_half, float).ravel(),
+                              np.asarray(bubble_half, float).ravel(), selected, centre_tolerance=centre_tolerance,
+                              size_ratio=size_ratio)}
 
 
 def sweep_thresholds(detections: np.ndarray, scores: np.ndarray, bubbles: np.ndarray, selected: np.ndarray,

@@ -183,6 +183,42 @@ def preview_tile(tile, path: str | os.PathLike, *, catalogue: Table | None = Non
     return save_figure(plot_sky(data, wcs, catalogue=catalogue, selected=selected, title=title), path)
 
 
+def preview_detections(tile, table: Table, path: str | os.PathLike, *, threshold: float = 0.5,
+                       max_pixels: int = 1600) -> Path:
+    """Write a PNG of a tile with detected bubbles circled, coloured by score.
+
+    Parameters
+    ----------
+    tile : bubblenet.sky.SkyTile
+    table : astropy.table.Table
+        Detections (`bubblenet.detections.detections_table`): ``glon``,
+        ``glat``, ``radius_arcmin``, ``score``.
+    path : str or path-like
+        PNG to write (atomically).
+    threshold : float
+        Lower end of the colour scale.
+    max_pixels : int
+        Longest side of the picture, in image pixels.
+    """
+    from matplotlib.patches import Circle
+
+    factor = max(1, math.ceil(max(tile.shape) / max_pixels))
+    data, wcs = tile.read_binned(factor)
+    fig = plot_sky(data, wcs, title=f"{tile.name}: {len(table)} bubbles detected")
+    ax = fig.axes[0]
+    if len(table):
+        coords = SkyCoord(np.asarray(table["glon"], float) * u.deg, np.asarray(table["glat"], float) * u.deg,
+                          frame="galactic")
+        x, y = wcs.world_to_pixel(coords)
+        radius = np.asarray(table["radius_arcmin"], float) * 60 / (float(tile.pixel_scale.value) * factor)
+        cmap = plt.get_cmap("plasma")
+        norm = plt.Normalize(threshold, 1.0)
+        for xi, yi, ri, score in zip(x, y, radius, np.asarray(table["score"], float)):
+            ax.add_patch(Circle((xi, yi), ri, fill=False, edgecolor=cmap(norm(score)), linewidth=1.2))
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, pad=0.01, label="score")
+    return save_figure(fig, path)
+
+
 def preview_survey(folder: str | os.PathLike, *, catalogue: str | os.PathLike | None = None,
                    selection: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
                    progress=None) -> list[Path]:

@@ -34,6 +34,17 @@ def twin_survey(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def test_tile_sky(tmp_path_factory):
+    """A fresh twin of the paper's test tile l = 12° (10.56°-13.44°) at 4.8″/px, the shipped detector's
+    pixel scale, with a seed (7) its training sky did not use; the folder path."""
+    from bubblenet.synth import Region, SynthConfig, make_survey
+
+    folder = tmp_path_factory.mktemp("test_tile")
+    make_survey(folder, SynthConfig(Region(10.56, 13.44, -1.0, 1.0), 4.8, seed=7))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def twin_tiles(twin_survey):
     from bubblenet.sky import open_survey
 

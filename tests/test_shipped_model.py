@@ -21,16 +21,14 @@ def test_shipped_detector_is_complete_and_documented(detector):
     assert detector.model.count_params() < 2_000_000
 
 
-def test_shipped_detector_finds_large_clear_bubbles_of_a_test_tile(detector, tmp_path):
+def test_shipped_detector_finds_large_clear_bubbles_of_a_test_tile(detector, test_tile_sky, tmp_path):
     """On a fresh draw of test tile l = 12° (a different seed from its training sky), with windows of
     15'-30', the shipped detector finds most clear bubbles big enough for those windows."""
     from bubblenet.dataset import survey_inputs
     from bubblenet.metrics import found_by_size
-    from bubblenet.synth import Region, SynthConfig, make_survey
     from bubblenet.training import SurveyValidation, ValidationTile
 
-    make_survey(tmp_path / "sky", SynthConfig(Region(10.56, 13.44, -1.0, 1.0), 4.8, seed=7))
-    tiles, catalogue, selection = survey_inputs(folder=tmp_path / "sky")
+    tiles, catalogue, selection = survey_inputs(folder=test_tile_sky)
     tile = next(t for t in tiles if t.name.startswith("GLM_01200"))
     validation = SurveyValidation([ValidationTile.from_tile(tile, catalogue, selection, tmp_path / "cache")],
                                   detector.spec, sizes_arcsec=(900.0, 1800.0), stride_fraction=0.5)

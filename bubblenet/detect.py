@@ -1,0 +1,196 @@
+"""``bubblenet detect`` / ``python -m bubblenet.detect``: a bubble catalogue of a survey.
+
+Pairs the 8 µm and 24 µm images by sky overlap, searches each 8 µm tile with
+multi-scale sliding windows (`bubblenet.windows`, `bubblenet.inference`),
+converts the detections to sky coordinates, merges them across scales and
+overlapping tiles (`bubblenet.merging`), and writes the catalogue
+(`bubblenet.detections`) with a PNG preview per tile.
+
+The window sizes and stride default to those the detector was validated
+with (recorded in its ``model_info.json``), else the reference method's
+survey search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″, stride
+1/3). Tiles are read through memory-mapped caches, one tile at a time, so
+memory stays bounded whatever the survey's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from bubblenet.cli import make_parser, progress_enabled, run_verb
+from bubblenet.errors import ConfigError, InputError
+
+log = logging.getLogger("bubblenet.detect")
+
+DESCRIPTION = """\
+Detect infrared bubbles in survey images: give 8 µm and 24 µm FITS images
+(--i8/--m24, any celestial WCS, paired by sky overlap) or a survey folder
+(--survey, GLIMPSE/MIPSGAL file names). Writes bubbles.ecsv, bubbles.fits,
+bubbles.csv and a DS9 region file bubbles.reg to --out, with a PNG preview of
+each tile (24 µm red, 8 µm green, detections circled and coloured by score).
+Without --model, uses the detector shipped with bubblenet (trained on
+synthetic sky only).
+"""
+
+#: The reference method's survey search: windows of 100-3000 px at 1.2"/px, stride 1/3.
+PAPER_SEARCH = {"sizes_arcsec": [120.0, 3600.0], "stride": 1 / 3, "per_octave": 2}
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = make_parser(prog, DESCRIPTION, section="detect")
+    inputs = parser.add_argument_group("inputs")
+    inputs.add_argument("--i8", type=Path, nargs="+", default=[], help="8 µm FITS images")
+    inputs.add_argument("--m24", type=Path, nargs="+", default=[], help="24 µm FITS images")
+    inputs.add_argument("--survey", type=Path, help="folder of GLM_*_mosaic_I4.fits and MG*_024.fits images")
+    inputs.add_argument("--model", type=Path, help="detector: a fit run folder or .keras file (default: shipped)")
+    inputs.add_argument("--l", type=float, nargs=2, metavar=("MIN", "MAX"), help="Galactic longitude range, deg")
+    inputs.add_argument("--b", type=float, nargs=2, metavar=("MIN", "MAX"), help="Galactic latitude range, deg")
+    search = parser.add_argument_group("search")
+    search.add_argument("--threshold", type=float, help="confidence threshold (default: the detector's)")
+    search.add_argument("--sizes", type=float, nargs=2, metavar=("MIN", "MAX"),
+                        help="window sides on the sky, arcsec (default: the detector's validation search)")
+    search.add_argument("--stride", type=float, help="window stride over side (the paper: 1/3)")
+    search.add_argument("--per-octave", type=int, help="window sizes per factor of two")
+    search.add_argument("--paper", action="store_true",
+                        help="the reference method's search: 120\"-3600\" windows, stride 1/3")
+    parser.add_argument("--no-previews", action="store_true", help="skip the PNG previews")
+    parser.add_argument("--out", type=Path, default=Path("detections"), help="output folder")
+    return parser
+
+
+def _search(args, detector) -> dict:
+    """Window sizes, stride and sizes per octave: flags, else the detector's, else the paper's."""
+    search = dict(PAPER_SEARCH if args.paper else {**PAPER_SEARCH, **detector.info.get("search", {})})
+    for key, value in (("sizes_arcsec", args.sizes), ("stride", args.stride), ("per_octave", args.per_octave)):
+        if value is not None:
+            search[key] = list(value) if key == "sizes_arcsec" else value
+    low, high = search["sizes_arcsec"]
+    if not 0 < low <= high or not 0 < search["stride"] <= 1 or search["per_octave"] < 1:
+        raise ConfigError(f"bad search: sizes {low}-{high} arcsec, stride {search['stride']}, "
+                          f"{search['per_octave']} per octave")
+    return search
+
+
+def _tile_in_region(tile, l_range, b_range) -> bool:
+    """Whether any of a grid of points over the tile falls in the region."""
+    from bubblenet.detections import in_region
+
+    if l_range is None and b_range is None:
+        return True
+    ny, nx = tile.shape
+    yy, xx = np.meshgrid(np.linspace(0, ny - 1, 25), np.linspace(0, nx - 1, 25), indexing="ij")
+    gal = tile.pixel_to_world(xx.ravel(), yy.ravel()).galactic
+    return bool(in_region(gal.l.deg, gal.b.deg, l_range, b_range).any())
+
+
+def search_tile(detector, tile, cache_dir, search, threshold, *, progress=False):
+    """Detections of one tile: Galactic centres ``(N, 2)`` deg, half-sizes (arcsec), scores, pixel boxes, windows."""
+    from bubblenet.inference import detect_tile
+    from bubblenet.postprocess import Decoder
+    from bubblenet.tilecache import TileCache
+    from bubblenet.windows import plan_windows, window_sizes
+
+    pixscale = float(tile.pixel_scale.value)
+    cache = TileCache(tile, cache_dir)
+    sizes = window_sizes(search["sizes_arcsec"][0] / pixscale, search["sizes_arcsec"][1] / pixscale,
+                         per_octave=search["per_octave"])
+    windows = list(plan_windows(cache.shape, sizes, stride_fraction=search["stride"]))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = lambda it: tqdm(it, total=len(windows), desc=tile.name, unit="window", leave=False)  # noqa: E731
+    boxes, scores = detect_tile(detector.model, cache, windows, pixscale_arcsec=pixscale,
+                                decoder=Decoder(detector.spec), confidence=threshold, progress=bar)
+    gal = tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
+    centres = np.stack([np.atleast_1d(gal.l.deg), np.atleast_1d(gal.b.deg)], axis=-1).reshape(-1, 2)
+    half = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * pixscale
+    return centres, half, scores, boxes, len(windows)
+
+
+def run(args: argparse.Namespace) -> int:
+    from astropy.coordinates import SkyCoord
+
+    from bubblenet.detections import detections_table, in_region, write_catalogue
+    from bubblenet.detector import load_detector
+    from bubblenet.merging import merge_sky
+    from bubblenet.outputs import ensure_dir, run_record, write_json
+    from bubblenet.sky import find_survey_files, open_survey
+
+    files8, files24 = list(args.i8), list(args.m24)
+    if args.survey is not None:
+        found8, found24 = find_survey_files(args.survey)
+        files8, files24 = files8 + found8, files24 + found24
+    if not files8 or not files24:
+        raise InputError("give --survey DIR, or 8 µm (--i8) and 24 µm (--m24) images")
+    tiles = open_survey(files8, files24)
+    tiles = [t for t in tiles if _tile_in_region(t, args.l, args.b)]
+    if not tiles:
+        raise ConfigError(f"no image overlaps the region l = {args.l}, b = {args.b}")
+    detector = load_detector(args.model)
+    threshold = detector.threshold if args.threshold is None else args.threshold
+    search = _search(args, detector)
+    out = ensure_dir(args.out)
+    record = run_record("detect", vars(args))
+    cache = out / ".cache"
+
+    found = []
+    show = progress_enabled(args)
+    tile_bar = tiles
+    if show and len(tiles) > 1:
+        from tqdm import tqdm
+
+        tile_bar = tqdm(tiles, desc="survey", unit="tile")
+    windows = 0
+    for tile in tile_bar:
+        centres, half, scores, boxes, n = search_tile(detector, tile, cache, search, threshold, progress=show)
+        windows += n
+        found.append((centres, half, scores, boxes, [tile.name] * len(scores)))
+        log.info("%s: %d windows, %d detections", tile.name, n, len(scores))
+
+    lonlat, half, scores, boxes = (np.concatenate([f[k] for f in found]) for k in range(4))
+    coords = SkyCoord(lonlat[:, 0], lonlat[:, 1], unit="deg", frame="galactic")
+    names = np.concatenate([np.asarray(f[4], dtype=str) for f in found])
+    keep = merge_sky(coords, half, scores) if len(scores) else np.zeros(0, int)
+    keep = keep[in_region(lonlat[keep, 0], lonlat[keep, 1], args.l, args.b)] if len(keep) else keep
+    meta = {"model": str(args.model or "shipped: lite_synthetic"), "preset": detector.preset,
+            "trained_on": detector.info.get("trained_on", "unknown"), "threshold": threshold, "search": search,
+            "region": {"l": args.l, "b": args.b}, "inputs8": [str(p) for p in files8],
+            "inputs24": [str(p) for p in files24], "tiles": [t.name for t in tiles], "windows": windows,
+            "versions": record["versions"], "created_utc": record["created_utc"]}
+    frame = tiles[0].image8.frame
+    table = detections_table(coords[keep], half[keep], scores[keep], boxes[keep], names[keep], frame=frame,
+                             meta=meta)
+    written = write_catalogue(table, out)
+    write_json(out / "detect_run.json", {**record, "threshold": threshold, "search": search,
+                                         "detections": len(table), "windows": windows})
+    if not args.no_previews:
+        _previews(tiles, table, out / "previews", threshold)
+    shutil.rmtree(cache, ignore_errors=True)
+    print(f"{len(table)} bubbles in {len(tiles)} tile(s) ({windows} windows, threshold {threshold:.2f}): "
+          + ", ".join(str(p) for p in written.values()))
+    if not args.no_previews:
+        print(f"previews in {out / 'previews'}/")
+    return 0
+
+
+def _previews(tiles, table, folder, threshold) -> None:
+    from bubblenet.plotting import preview_detections
+
+    for tile in tiles:
+        mine = table[table["tile"] == tile.name] if len(table) else table
+        preview_detections(tile, mine, folder / f"{tile.name}.png", threshold=threshold)
+
+
+def main(argv=None, prog=None) -> int:
+    return run_verb(build_parser(prog), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
