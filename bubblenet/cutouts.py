@@ -8,7 +8,10 @@ channel 1 = 8 µm) the way Nishimoto et al. (2025, PASJ 77, 403) prepare theirs:
    pixels — then bilinear resampling to ``size`` (`resample`);
 2. per-channel normalisation ``x = clip(x - min, <= mean + 3σ) / (mean + 3σ)``
    with the 8 µm mean and σ taken after masking point sources found by
-   `photutils.detection.DAOStarFinder` (`normalise`).
+   `photutils.detection.DAOStarFinder` (`normalise`). The sources are found
+   at the survey's own resolution, once per tile (`bubblenet.stars`), and the
+   window's part of that mask is resampled with it; the paper searched each
+   cut-out, which costs more than all the rest of a cut-out's preparation.
 
 Where this departs from the paper, on purpose:
 
@@ -31,16 +34,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 
 import numpy as np
-from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 
-# A crop without stars is normal, not worth a warning; filtered once here
-# because `warnings.catch_warnings` is not thread-safe and samples are made
-# in tf.data's threads.
-warnings.filterwarnings("ignore", category=NoDetectionsWarning)
+from bubblenet.stars import FWHM_8UM_ARCSEC, point_source_mask
 
 __all__ = [
     "Crop",
@@ -59,8 +57,6 @@ __all__ = [
 LABEL_MIN_INSIDE = 3 / 5
 LABEL_ASPECT = (1 / 3, 3.0)
 LABEL_MIN_AREA = 1 / 36
-#: FWHM of the IRAC 8 µm PSF, arcsec: sets the star finder's kernel.
-FWHM_8UM_ARCSEC = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,29 +102,6 @@ def resample(window: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _star_mask(band: np.ndarray, fwhm_px: float) -> np.ndarray:
-    """Pixels within 1.5 FWHM of point sources found by DAOStarFinder (mean + 3σ)."""
-    from astropy.stats import sigma_clipped_stats
-    from photutils.detection import DAOStarFinder
-
-    mask = np.zeros(band.shape, bool)
-    _, median, std = sigma_clipped_stats(band, sigma=3.0)
-    if not std > 0:
-        return mask
-    sources = DAOStarFinder(fwhm=fwhm_px, threshold=3.0 * std)(band - median)
-    if sources is None or len(sources) == 0:
-        return mask
-    yy, xx = np.ogrid[: band.shape[0], : band.shape[1]]
-    radius = 1.5 * fwhm_px
-    # photutils 3 renamed the centroid columns (old names still work, slowly, with warnings).
-    xcol, ycol = ("x_centroid", "y_centroid") if "x_centroid" in sources.colnames else ("xcentroid", "ycentroid")
-    for x, y in zip(sources[xcol], sources[ycol]):
-        y0, y1 = max(int(y - radius), 0), min(int(y + radius) + 2, band.shape[0])
-        x0, x1 = max(int(x - radius), 0), min(int(x + radius) + 2, band.shape[1])
-        mask[y0:y1, x0:x1] |= (xx[:, x0:x1] - x) ** 2 + (yy[y0:y1] - y) ** 2 <= radius**2
-    return mask
-
-
 def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
               stars: np.ndarray | None = None) -> np.ndarray:
     """Per-channel ``clip(x - min, <= mean + 3σ) / (mean + 3σ)``, in [0, 1].
@@ -151,7 +124,7 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
         shifted = band - band.min()
         keep = np.ones(band.shape, bool)
         if mask_stars and c == 1:
-            keep = ~(stars if stars is not None else _star_mask(band, max(fwhm8_px, 1.5)))
+            keep = ~(stars if stars is not None else point_source_mask(band, fwhm8_px))
         sample = shifted[keep] if keep.sum() > 0.1 * keep.size else shifted.ravel()
         top = float(sample.mean() + 3 * sample.std())
         out[..., c] = np.clip(shifted, 0, top) / top if top > 0 else 0.0
@@ -159,7 +132,7 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
 
 
 def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars: bool = True,
-            quantize: bool = False) -> np.ndarray:
+            stars: np.ndarray | None = None, quantize: bool = False) -> np.ndarray:
     """A native-resolution window as a normalised ``(size, size, 2)`` network input.
 
     Parameters
@@ -172,20 +145,25 @@ def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars
         Native pixel side, to size the star finder's kernel.
     mask_stars : bool
         Mask 8 µm point sources when taking statistics.
+    stars : numpy.ndarray of bool, optional
+        ``(side, side)`` point-source mask of the window at native resolution
+        (`bubblenet.tilecache.TileCache.stars_window`); resampled with the
+        image. Without it, the sources are searched for in the window itself.
     quantize : bool
         Round to 256 levels, like the paper's 8-bit PNGs.
     """
     image = resample(window, size)
     side = window.shape[0]
-    stars = None
-    if mask_stars and side < size:
-        # Enlarged windows (small bubbles): search the native pixels, fewer
-        # than the output's, and enlarge the mask; same sources, a third of the time.
-        native = _star_mask(np.asarray(window[..., 1], np.float32), max(FWHM_8UM_ARCSEC / pixscale_arcsec, 1.5))
-        stars = ndimage.zoom(native.astype(np.uint8), size / side, order=0, grid_mode=True,
-                             mode="nearest")[:size, :size] > 0
+    if mask_stars and stars is None:
+        # Search the native pixels (the paper's sources are point sources at
+        # the survey's resolution), then bring the mask to the output grid.
+        stars = point_source_mask(np.asarray(window[..., 1], np.float32), FWHM_8UM_ARCSEC / pixscale_arcsec)
+    out_stars = None
+    if mask_stars:
+        # Any output pixel a masked native pixel contributes to is masked.
+        out_stars = resample(np.asarray(stars, np.float32)[..., None], size)[..., 0] > 0.05
     out_scale = pixscale_arcsec * side / size
-    image = normalise(image, fwhm8_px=FWHM_8UM_ARCSEC / out_scale, mask_stars=mask_stars, stars=stars)
+    image = normalise(image, fwhm8_px=FWHM_8UM_ARCSEC / out_scale, mask_stars=mask_stars, stars=out_stars)
     if quantize:
         image = np.round(image * 255) / 255
     return image.astype(np.float32)

@@ -266,8 +266,8 @@ class TrainingData:
         """Cut, process and transform one crop into a `Sample`."""
         data = self._tile_data[crop.tile]
         window = data.cache.window(crop.x0, crop.y0, crop.side)
-        image = process(window, self.config.size, pixscale_arcsec=data.pixscale,
-                        mask_stars=self.config.mask_stars, quantize=self.config.quantize)
+        image = process(window, self.config.size, pixscale_arcsec=data.pixscale, mask_stars=self.config.mask_stars,
+                        stars=data.cache.stars_window(crop.x0, crop.y0, crop.side), quantize=self.config.quantize)
         boxes = labels_in_crop(crop, data.boxes) if labelled else np.zeros((0, 4))
         image, boxes = dihedral(image, boxes, symmetry)
         m = self.config.max_boxes

@@ -56,7 +56,8 @@ def prepared_windows(cache: TileCache, windows: Iterable[Crop], size: int, *, pi
         window = cache.window(crop.x0, crop.y0, crop.side)
         if window is None or not np.isfinite(window).all():
             return crop, None
-        return crop, process(window, size, pixscale_arcsec=pixscale_arcsec)
+        return crop, process(window, size, pixscale_arcsec=pixscale_arcsec,
+                             stars=cache.stars_window(crop.x0, crop.y0, crop.side))
 
     windows = iter(windows)
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:

@@ -6,6 +6,9 @@ so each tile is resampled once, in strips of rows (bounded memory), into a
 ``(ny, nx, 2)`` float32 ``.npy`` file under a cache folder and then read
 through a memory map. The cache key holds the input files' paths, sizes and
 modification times, so a changed input is never served from a stale cache.
+Beside it, a ``.stars.npy`` bool map of the 8 µm point sources
+(`bubblenet.stars.tile_point_source_mask`), found once per tile so that no
+cut-out has to search its own.
 
 A per-tile *bad map* marks what no sample may touch: pixels still NaN after
 hole filling (survey edges, gaps) and anything painted by the caller (bubble
@@ -56,9 +59,13 @@ class TileCache:
     def __init__(self, tile: SkyTile, folder: str | os.PathLike):
         self.tile = tile
         self.path = ensure_dir(folder) / f"{tile.name}.{_cache_key(tile)}.npy"
+        self.stars_path = self.path.with_name(f"{tile.name}.{_cache_key(tile)}.stars.npy")
         if not self.path.exists():
             self._build()
         self.data = np.load(self.path, mmap_mode="r")
+        if not self.stars_path.exists():
+            self._build_stars()
+        self.stars = np.load(self.stars_path, mmap_mode="r")
 
     def _build(self) -> None:
         ny, nx = self.tile.shape
@@ -68,6 +75,16 @@ class TileCache:
             for y0 in range(0, ny, _STRIP_ROWS):
                 rows = min(_STRIP_ROWS, ny - y0)
                 out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows))
+            out.flush()
+            del out
+
+    def _build_stars(self) -> None:
+        from bubblenet.stars import FWHM_8UM_ARCSEC, tile_point_source_mask
+
+        fwhm = FWHM_8UM_ARCSEC / float(self.tile.pixel_scale.value)
+        with atomic_path(self.stars_path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=bool, shape=self.shape)
+            tile_point_source_mask(self.data[..., 1], fwhm, out)
             out.flush()
             del out
 
@@ -82,6 +99,13 @@ class TileCache:
         if x0 < 0 or y0 < 0 or x0 + size > nx or y0 + size > ny:
             return None
         return np.asarray(self.data[y0:y0 + size, x0:x0 + size])
+
+    def stars_window(self, x0: int, y0: int, size: int) -> np.ndarray | None:
+        """The 8 µm point-source mask of the same window as `window`."""
+        ny, nx = self.shape
+        if x0 < 0 or y0 < 0 or x0 + size > nx or y0 + size > ny:
+            return None
+        return np.asarray(self.stars[y0:y0 + size, x0:x0 + size])
 
 
 class BadMap:

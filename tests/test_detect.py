@@ -208,3 +208,18 @@ def test_evaluate_scores_the_detections_and_cross_matches_them(detected, test_ti
     Table({"glon": [1.0]}).write(tmp_path / "bad.ecsv", format="ascii.ecsv")
     assert main(["--detections", str(tmp_path / "bad.ecsv")]) == 2
     assert "missing column" in capsys.readouterr().err
+
+
+def test_shipped_detector_on_the_real_mwp_field(tmp_path):
+    """The real l = 41.3° field: the synthetic-trained detector finds most of its 6 clear DR2 bubbles."""
+    from conftest import MWP8, MWP24, need_shared
+
+    from bubblenet.detect import main as detect
+    from bubblenet.evaluate import main as evaluate
+
+    need_shared()
+    assert detect(["--i8", str(MWP8), "--m24", str(MWP24), "--out", str(tmp_path), "--no-previews", "-q"]) == 0
+    assert evaluate(["--detections", str(tmp_path / "bubbles.ecsv"), "-q"]) == 0
+    result = json.loads((tmp_path / "evaluation.json").read_text())
+    assert result["selected_in_region"] == 6
+    assert result["paper_rule"]["tp"] >= 4 and result["crossmatch"]["mwp_dr2"] >= 5, result

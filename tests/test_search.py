@@ -107,6 +107,9 @@ def test_detect_tile_maps_and_merges(tmp_path):
             data[::7, ::5] = 3.0  # some structure to normalise
             return data if x0 + side <= 300 and y0 + side <= 300 else None
 
+        def stars_window(self, x0, y0, side):
+            return np.zeros((side, side), bool)
+
     spec = anchor_spec("lite")
     model = _OneBoxModel(spec, [0.4, 0.4, 0.6, 0.6])
     windows = list(plan_windows((300, 300), [150], stride_fraction=1.0))
