@@ -88,7 +88,7 @@ def prepare(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from bubblenet.negatives import montage
+    from bubblenet.plotting import montage
     from bubblenet.outputs import atomic_path
 
     if args.action == "clusters" and not args.clusters:

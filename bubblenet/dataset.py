@@ -306,12 +306,9 @@ def survey_inputs(*, folder=None, files8=(), files24=(), catalogue=None, selecti
     tiles, catalogue, selection
     """
     from bubblenet.catalogue import CATALOGUES, packaged_catalogue, read_catalogue, read_selection
-    from bubblenet.sky import find_survey_files, open_survey
+    from bubblenet.sky import gather_survey_files, open_survey
 
-    files8, files24 = list(files8), list(files24)
-    if folder is not None:
-        found8, found24 = find_survey_files(folder)
-        files8, files24 = files8 + found8, files24 + found24
+    files8, files24 = gather_survey_files(folder, files8, files24)
     if not files8 or not files24:
         raise ConfigError("give a survey folder or both 8 µm and 24 µm files")
     tiles = open_survey(files8, files24)

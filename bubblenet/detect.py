@@ -121,12 +121,9 @@ def run(args: argparse.Namespace) -> int:
     from bubblenet.detector import load_detector
     from bubblenet.merging import merge_sky
     from bubblenet.outputs import ensure_dir, run_record, write_json
-    from bubblenet.sky import find_survey_files, open_survey
+    from bubblenet.sky import gather_survey_files, open_survey
 
-    files8, files24 = list(args.i8), list(args.m24)
-    if args.survey is not None:
-        found8, found24 = find_survey_files(args.survey)
-        files8, files24 = files8 + found8, files24 + found24
+    files8, files24 = gather_survey_files(args.survey, args.i8, args.m24)
     if not files8 or not files24:
         raise InputError("give --survey DIR, or 8 µm (--i8) and 24 µm (--m24) images")
     tiles = open_survey(files8, files24)

@@ -9,8 +9,11 @@ DR2, MWP DR1, the Churchwell bubbles and the WISE HII regions: a detection
 matches an object when either centre lies inside the other's radius.
 Detections matching none are *new*.
 
-Writes ``evaluation.json`` (scores, counts, options) and ``crossmatch.ecsv``
-(the detections with one ``in_<catalogue>`` column per catalogue and ``new``).
+Writes ``evaluation.json`` (scores, counts, options), ``crossmatch.ecsv``
+(the detections with one ``in_<catalogue>`` column per catalogue and ``new``)
+and, when the input images are readable, ``montages/tp.png``, ``fp.png`` and
+``fn.png``: cut-outs of true and false positives and missed bubbles (paper
+rule), for a person to check.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--l", type=float, nargs=2, metavar=("MIN", "MAX"), help="Galactic longitude range, deg")
     parser.add_argument("--b", type=float, nargs=2, metavar=("MIN", "MAX"), help="Galactic latitude range, deg")
     parser.add_argument("--threshold", type=float, help="score cut (default: keep all detections)")
+    parser.add_argument("--montage-size", type=int, default=48, help="cut-outs per montage (0: no montages)")
     parser.add_argument("--out", type=Path, help="folder for evaluation.json and crossmatch.ecsv "
                                                    "(default: beside the detections)")
     return parser
@@ -110,11 +114,57 @@ def crossmatch(coords, radius_arcmin, name: str) -> np.ndarray:
     return found
 
 
+def write_montages(table, tp, fp, fn, folder: Path, *, per_montage: int = 48) -> list[Path]:
+    """Cut-outs (2.5 radii a side, 24 µm red, 8 µm green) of true positives, false positives and misses.
+
+    `tp`, `fp`: ``(glon, glat, radius_arcmin, caption)`` rows of detections;
+    `fn`: the same for missed bubbles. Uses the input images named in the
+    detection table's metadata; returns the PNGs written (none when the
+    images are gone).
+    """
+    from astropy.coordinates import SkyCoord
+
+    from bubblenet.cutouts import process
+    from bubblenet.outputs import atomic_path, ensure_dir
+    from bubblenet.plotting import montage
+    from bubblenet.sky import Window, open_survey
+
+    files8, files24 = table.meta.get("inputs8", []), table.meta.get("inputs24", [])
+    if not files8 or not all(Path(p).exists() for p in [*files8, *files24]):
+        return []
+    tiles = open_survey(files8, files24)
+    written = []
+    for name, rows in (("tp", tp), ("fp", fp), ("fn", fn)):
+        images, captions = [], []
+        for glon, glat, radius, caption in rows[:per_montage]:
+            centre = SkyCoord(glon, glat, unit="deg", frame="galactic")
+            for tile in tiles:
+                x, y = (float(v) for v in tile.world_to_pixel(centre))
+                if not np.isfinite([x, y]).all():
+                    continue
+                half = int(np.ceil(2.5 * radius * 60 / float(tile.pixel_scale.value)))
+                window = Window.centred(x, y, half)
+                ny, nx = tile.shape
+                if window.x0 < 0 or window.y0 < 0 or window.x0 + window.nx > nx or window.y0 + window.ny > ny:
+                    continue
+                data = tile.read(window)
+                if np.isfinite(data).all():
+                    images.append(process(data, 96, pixscale_arcsec=float(tile.pixel_scale.value)))
+                    captions.append(caption)
+                    break
+        if images:
+            path = ensure_dir(folder) / f"{name}.png"
+            with atomic_path(path) as tmp:
+                montage(np.stack(images), captions=captions).save(tmp, format="PNG")
+            written.append(path)
+    return written
+
+
 def run(args: argparse.Namespace) -> int:
     from astropy.coordinates import SkyCoord
 
     from bubblenet.catalogue import BOX_SCALE, CATALOGUES, packaged_catalogue, read_catalogue, read_selection, select
-    from bubblenet.metrics import score_on_sky
+    from bubblenet.metrics import COVERAGE, score_on_sky, sky_geometry
     from bubblenet.outputs import atomic_path, ensure_dir, run_record, write_json
 
     table = read_detections(args.detections)
@@ -130,8 +180,9 @@ def run(args: argparse.Namespace) -> int:
     coords = SkyCoord(det_glon[det_inside], det_glat[det_inside], unit="deg", frame="galactic")
     radius = np.asarray(detections["radius_arcmin"], float)
     bubbles = SkyCoord(glon[inside], glat[inside], unit="deg", frame="galactic")
+    bubble_half = np.asarray(reference["maj_axis"], float)[inside] * BOX_SCALE * 60
     scores = score_on_sky(coords, radius * BOX_SCALE * 60, np.asarray(detections["score"], float), bubbles,
-                          np.asarray(reference["maj_axis"], float)[inside] * BOX_SCALE * 60, selected[inside])
+                          bubble_half, selected[inside])
 
     for name in CROSSMATCH:
         detections[f"in_{name}"] = crossmatch(coords, radius, name)
@@ -144,6 +195,17 @@ def run(args: argparse.Namespace) -> int:
               "paper_rule": scores["paper"], "strict_rule": scores["strict"],
               "crossmatch": {name: int(np.sum(detections[f"in_{name}"])) for name in CROSSMATCH},
               "new": int(np.sum(detections["new"])), "run": run_record("evaluate", vars(args))}
+    if args.montage_size > 0:
+        hits = sky_geometry(coords, radius * BOX_SCALE * 60, bubbles, bubble_half)[0] >= COVERAGE
+        hits = hits[:, selected[inside]]
+        rows = [(float(d["glon"]), float(d["glat"]), float(d["radius_arcmin"]), f"{d['score']:.2f}")
+                for d in detections]
+        missed = reference[inside][selected[inside]][~hits.any(axis=0)]
+        found = hits.any(axis=1)
+        result["montages"] = [str(p) for p in write_montages(
+            table, [r for r, f in zip(rows, found) if f], [r for r, f in zip(rows, found) if not f],
+            [(float(b["glon"]), float(b["glat"]), float(b["maj_axis"]), str(b["name"])) for b in missed],
+            out / "montages", per_montage=args.montage_size)]
     write_json(out / "evaluation.json", result)
     paper, strict = scores["paper"], scores["strict"]
     print(f"{len(detections)} detections, {result['selected_in_region']} selected of {result['bubbles_in_region']} "

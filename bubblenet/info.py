@@ -42,12 +42,9 @@ def describe(image) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bubblenet.sky import find_survey_files, open_image, pair_bands
+    from bubblenet.sky import gather_survey_files, open_image, pair_bands
 
-    files8, files24 = list(args.i8), list(args.m24)
-    if args.folder is not None:
-        found8, found24 = find_survey_files(args.folder)
-        files8, files24 = files8 + found8, files24 + found24
+    files8, files24 = gather_survey_files(args.folder, args.i8, args.m24)
     if not files8 and not files24:
         raise InputError("give --folder or --i8/--m24 files")
     images8 = [open_image(f) for f in files8]

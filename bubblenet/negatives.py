@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
-
 from bubblenet.outputs import atomic_path, ensure_dir, write_json
+from bubblenet.plotting import montage
 
 __all__ = ["ProfileEmbedder", "KerasEmbedder", "Clusters", "cluster_negatives", "cluster_weights", "to_rgb",
            "montage"]
@@ -120,54 +118,6 @@ def cluster_weights(k: int, *, drop: Sequence[int] = (), weights: Sequence[float
     if w.sum() <= 0:
         raise ValueError("every negative cluster is dropped or empty: nothing left to sample")
     return w / w.sum()
-
-
-def to_rgb(image: np.ndarray) -> np.ndarray:
-    """A normalised ``(S, S, 2)`` crop as 8-bit RGB (24 µm red, 8 µm green), row 0 at the bottom."""
-    rgb = np.zeros(image.shape[:2] + (3,), np.uint8)
-    rgb[..., 0] = np.clip(image[..., 0] * 255, 0, 255)
-    rgb[..., 1] = np.clip(image[..., 1] * 255, 0, 255)
-    return rgb[::-1]  # FITS row 0 is at the bottom; PNG row 0 at the top
-
-
-def montage(images: np.ndarray, *, boxes: Sequence[np.ndarray] | None = None, columns: int = 8,
-            captions: Sequence[str] | None = None, scale: int = 1) -> Image.Image:
-    """A grid of crops with their relative ``xyxy`` boxes drawn in white.
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        ``(N, S, S, 2)`` normalised crops.
-    boxes : sequence of numpy.ndarray, optional
-        Per image, ``(M, 4)`` relative boxes (rows of -1 or zero area skipped).
-    columns : int
-    captions : sequence of str, optional
-        A short text under each tile.
-    scale : int
-        Integer enlargement of each crop.
-    """
-    n, size = len(images), images.shape[1] * scale
-    rows = max(1, math.ceil(n / columns))
-    gap, text_h = 4, 12 if captions else 0
-    sheet = Image.new("RGB", (columns * (size + gap) + gap, rows * (size + gap + text_h) + gap), (40, 40, 40))
-    draw = ImageDraw.Draw(sheet)
-    for i, image in enumerate(images):
-        x0 = gap + (i % columns) * (size + gap)
-        y0 = gap + (i // columns) * (size + gap + text_h)
-        tile = Image.fromarray(to_rgb(image))
-        if scale > 1:
-            tile = tile.resize((size, size), Image.NEAREST)
-        sheet.paste(tile, (x0, y0))
-        for box in (boxes[i] if boxes is not None else []):
-            bx0, by0, bx1, by1 = box
-            if bx1 <= bx0 or by1 <= by0:
-                continue
-            # relative y runs up from the bottom; the PNG's runs down from the top
-            draw.rectangle([x0 + bx0 * size, y0 + (1 - by1) * size, x0 + bx1 * size, y0 + (1 - by0) * size],
-                           outline=(255, 255, 255))
-        if captions:
-            draw.text((x0, y0 + size), captions[i][:24], fill=(220, 220, 220))
-    return sheet
 
 
 def cluster_negatives(images: np.ndarray, *, k: int = 10, embedder=None, seed: int = 0, drop: Sequence[int] = (),

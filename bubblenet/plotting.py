@@ -11,6 +11,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import Sequence
 
 import matplotlib
 
@@ -23,6 +24,8 @@ from astropy import units as u  # noqa: E402
 from astropy.table import Table  # noqa: E402
 from astropy.visualization import AsinhStretch, ManualInterval  # noqa: E402
 from astropy.wcs import WCS  # noqa: E402
+
+from PIL import Image, ImageDraw  # noqa: E402
 
 from bubblenet.outputs import atomic_path  # noqa: E402
 
@@ -181,6 +184,54 @@ def preview_tile(tile, path: str | os.PathLike, *, catalogue: Table | None = Non
     selected = select(catalogue, selection) if catalogue is not None and selection is not None else None
     title = f"{tile.name}  ({tile.pixel_scale.value * factor:.3g}″/px shown)"
     return save_figure(plot_sky(data, wcs, catalogue=catalogue, selected=selected, title=title), path)
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """A normalised ``(S, S, 2)`` crop as 8-bit RGB (24 µm red, 8 µm green), row 0 at the bottom."""
+    rgb = np.zeros(image.shape[:2] + (3,), np.uint8)
+    rgb[..., 0] = np.clip(image[..., 0] * 255, 0, 255)
+    rgb[..., 1] = np.clip(image[..., 1] * 255, 0, 255)
+    return rgb[::-1]  # FITS row 0 is at the bottom; PNG row 0 at the top
+
+
+def montage(images: np.ndarray, *, boxes: Sequence[np.ndarray] | None = None, columns: int = 8,
+            captions: Sequence[str] | None = None, scale: int = 1) -> Image.Image:
+    """A grid of crops with their relative ``xyxy`` boxes drawn in white.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, S, S, 2)`` normalised crops.
+    boxes : sequence of numpy.ndarray, optional
+        Per image, ``(M, 4)`` relative boxes (rows of -1 or zero area skipped).
+    columns : int
+    captions : sequence of str, optional
+        A short text under each tile.
+    scale : int
+        Integer enlargement of each crop.
+    """
+    n, size = len(images), images.shape[1] * scale
+    rows = max(1, math.ceil(n / columns))
+    gap, text_h = 4, 12 if captions else 0
+    sheet = Image.new("RGB", (columns * (size + gap) + gap, rows * (size + gap + text_h) + gap), (40, 40, 40))
+    draw = ImageDraw.Draw(sheet)
+    for i, image in enumerate(images):
+        x0 = gap + (i % columns) * (size + gap)
+        y0 = gap + (i // columns) * (size + gap + text_h)
+        tile = Image.fromarray(to_rgb(image))
+        if scale > 1:
+            tile = tile.resize((size, size), Image.NEAREST)
+        sheet.paste(tile, (x0, y0))
+        for box in (boxes[i] if boxes is not None else []):
+            bx0, by0, bx1, by1 = box
+            if bx1 <= bx0 or by1 <= by0:
+                continue
+            # relative y runs up from the bottom; the PNG's runs down from the top
+            draw.rectangle([x0 + bx0 * size, y0 + (1 - by1) * size, x0 + bx1 * size, y0 + (1 - by0) * size],
+                           outline=(255, 255, 255))
+        if captions:
+            draw.text((x0, y0 + size), captions[i][:24], fill=(220, 220, 220))
+    return sheet
 
 
 def preview_detections(tile, table: Table, path: str | os.PathLike, *, threshold: float = 0.5,

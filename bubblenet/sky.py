@@ -52,6 +52,7 @@ __all__ = [
     "open_image",
     "pair_bands",
     "open_survey",
+    "gather_survey_files",
     "find_survey_files",
     "fill_small_holes",
     "is_usable",
@@ -450,6 +451,16 @@ def open_survey(files8: Iterable[str | os.PathLike], files24: Iterable[str | os.
 #: MIPSGAL archive names first, then generic ones.
 PATTERNS_8UM = ("GLM_*_mosaic_I4.fits*", "*_I4.fits*", "*8um*.fits*")
 PATTERNS_24UM = ("MG*_024.fits*", "*_024.fits*", "*24um*.fits*")
+
+
+def gather_survey_files(folder: str | os.PathLike | None = None, files8: Iterable = (),
+                        files24: Iterable = ()) -> tuple[list[Path], list[Path]]:
+    """Files given one by one plus those of a survey folder (`find_survey_files`), 8 µm and 24 µm."""
+    files8, files24 = [Path(f) for f in files8], [Path(f) for f in files24]
+    if folder is not None:
+        found8, found24 = find_survey_files(folder)
+        files8, files24 = files8 + found8, files24 + found24
+    return files8, files24
 
 
 def find_survey_files(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,6 +200,8 @@ def test_evaluate_scores_the_detections_and_cross_matches_them(detected, test_ti
     # The twin's bubbles sit at real DR2 positions: most detections match DR2, the rest are "new".
     assert matched["in_mwp_dr2"].sum() >= paper["tp"] and matched["new"].sum() == result["new"]
     assert "paper rule: recall" in capsys.readouterr().out
+    assert {Path(p).name for p in result["montages"]} == {"tp.png", "fp.png", "fn.png"}
+    assert all(Path(p).stat().st_size > 1000 for p in result["montages"])
 
     # A higher score cut can only lose recall; a table without the needed columns is a clear error.
     assert main(["--detections", str(detected / "bubbles.ecsv"), "--catalogue", str(catalogue), "--select",

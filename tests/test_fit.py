@@ -221,3 +221,36 @@ def test_damaged_or_incomplete_detectors_are_clear_errors(tmp_path, capsys):
     assert "cannot load the model" in err and "model.keras" in err
     assert not (tmp_path / "x").exists()
     assert export(["--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_fit_killed_mid_epoch_resumes_to_the_same_end(sky, tmp_path):
+    """SIGKILL during the second epoch; the same command then finishes all epochs once each."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "bubblenet.fit", "--survey", str(sky), "--test-l", "30", "--n-val", "1",
+               "--epochs", "3", "--steps-per-epoch", "40", "--positives", "4", "--negatives", "2",
+               "--negatives-per-tile", "20", "--val-sizes", "900", "1800", "--val-stride", "1.0", "--out", str(out),
+               "-q"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = out / "history.csv"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and first.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 2:  # header + epoch 0
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # into epoch 1
+    assert first.poll() is None, "the run ended before it could be interrupted"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not (out / "model.keras").exists()
+
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    with open(history) as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+    from bubblenet.detector import load_detector
+
+    assert load_detector(out).model.count_params() > 0
