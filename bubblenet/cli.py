@@ -162,6 +162,9 @@ def _apply_config(parser: argparse.ArgumentParser, path: str, section: str) -> N
         except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
             raise ConfigError(f"option '{key}': {err}", path) from None
     parser.set_defaults(**defaults)
+    for action in parser._actions:
+        if action.dest in defaults:
+            action.required = False  # the config file gives it
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:

@@ -105,6 +105,17 @@ def test_config_errors_exit_2(tmp_path):
     assert not (tmp_path / "x").exists() or not list((tmp_path / "x").iterdir())
 
 
+def test_config_file_can_give_a_required_option(tmp_path):
+    from bubblenet.cli import _apply_config
+    from bubblenet.evaluate import build_parser
+
+    config = tmp_path / "c.yaml"
+    config.write_text("evaluate:\n  detections: somewhere/bubbles.ecsv\n")
+    parser = build_parser()
+    _apply_config(parser, str(config), "evaluate")
+    assert str(parser.parse_args([]).detections) == "somewhere/bubbles.ecsv"
+
+
 def test_experiment_configs_parse():
     from bubblenet.cli import load_config_section
 
