@@ -191,7 +191,11 @@ def run_verb(
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     section = parser.get_default("_section")
-    first, _ = parser.parse_known_args(argv)
+    # Find --config alone first: the verb's own parser would stop at a required
+    # option that the config file is about to give.
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--config")
+    first, _ = early.parse_known_args(argv)
     try:
         if first.config:
             _apply_config(parser, first.config, section)

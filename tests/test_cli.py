@@ -114,6 +114,9 @@ def test_config_file_can_give_a_required_option(tmp_path):
     parser = build_parser()
     _apply_config(parser, str(config), "evaluate")
     assert str(parser.parse_args([]).detections) == "somewhere/bubbles.ecsv"
+    from bubblenet.evaluate import main
+
+    assert main(["--config", str(config)]) == 2  # got past argparse to the missing file
 
 
 def test_experiment_configs_parse():
