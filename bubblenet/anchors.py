@@ -76,6 +76,13 @@ class AnchorSpec:
         """Total number of default boxes."""
         return sum(f * f * b for f, b in zip(self.feature_maps, self.boxes_per_cell))
 
+    def scaled(self, factor: float) -> "AnchorSpec":
+        """The same grid with every box size multiplied by `factor` (a tunable of `bubblenet.tune`)."""
+        if not factor > 0:
+            raise ValueError(f"anchor scale must be positive, got {factor}")
+        return dataclasses.replace(self, min_sizes=tuple(float(s) * factor for s in self.min_sizes),
+                                   max_sizes=tuple(float(s) * factor for s in self.max_sizes))
+
     def to_dict(self) -> dict:
         """A JSON-able dict (`from_dict` inverts it)."""
         return {k: (list(map(list, v)) if k == "aspect_ratios" else list(v) if isinstance(v, tuple) else v)

@@ -34,6 +34,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "info": ("bubblenet.info", "list FITS images, their WCS and how the two bands pair up"),
     "data": ("bubblenet.data", "show the training data: a batch montage, the split, negative clusters"),
     "fit": ("bubblenet.fit", "train the SSD detector on a survey, validate on whole tiles, export"),
+    "tune": ("bubblenet.tune", "search fit's hyper-parameters by Bayesian optimisation of validation F2"),
     "detect": ("bubblenet.detect", "find bubbles in survey images: a sky catalogue, DS9 regions and previews"),
     "evaluate": ("bubblenet.evaluate", "score detections against MWP and cross-match with other catalogues"),
     "export": ("bubblenet.export", "write a trained detector as a TensorFlow SavedModel"),
@@ -129,8 +130,8 @@ def load_config_section(path: str | os.PathLike, section: str) -> dict[str, Any]
     return values
 
 
-def _apply_config(parser: argparse.ArgumentParser, path: str, section: str) -> None:
-    """Turn a config section into parser defaults, converted like flags are."""
+def _apply_config(parser: argparse.ArgumentParser, path: str, section: str, ignore: Sequence[str] = ()) -> None:
+    """Turn a config section into parser defaults, converted like flags are; keys in `ignore` are skipped."""
     # A key may be the option's name ("max-pixels", "l") or its dest ("max_pixels", "l_range").
     actions = {}
     for action in parser._actions:
@@ -142,6 +143,8 @@ def _apply_config(parser: argparse.ArgumentParser, path: str, section: str) -> N
     defaults = {}
     for key, value in load_config_section(path, section).items():
         dest = str(key).replace("-", "_")
+        if dest in ignore:
+            continue
         if dest not in actions:
             raise ConfigError(
                 f"unknown option '{key}' in section '{section}' "
@@ -198,6 +201,9 @@ def run_verb(
     first, _ = early.parse_known_args(argv)
     try:
         if first.config:
+            # A verb may read other verbs' sections first (tune: fit's, then its own).
+            for other, ignore in parser.get_default("_base_sections") or ():
+                _apply_config(parser, first.config, other, ignore)
             _apply_config(parser, first.config, section)
         args = parser.parse_args(argv)
         setup_logging(args.verbose, args.quiet)

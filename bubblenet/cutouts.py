@@ -51,7 +51,11 @@ __all__ = [
     "LABEL_MIN_INSIDE",
     "LABEL_ASPECT",
     "LABEL_MIN_AREA",
+    "CLIP_SIGMA",
 ]
+
+#: The normalisation saturates at mean + 3σ of each band (Nishimoto et al. 2025).
+CLIP_SIGMA = 3.0
 
 #: Labelling rules of Nishimoto et al. 2025 for bubbles cut by a crop's edge.
 LABEL_MIN_INSIDE = 3 / 5
@@ -103,8 +107,8 @@ def resample(window: np.ndarray, size: int) -> np.ndarray:
 
 
 def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
-              stars: np.ndarray | None = None) -> np.ndarray:
-    """Per-channel ``clip(x - min, <= mean + 3σ) / (mean + 3σ)``, in [0, 1].
+              stars: np.ndarray | None = None, clip_sigma: float = CLIP_SIGMA) -> np.ndarray:
+    """Per-channel ``clip(x - min, <= mean + kσ) / (mean + kσ)``, in [0, 1] (the paper: k = 3).
 
     Parameters
     ----------
@@ -117,6 +121,8 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
     stars : numpy.ndarray, optional
         ``(n, n)`` bool mask of 8 µm point sources found beforehand; when
         given, used instead of searching `image`.
+    clip_sigma : float
+        k: where the scale saturates, in standard deviations above the mean.
     """
     out = np.empty_like(image, dtype=np.float32)
     for c in range(image.shape[-1]):
@@ -126,13 +132,13 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
         if mask_stars and c == 1:
             keep = ~(stars if stars is not None else point_source_mask(band, fwhm8_px))
         sample = shifted[keep] if keep.sum() > 0.1 * keep.size else shifted.ravel()
-        top = float(sample.mean() + 3 * sample.std())
+        top = float(sample.mean() + clip_sigma * sample.std())
         out[..., c] = np.clip(shifted, 0, top) / top if top > 0 else 0.0
     return out
 
 
 def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars: bool = True,
-            stars: np.ndarray | None = None, quantize: bool = False) -> np.ndarray:
+            stars: np.ndarray | None = None, quantize: bool = False, clip_sigma: float = CLIP_SIGMA) -> np.ndarray:
     """A native-resolution window as a normalised ``(size, size, 2)`` network input.
 
     Parameters
@@ -151,6 +157,8 @@ def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars
         image. Without it, the sources are searched for in the window itself.
     quantize : bool
         Round to 256 levels, like the paper's 8-bit PNGs.
+    clip_sigma : float
+        Saturation level of the normalisation (`normalise`).
     """
     image = resample(window, size)
     side = window.shape[0]
@@ -163,7 +171,8 @@ def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars
         # Any output pixel a masked native pixel contributes to is masked.
         out_stars = resample(np.asarray(stars, np.float32)[..., None], size)[..., 0] > 0.05
     out_scale = pixscale_arcsec * side / size
-    image = normalise(image, fwhm8_px=FWHM_8UM_ARCSEC / out_scale, mask_stars=mask_stars, stars=out_stars)
+    image = normalise(image, fwhm8_px=FWHM_8UM_ARCSEC / out_scale, mask_stars=mask_stars, stars=out_stars,
+                      clip_sigma=clip_sigma)
     if quantize:
         image = np.round(image * 255) / 255
     return image.astype(np.float32)

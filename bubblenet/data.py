@@ -9,6 +9,7 @@ clusters look like bubbles and drop them (``--drop-clusters``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -54,28 +55,61 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     samples.add_argument("--clusters", type=int, default=0, help="cluster the negatives into K groups (paper: 10)")
     samples.add_argument("--drop-clusters", type=int, nargs="*", default=[], help="clusters never sampled")
     samples.add_argument("--cluster-weights", type=float, nargs="*", default=None, help="weight per cluster")
+    samples.add_argument("--max-crop-scale", type=float, default=5.88,
+                         help="augmentation: largest translated crop half-side over the bubble's MajAxis (paper: 5.88)")
+    samples.add_argument("--clip-sigma", type=float, default=3.0,
+                         help="normalisation: each band saturates at mean + this many sigma (paper: 3)")
     samples.add_argument("--seed", type=int, default=0, help="seed of every sample")
     parser.add_argument("--cache", type=Path, default=None, help="tile cache folder (default: OUT/cache)")
     parser.add_argument("--out", type=Path, default=Path("data_preview"), help="output folder")
     return parser
 
 
-def prepare(args: argparse.Namespace):
-    """Tiles, split, `TrainingData` and clusters from parsed options."""
-    from bubblenet.dataset import DataConfig, TrainingData, survey_inputs
-    from bubblenet.negatives import cluster_negatives
+@dataclasses.dataclass
+class Survey:
+    """A survey read for training: its tiles, catalogue, positives and split."""
+
+    tiles: list
+    catalogue: object
+    selection: object
+    split: object
+
+    @property
+    def by_name(self) -> dict:
+        return {t.name: t for t in self.tiles}
+
+
+def load_survey(args: argparse.Namespace, out: Path) -> Survey:
+    """Read the survey and catalogue the options name, split the tiles, write ``split.json`` in `out`."""
+    from bubblenet.dataset import survey_inputs
     from bubblenet.outputs import ensure_dir
     from bubblenet.splits import split_tiles
 
-    out = ensure_dir(args.out)
     tiles, catalogue, selection = survey_inputs(folder=args.survey, files8=args.i8, files24=args.m24,
                                                 catalogue=args.catalogue, selection=args.select)
     split = split_tiles(tiles, test_longitudes=args.test_l, val=args.val if args.val else args.n_val,
                         seed=args.split_seed)
-    split.to_json(out / "split.json")
-    config = DataConfig(size=args.size, mask=args.mask, mask_all_bubbles=not args.mask_selected_only,
-                        negatives_per_tile=args.negatives_per_tile, quantize=args.paper_exact, seed=args.seed)
-    data = TrainingData(tiles, catalogue, selection, split, "train", config, args.cache or out / "cache")
+    split.to_json(ensure_dir(out) / "split.json")
+    return Survey(tiles, catalogue, selection, split)
+
+
+def data_config(args: argparse.Namespace, size: int):
+    """The `DataConfig` the sample options describe, for a network input of `size` px."""
+    from bubblenet.dataset import DataConfig
+
+    return DataConfig(size=size, mask=args.mask, mask_all_bubbles=not args.mask_selected_only,
+                      negatives_per_tile=args.negatives_per_tile, quantize=args.paper_exact,
+                      crop_scales=(DataConfig.crop_scales[0], args.max_crop_scale), clip_sigma=args.clip_sigma,
+                      seed=args.seed)
+
+
+def training_data(args: argparse.Namespace, survey: Survey, size: int, cache: Path, out: Path):
+    """The training split's `TrainingData` and, with ``--clusters``, its negative clusters (montages in `out`)."""
+    from bubblenet.dataset import TrainingData
+    from bubblenet.negatives import cluster_negatives
+
+    data = TrainingData(survey.tiles, survey.catalogue, survey.selection, survey.split, "train",
+                        data_config(args, size), cache)
     clusters = None
     if args.clusters:
         pool = np.stack([data.negative(i).image for i in range(len(data.negatives))])
@@ -84,7 +118,14 @@ def prepare(args: argparse.Namespace):
                                          weights=args.cluster_weights, out_dir=out)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-    return split, data, clusters
+    return data, clusters
+
+
+def prepare(args: argparse.Namespace):
+    """Tiles, split, `TrainingData` and clusters from parsed options."""
+    survey = load_survey(args, args.out)
+    data, clusters = training_data(args, survey, args.size, args.cache or args.out / "cache", args.out)
+    return survey.split, data, clusters
 
 
 def run(args: argparse.Namespace) -> int:

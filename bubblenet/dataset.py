@@ -32,7 +32,7 @@ from astropy import units as u
 from astropy.table import Table
 
 from bubblenet.catalogue import BOX_SCALE, label_boxes, select, sky_coords
-from bubblenet.cutouts import Crop, block_factor, dihedral, labels_in_crop, process
+from bubblenet.cutouts import CLIP_SIGMA, Crop, block_factor, dihedral, labels_in_crop, process
 from bubblenet.errors import ConfigError
 from bubblenet.splits import Split, forbidden_boxes
 from bubblenet.tilecache import BadMap, TileCache
@@ -70,6 +70,8 @@ class DataConfig:
         See `bubblenet.cutouts.process`.
     max_boxes : int
         Boxes per image after padding.
+    clip_sigma : float
+        Normalisation saturation, σ above the mean (`bubblenet.cutouts.normalise`; the paper: 3).
     seed : int
     """
 
@@ -86,6 +88,7 @@ class DataConfig:
     mask_stars: bool = True
     quantize: bool = False
     max_boxes: int = 32
+    clip_sigma: float = CLIP_SIGMA
     seed: int = 0
 
     def __post_init__(self):
@@ -95,6 +98,10 @@ class DataConfig:
             raise ConfigError(f"box_size must be 'maj_axis' or 'reff', got {self.box_size!r}")
         if not 16 <= self.size <= 1024:
             raise ConfigError(f"size must be between 16 and 1024 pixels, got {self.size}")
+        if not self.clip_sigma > 0:
+            raise ConfigError(f"clip_sigma must be positive, got {self.clip_sigma}")
+        if not self.crop_scales[1] >= self.crop_scales[0]:
+            raise ConfigError(f"crop_scales {self.crop_scales} must be (smallest, largest)")
         if not self.crop_scales[0] * 1.0 > self.box_scale:
             raise ConfigError(f"crop_scales {self.crop_scales} must exceed box_scale {self.box_scale}")
 
@@ -267,7 +274,8 @@ class TrainingData:
         data = self._tile_data[crop.tile]
         window = data.cache.window(crop.x0, crop.y0, crop.side)
         image = process(window, self.config.size, pixscale_arcsec=data.pixscale, mask_stars=self.config.mask_stars,
-                        stars=data.cache.stars_window(crop.x0, crop.y0, crop.side), quantize=self.config.quantize)
+                        stars=data.cache.stars_window(crop.x0, crop.y0, crop.side), quantize=self.config.quantize,
+                        clip_sigma=self.config.clip_sigma)
         boxes = labels_in_crop(crop, data.boxes) if labelled else np.zeros((0, 4))
         image, boxes = dihedral(image, boxes, symmetry)
         m = self.config.max_boxes

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import shutil
 from pathlib import Path
 
@@ -39,7 +38,7 @@ synthetic sky only).
 """
 
 #: The reference method's survey search: windows of 100-3000 px at 1.2"/px, stride 1/3.
-PAPER_SEARCH = {"sizes_arcsec": [120.0, 3600.0], "stride": 1 / 3, "per_octave": 2}
+PAPER_SEARCH = {"sizes_arcsec": [120.0, 3600.0], "stride": 1 / 3, "per_octave": 2, "mode": "paper"}
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -57,8 +56,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="window sides on the sky, arcsec (default: the detector's validation search)")
     search.add_argument("--stride", type=float, help="window stride over side (the paper: 1/3)")
     search.add_argument("--per-octave", type=int, help="window sizes per factor of two")
+    search.add_argument("--mode", choices=("fast", "paper"),
+                        help="windows cut from an image pyramid (fast, the default) or each processed on its own "
+                             "(paper)")
     search.add_argument("--paper", action="store_true",
-                        help="the reference method's search: 120\"-3600\" windows, stride 1/3")
+                        help="the reference method's search: 120\"-3600\" windows, stride 1/3, each window "
+                             "processed on its own")
     parser.add_argument("--no-previews", action="store_true", help="skip the PNG previews")
     parser.add_argument("--out", type=Path, default=Path("detections"), help="output folder")
     return parser
@@ -66,8 +69,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _search(args, detector) -> dict:
     """Window sizes, stride and sizes per octave: flags, else the detector's, else the paper's."""
-    search = dict(PAPER_SEARCH if args.paper else {**PAPER_SEARCH, **detector.info.get("search", {})})
-    for key, value in (("sizes_arcsec", args.sizes), ("stride", args.stride), ("per_octave", args.per_octave)):
+    search = dict(PAPER_SEARCH if args.paper else {**PAPER_SEARCH, "mode": "fast", **detector.info.get("search", {})})
+    for key, value in (("sizes_arcsec", args.sizes), ("stride", args.stride), ("per_octave", args.per_octave),
+                       ("mode", args.mode)):
         if value is not None:
             search[key] = list(value) if key == "sizes_arcsec" else value
     low, high = search["sizes_arcsec"]
@@ -91,27 +95,26 @@ def _tile_in_region(tile, l_range, b_range) -> bool:
 
 def search_tile(detector, tile, cache_dir, search, threshold, *, progress=False):
     """Detections of one tile: Galactic centres ``(N, 2)`` deg, half-sizes (arcsec), scores, pixel boxes, windows."""
-    from bubblenet.inference import detect_tile
+    from bubblenet.inference import detect_inputs, search_inputs
     from bubblenet.postprocess import Decoder
     from bubblenet.tilecache import TileCache
-    from bubblenet.windows import plan_windows, window_sizes
+    from bubblenet.windows import window_sizes
 
     pixscale = float(tile.pixel_scale.value)
     cache = TileCache(tile, cache_dir)
     sizes = window_sizes(search["sizes_arcsec"][0] / pixscale, search["sizes_arcsec"][1] / pixscale,
                          per_octave=search["per_octave"])
-    windows = list(plan_windows(cache.shape, sizes, stride_fraction=search["stride"]))
-    bar = None
+    count, inputs = search_inputs(cache, sizes, detector.model.input_shape[1], stride_fraction=search["stride"],
+                                  pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode=search["mode"])
     if progress:
         from tqdm import tqdm
 
-        bar = lambda it: tqdm(it, total=len(windows), desc=tile.name, unit="window", leave=False)  # noqa: E731
-    boxes, scores = detect_tile(detector.model, cache, windows, pixscale_arcsec=pixscale,
-                                decoder=Decoder(detector.spec), confidence=threshold, progress=bar)
+        inputs = tqdm(inputs, total=count, desc=tile.name, unit="window", leave=False)
+    boxes, scores = detect_inputs(detector.model, inputs, decoder=Decoder(detector.spec), confidence=threshold)
     gal = tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
     centres = np.stack([np.atleast_1d(gal.l.deg), np.atleast_1d(gal.b.deg)], axis=-1).reshape(-1, 2)
     half = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * pixscale
-    return centres, half, scores, boxes, len(windows)
+    return centres, half, scores, boxes, count
 
 
 def run(args: argparse.Namespace) -> int:

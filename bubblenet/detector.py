@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from bubblenet.anchors import AnchorSpec
+from bubblenet.cutouts import CLIP_SIGMA
 from bubblenet.errors import InputError
 from bubblenet.outputs import package_versions, write_json
 
@@ -54,6 +55,11 @@ class Detector:
     @property
     def preset(self) -> str:
         return self.info.get("preset", "")
+
+    @property
+    def clip_sigma(self) -> float:
+        """The input normalisation the model was trained with (`bubblenet.cutouts.normalise`)."""
+        return float(self.info.get("normalisation", {}).get("clip_sigma", CLIP_SIGMA))
 
 
 def model_info(preset: str, spec: AnchorSpec, threshold: float, **extra) -> dict:

@@ -1,7 +1,8 @@
 """Running a detector over a whole tile: windows in, merged tile-pixel detections out.
 
-Steps, each a small function: cut and normalise the planned windows
-(`bubblenet.windows`, `bubblenet.cutouts.process`) in batches, run the
+Steps, each a small function: cut and normalise the planned windows, each
+on its own (`bubblenet.windows`, `bubblenet.cutouts.process`; the paper mode)
+or from an image pyramid (`bubblenet.pyramid`; the fast mode), run the
 network, decode and suppress per window (`bubblenet.postprocess.Decoder`),
 map the boxes from window-relative to tile pixels, and merge all windows'
 detections with non-maximum suppression (IoU 0.3, as the reference method).
@@ -14,17 +15,25 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Iterator
+from queue import Empty, Queue
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from bubblenet.cutouts import Crop, process
+from bubblenet.cutouts import CLIP_SIGMA, Crop, process
 from bubblenet.postprocess import Decoder
-from bubblenet.tilecache import TileCache
+from bubblenet.pyramid import plan_levels, pyramid_windows
+from bubblenet.tilecache import BadMap, TileCache
+from bubblenet.windows import plan_windows
 
-__all__ = ["detect_tile", "window_to_tile", "merge", "MERGE_IOU"]
+__all__ = ["search_inputs", "detect_inputs", "detect_tile", "prepared_windows", "window_to_tile", "merge", "MERGE_IOU",
+           "SEARCH_MODES"]
+
+#: How a tile's windows are made: from an image pyramid (default), or each on its own (the reference method).
+SEARCH_MODES = ("fast", "paper")
 
 #: IoU above which detections from different windows are merged (the paper: 0.3).
 MERGE_IOU = 0.3
@@ -46,18 +55,21 @@ def merge(boxes: np.ndarray, scores: np.ndarray, *, iou: float = MERGE_IOU, max_
 
 
 def prepared_windows(cache: TileCache, windows: Iterable[Crop], size: int, *, pixscale_arcsec: float,
-                     workers: int | None = None, chunk: int = 256) -> Iterator[tuple[Crop, np.ndarray]]:
+                     workers: int | None = None, chunk: int = 256,
+                     clip_sigma: float = CLIP_SIGMA) -> Iterator[tuple[Crop, np.ndarray]]:
     """``(crop, network input)`` for each window without missing data, in order.
 
     Windows are processed `chunk` at a time by `workers` threads (default:
     one per CPU), so memory stays bounded however many windows there are.
+    `clip_sigma` is the normalisation the model was trained with
+    (`bubblenet.cutouts.normalise`).
     """
     def one(crop):
         window = cache.window(crop.x0, crop.y0, crop.side)
         if window is None or not np.isfinite(window).all():
             return crop, None
         return crop, process(window, size, pixscale_arcsec=pixscale_arcsec,
-                             stars=cache.stars_window(crop.x0, crop.y0, crop.side))
+                             stars=cache.stars_window(crop.x0, crop.y0, crop.side), clip_sigma=clip_sigma)
 
     windows = iter(windows)
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
@@ -67,36 +79,105 @@ def prepared_windows(cache: TileCache, windows: Iterable[Crop], size: int, *, pi
                     yield crop, image
 
 
-def detect_tile(model, cache: TileCache, windows: Iterable[Crop], *, pixscale_arcsec: float,
-                decoder: Decoder, batch_size: int = 32, confidence: float = 0.5, nms_iou: float = 0.45,
-                merge_iou: float = MERGE_IOU, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """Detect bubbles over a tile.
+def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_fraction: float,
+                  pixscale_arcsec: float, clip_sigma: float = CLIP_SIGMA, mode: str = "fast",
+                  tile: int = 0) -> tuple[int, Iterator[tuple[Crop, np.ndarray]]]:
+    """The network inputs of a multi-scale sliding-window search of a tile.
+
+    Parameters
+    ----------
+    cache : TileCache
+    sides : sequence of int
+        Window sides, native pixels (`bubblenet.windows.window_sizes`).
+    size : int
+        Network input side.
+    stride_fraction : float
+        Stride over window side.
+    pixscale_arcsec : float
+        Native pixel side.
+    clip_sigma : float
+        The model's normalisation.
+    mode : {"fast", "paper"}
+        ``"paper"``: every window cut and processed on its own
+        (`bubblenet.cutouts.process`), as the reference method does;
+        ``"fast"``: the same windows cut from an image pyramid
+        (`bubblenet.pyramid`), each level resampled once.
+
+    Returns
+    -------
+    count : int
+        Windows planned (the paper mode's count includes windows over missing data, skipped later).
+    inputs : iterator of (Crop, numpy.ndarray)
+    """
+    if mode == "paper":
+        windows = list(plan_windows(cache.shape, sides, stride_fraction=stride_fraction, tile=tile))
+        return len(windows), prepared_windows(cache, windows, size, pixscale_arcsec=pixscale_arcsec,
+                                              clip_sigma=clip_sigma)
+    if mode == "fast":
+        levels = plan_levels(cache.shape, sides, size, stride_fraction=stride_fraction, bad=BadMap(cache))
+        inputs = pyramid_windows(cache, levels, pixscale_arcsec=pixscale_arcsec, clip_sigma=clip_sigma, tile=tile)
+        return sum(map(len, levels)), in_background(inputs)
+    raise ValueError(f"search mode must be one of {SEARCH_MODES}, got {mode!r}")
+
+
+def in_background(items: Iterable, depth: int = 256) -> Iterator:
+    """Iterate `items` in a thread, `depth` ahead, so that making inputs overlaps running the network.
+
+    Exceptions in the thread are raised in the caller; dropping the iterator stops the thread.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                queue.put(item)
+            queue.put(done)
+        except BaseException as err:  # handed to the consumer
+            queue.put(err)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                queue.get_nowait()
+            except Empty:
+                thread.join(0.01)
+
+
+def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: Decoder, batch_size: int = 32,
+                  confidence: float = 0.5, nms_iou: float = 0.45,
+                  merge_iou: float = MERGE_IOU) -> tuple[np.ndarray, np.ndarray]:
+    """Run the network over ``(crop, input)`` pairs in batches and merge the tile's detections.
 
     Parameters
     ----------
     model : keras.Model
         An SSD (`bubblenet.model.build_ssd`).
-    cache : TileCache
-        The tile's two bands.
-    windows : iterable of Crop
-        From `bubblenet.windows.plan_windows`.
-    pixscale_arcsec : float
-        The tile's pixel side.
+    inputs : iterable of (Crop, numpy.ndarray)
+        From `search_inputs` or `prepared_windows`.
     decoder : Decoder
         For the model's default boxes.
     confidence, nms_iou, merge_iou : float
         Per-window score threshold and NMS IoU; cross-window merge IoU.
-    progress : callable, optional
-        A `tqdm.tqdm`-like wrapper over batches.
 
     Returns
     -------
     boxes : numpy.ndarray
-        ``(K, 4)`` tile-pixel ``xyxy``.
+        ``(K, 4)`` tile-pixel ``xyxy``, by decreasing score.
     scores : numpy.ndarray
         ``(K,)``.
     """
-    size = model.input_shape[1]
     all_boxes, all_scores = [], []
 
     def flush(images, crops):
@@ -107,8 +188,7 @@ def detect_tile(model, cache: TileCache, windows: Iterable[Crop], *, pixscale_ar
             all_scores.append(s[:n])
 
     images, crops = [], []
-    windows = progress(windows) if progress is not None else windows
-    for crop, image in prepared_windows(cache, windows, size, pixscale_arcsec=pixscale_arcsec):
+    for crop, image in inputs:
         images.append(image)
         crops.append(crop)
         if len(images) == batch_size:
@@ -119,3 +199,20 @@ def detect_tile(model, cache: TileCache, windows: Iterable[Crop], *, pixscale_ar
     if not all_boxes:
         return np.zeros((0, 4)), np.zeros(0)
     return merge(np.concatenate(all_boxes), np.concatenate(all_scores), iou=merge_iou)
+
+
+def detect_tile(model, cache: TileCache, windows: Iterable[Crop], *, pixscale_arcsec: float,
+                decoder: Decoder, batch_size: int = 32, confidence: float = 0.5, nms_iou: float = 0.45,
+                merge_iou: float = MERGE_IOU, clip_sigma: float = CLIP_SIGMA,
+                progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Detect bubbles over a tile in the given windows, each processed on its own (the paper's way).
+
+    `windows` come from `bubblenet.windows.plan_windows`; `progress` is an
+    optional `tqdm.tqdm`-like wrapper over them. The rest is as in
+    `detect_inputs`; `search_inputs` plans and prepares a whole search.
+    """
+    windows = progress(windows) if progress is not None else windows
+    inputs = prepared_windows(cache, windows, model.input_shape[1], pixscale_arcsec=pixscale_arcsec,
+                              clip_sigma=clip_sigma)
+    return detect_inputs(model, inputs, decoder=decoder, batch_size=batch_size, confidence=confidence,
+                         nms_iou=nms_iou, merge_iou=merge_iou)

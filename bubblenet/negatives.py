@@ -25,7 +25,7 @@ import numpy as np
 from bubblenet.outputs import atomic_path, ensure_dir, write_json
 from bubblenet.plotting import montage
 
-__all__ = ["ProfileEmbedder", "KerasEmbedder", "Clusters", "cluster_negatives", "cluster_weights", "to_rgb",
+__all__ = ["ProfileEmbedder", "KerasEmbedder", "Clusters", "cluster_negatives", "cluster_weights",
            "montage"]
 
 log = logging.getLogger(__name__)

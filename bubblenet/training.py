@@ -20,13 +20,14 @@ import numpy as np
 import tensorflow as tf
 
 from bubblenet.catalogue import label_boxes, select
-from bubblenet.inference import detect_tile
+from bubblenet.cutouts import CLIP_SIGMA
+from bubblenet.inference import detect_inputs, search_inputs
 from bubblenet.losses import MultiBoxLoss
 from bubblenet.metrics import summarise, sweep_thresholds
 from bubblenet.postprocess import Decoder
 from bubblenet.targets import TargetEncoder
 from bubblenet.tilecache import TileCache
-from bubblenet.windows import plan_windows, window_sizes
+from bubblenet.windows import window_sizes
 
 __all__ = ["OptimiserConfig", "compile_model", "with_targets", "SurveyValidation", "ValidationTile",
            "LearningRateLogger", "DetectionPanel", "detection_panel"]
@@ -111,10 +112,15 @@ class SurveyValidation(keras.callbacks.Callback):
         ``start_from_epoch=every - 1`` so that they skip those).
     per_window, per_tile : int
         Detections kept per window and per tile.
+    clip_sigma : float
+        The normalisation the model is trained with (`bubblenet.cutouts.normalise`).
+    mode : {"fast", "paper"}
+        How windows are made (`bubblenet.inference.search_inputs`).
     """
 
     def __init__(self, tiles, spec, *, sizes_arcsec=(150.0, 3600.0), stride_fraction: float = 1 / 3,
-                 per_octave: int = 2, every: int = 1, per_window: int = 20, per_tile: int = 2000):
+                 per_octave: int = 2, every: int = 1, per_window: int = 20, per_tile: int = 2000,
+                 clip_sigma: float = CLIP_SIGMA, mode: str = "fast"):
         super().__init__()
         self.tiles = tiles
         # A window holds a few bubbles at most and a tile some hundreds: capping the
@@ -125,6 +131,8 @@ class SurveyValidation(keras.callbacks.Callback):
         self.stride_fraction = stride_fraction
         self.per_octave = per_octave
         self.every = every
+        self.clip_sigma = clip_sigma
+        self.mode = mode
         self.last: dict = {}
         self.sweep: list[dict] = []
         self.detections: list[tuple[np.ndarray, np.ndarray]] = []  # per tile, from the last evaluation
@@ -139,9 +147,10 @@ class SurveyValidation(keras.callbacks.Callback):
         for tile in self.tiles:
             sizes = window_sizes(self.sizes_arcsec[0] / tile.pixscale, self.sizes_arcsec[1] / tile.pixscale,
                                  per_octave=self.per_octave)
-            windows = plan_windows(tile.cache.shape, sizes, stride_fraction=self.stride_fraction)
-            boxes, scores = detect_tile(self.model, tile.cache, windows, pixscale_arcsec=tile.pixscale,
-                                        decoder=self.decoder)
+            _, inputs = search_inputs(tile.cache, sizes, self.model.input_shape[1],
+                                      stride_fraction=self.stride_fraction, pixscale_arcsec=tile.pixscale,
+                                      clip_sigma=self.clip_sigma, mode=self.mode)
+            boxes, scores = detect_inputs(self.model, inputs, decoder=self.decoder)
             boxes, scores = boxes[: self.per_tile], scores[: self.per_tile]  # merge() sorts by score
             self.detections.append((boxes, scores))
             rows = sweep_thresholds(boxes, scores, tile.bubbles, tile.selected)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the detector shipped in bubblenet/resources/models/lite_synthetic/:
-# train the setting of experiments/default_model.yaml (about 12 minutes on a
+# train the setting of experiments/default_model.yaml (about 8 minutes on a
 # 2-core CPU), then copy the run's detector (model.keras + model_info.json,
 # which records the options, seed, split, scores and package versions) into
 # the package. Same seed, same recipe; multi-threaded CPU kernels do not

@@ -45,6 +45,21 @@ def test_tile_sky(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def fit_sky(tmp_path_factory):
+    """A tiny sky to train on in seconds: l = 26°-34° (three tiles) at 9.6″/px, seed 4; the folder path."""
+    from bubblenet.synth import Region, SynthConfig, make_survey
+
+    folder = tmp_path_factory.mktemp("fit_sky")
+    make_survey(folder, SynthConfig(Region(26.0, 34.0, -1.0, 1.0), 9.6, seed=4))
+    return folder
+
+
+#: `fit` options for a seconds-long run on `fit_sky`: test tile l = 30°, one validation tile.
+TINY_FIT = ["--test-l", "30", "--n-val", "1", "--steps-per-epoch", "2", "--positives", "4", "--negatives", "2",
+            "--negatives-per-tile", "20", "--val-sizes", "900", "1800", "--val-stride", "1.0"]
+
+
+@pytest.fixture(scope="session")
 def twin_tiles(twin_survey):
     from bubblenet.sky import open_survey
 

@@ -104,9 +104,10 @@ def test_detect_region_and_threshold_filters(detected, test_tile_sky, tmp_path):
 
     everything = Table.read(detected / "bubbles.ecsv")
     assert main(["--survey", str(test_tile_sky), "--out", str(tmp_path / "r"), "--l", "11", "12",
-                 "--threshold", "0.8", "--no-previews", "-q", *FAST]) == 0
+                 "--threshold", "0.8", "--no-previews", "-q", "--mode", "paper", *FAST]) == 0
     part = Table.read(tmp_path / "r" / "bubbles.ecsv")
     assert len(part) < len(everything)
+    assert part.meta["search"]["mode"] == "paper" and everything.meta["search"]["mode"] == "fast"
     assert ((part["glon"] >= 11) & (part["glon"] <= 12)).all() and (part["score"] >= 0.8).all()
     assert not (tmp_path / "r" / "previews").exists()
 

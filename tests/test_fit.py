@@ -9,22 +9,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bubblenet.synth import Region, SynthConfig, make_survey
+from conftest import TINY_FIT
 
 
 @pytest.fixture(scope="module")
-def sky(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fit_sky")
-    make_survey(folder, SynthConfig(Region(26.0, 34.0, -1.0, 1.0), 9.6, seed=4))
-    return folder
+def sky(fit_sky):
+    return fit_sky
 
 
 def _fit(sky, out, epochs):
     from bubblenet.fit import main
 
-    return main(["--survey", str(sky), "--test-l", "30", "--n-val", "1", "--epochs", str(epochs),
-                 "--steps-per-epoch", "2", "--positives", "4", "--negatives", "2", "--negatives-per-tile", "20",
-                 "--val-sizes", "900", "1800", "--val-stride", "1.0", "--out", str(out), "-q"])
+    return main(["--survey", str(sky), *TINY_FIT, "--epochs", str(epochs), "--out", str(out), "-q"])
 
 
 def test_fit_writes_a_run_and_resumes(sky, tmp_path):

@@ -208,3 +208,16 @@ def test_savedmodel_reproduces_keras_detections(tmp_path):
     other = loaded.serve(tf.constant(np.ones((1, 200, 300, 2), np.float32)))
     assert other["boxes"].shape == (1, 100, 4)
     assert (path / "model_info.json").exists() and not (tmp_path / ".saved.part").exists()
+
+
+def test_scaled_anchors_keep_the_grid_and_round_trip():
+    spec = anchor_spec("lite")
+    big = spec.scaled(1.25)
+    assert big.feature_maps == spec.feature_maps and big.num_priors == spec.num_priors
+    np.testing.assert_allclose(big.min_sizes, np.array(spec.min_sizes) * 1.25)
+    np.testing.assert_allclose(big.max_sizes, np.array(spec.max_sizes) * 1.25)
+    assert AnchorSpec.from_dict(big.to_dict()) == big
+    sides = lambda s: np.sort(default_boxes(s)[:, 2])  # noqa: E731
+    assert np.median(sides(big)) > np.median(sides(spec))
+    with pytest.raises(ValueError):
+        spec.scaled(0)

@@ -253,6 +253,17 @@ def test_normalise_masks_stars_in_8um():
     assert (flat == 0).all()
 
 
+def test_normalise_clip_sets_where_the_scale_saturates():
+    image = np.random.default_rng(2).normal(100, 5, (64, 64, 2)).astype(np.float32)
+    shifted = image[..., 0] - image[..., 0].min()
+    for k in (2.0, 3.0, 5.0):
+        out = normalise(image, fwhm8_px=2.4, mask_stars=False, clip_sigma=k)[..., 0]
+        top = shifted.mean() + k * shifted.std()
+        assert out.max() <= 1 and np.mean(out == 1) == pytest.approx(np.mean(shifted >= top), abs=1e-3)
+    with pytest.raises(ConfigError, match="clip_sigma"):
+        DataConfig(clip_sigma=0)
+
+
 # -- caches ----------------------------------------------------------------------------
 
 def test_tile_cache_matches_tile_and_bad_map(inputs, tmp_path):

@@ -42,8 +42,8 @@ NOISE = {"8um": 0.4, "24um": 0.6}
 #: Point sources brighter than this saturate (mJy): clipped flat at 8 µm,
 #: masked (NaN core) at 24 µm as in MIPSGAL mosaics.
 SATURATION = {"8um": 1500.0, "24um": 2000.0}
-#: Largest master grid, pixels per field (~1 GB of working memory at this size).
-MAX_MASTER_PIXELS = 150_000_000
+#: Largest master grid, pixels per field (~1.3 GB of working memory at this size).
+MAX_MASTER_PIXELS = 200_000_000
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,330 @@
+"""``bubblenet tune`` / ``python -m bubblenet.tune``: Bayesian search of `fit`'s hyper-parameters.
+
+keras-tuner's `BayesianOptimization` oracle proposes values
+(`bubblenet.search_space`); each trial is one `fit` run
+(`bubblenet.training_run.train`) scored by the validation F2 of the paper's
+whole-tile protocol. Trial 0 is the `fit` configuration itself, so the table
+shows what the search gained over it. The output folder (``--out``) gets:
+
+``run.json``
+    options, seed, package versions.
+``search/``
+    keras-tuner's project: ``oracle.json`` and ``trial_NN/executionK/`` run
+    folders (``history.csv``, ``tensorboard/`` with the trial's
+    hyper-parameters in the HPARAMS tab, ``best.keras``, ``backup/``).
+``trials.csv``, ``trials.md``, ``trials.png``
+    every trial's values and scores, and score against trial.
+``best.yaml``
+    a config whose ``fit:`` section trains the best trial's setting:
+    ``bubblenet fit --config OUT/best.yaml``.
+
+A killed search continues where it stopped when the same command is run again
+(the interrupted trial resumes from its last epoch); ``--overwrite`` starts
+again. With ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT`` set, processes share one search: the one with
+``KERASTUNER_TUNER_ID=chief`` runs the oracle and writes the results, the
+others (any other id) run trials (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import logging
+import math
+import os
+import socket
+from pathlib import Path
+
+import yaml
+
+from bubblenet.cli import make_parser, run_verb
+from bubblenet.errors import ConfigError, InputError
+
+log = logging.getLogger("bubblenet.tune")
+
+DESCRIPTION = """\
+Search fit's hyper-parameters by Bayesian optimisation of the validation F2
+(keras-tuner), starting from the fit options of the config file (its 'fit:'
+section, then its 'tune:' section) and flags. Writes a table and plot of the
+trials and best.yaml, a config that 'bubblenet fit' trains. With no survey,
+searches on the demo sky of 'bubblenet fit'. Run the same command again to
+continue a killed search.
+"""
+
+#: Keys of a config's ``fit:`` section that are not the search's (its own
+#: output folder is ``tune: out``).
+_FIT_ONLY = ("out",)
+_METRICS = ("val_f2", "val_precision", "val_recall", "val_threshold", "val_strict_f2")
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    from bubblenet.fit import build_parser as fit_parser
+
+    parser = make_parser(prog, DESCRIPTION, section="tune")
+    parser.set_defaults(_base_sections=(("fit", _FIT_ONLY),))
+    for action in fit_parser()._actions:
+        if action.dest in ("help", "config", "verbose", "quiet", "_section", "out"):
+            continue
+        parser._add_action(action)
+    search = parser.add_argument_group("search")
+    search.add_argument("--trials", type=int, default=10, help="trials in all (those already run count)")
+    search.add_argument("--executions", type=int, default=1,
+                        help="fit runs per trial (seeds seed, seed + 1, ...), scores averaged")
+    search.add_argument("--initial-points", type=int, default=None,
+                        help="random trials before the Gaussian process (default: 3 per searched value)")
+    search.add_argument("--space", type=_space_option, default=None, metavar="YAML",
+                        help="changes to the search space, e.g. '{lr: {min: 1e-5, max: 1e-2, log: true}, "
+                             "anchor_scale: null}' (see bubblenet.search_space)")
+    search.add_argument("--overwrite", action="store_true", help="discard an earlier search in --out")
+    parser.add_argument("--out", type=Path, default=Path("runs/tune"), help="search folder")
+    return parser
+
+
+def _space_option(text: str):
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise argparse.ArgumentTypeError(f"not YAML: {err}") from None
+    if value is not None and not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a mapping of option: range")
+    return value
+
+
+def is_worker() -> bool:
+    """Whether this process runs trials for a chief elsewhere (keras-tuner's distributed mode)."""
+    return "KERASTUNER_ORACLE_IP" in os.environ and os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief"
+
+
+def run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from bubblenet.data import load_survey
+    from bubblenet.fit import _demo
+    from bubblenet.fit import build_parser as fit_parser
+    from bubblenet.outputs import ensure_dir, run_record, write_json
+    from bubblenet.search_space import resolve_space
+
+    if args.trials < 1 or args.executions < 1:
+        raise ConfigError(f"need --trials >= 1 and --executions >= 1, got {args.trials} and {args.executions}")
+    space = resolve_space(args.space)
+    if args.survey is None and not args.i8 and not args.m24:
+        _demo(args, {a.dest: a.default for a in fit_parser()._actions})
+    out = ensure_dir(args.out)
+    worker = is_worker()
+    if args.overwrite and not worker:
+        for name in ("search", "trials.csv", "trials.md", "trials.png", "best.yaml"):
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    if not worker:
+        write_json(out / "run.json", run_record("tune", {**vars(args), "space": space}, seed=args.seed))
+    survey = load_survey(args, out)
+    if not survey.split.val:
+        raise ConfigError("tuning needs at least one validation tile (--n-val or --val)")
+    tuner = _tuner(args, survey, space, out)
+    import keras_tuner
+
+    try:
+        tuner.search(verbose=0 if args.quiet else 1)
+    except keras_tuner.errors.FatalError as err:
+        if isinstance(err.__cause__, InputError):
+            raise err.__cause__ from None
+        raise
+    if worker:
+        return 0
+    rows = trial_rows(tuner.oracle)
+    write_results(rows, space, args, out)
+    done = [r for r in rows if r["status"] == "COMPLETED"]
+    if not done:
+        raise ConfigError(f"no trial completed; see the trial messages in {out}/search/")
+    best, first = max(done, key=lambda r: r["val_f2"]), rows[0]
+    print(f"{len(done)} of {len(rows)} trials completed. Best: trial {best['trial']} with validation F2 "
+          f"{best['val_f2']:.3f} (precision {best['val_precision']:.3f}, recall {best['val_recall']:.3f}); "
+          f"the fit options (trial {first['trial']}): F2 {first['val_f2']:.3f}")
+    print(f"table {out}/trials.md, plot {out}/trials.png; train the best: bubblenet fit --config {out}/best.yaml")
+    return 0
+
+
+def _tuner(args, survey, space, out):
+    """The keras-tuner `Tuner` of this search."""
+    import keras_tuner
+
+    from bubblenet.search_space import apply_values, declare
+
+    class FitHyperModel(keras_tuner.HyperModel):
+        """Declares the space; a trial's "model" is the `fit` options it gives."""
+
+        def build(self, hp):
+            declare(hp, space, args)
+            return apply_values(args, hp.values)
+
+    class StartFromFitOracle(keras_tuner.oracles.BayesianOptimizationOracle):
+        """Bayesian optimisation whose first trial is the `fit` options (the hyper-parameters' defaults)."""
+
+        def populate_space(self, trial_id):
+            if not self.trials:
+                return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING,
+                        "values": {hp.name: hp.default for hp in self.hyperparameters.space}}
+            return super().populate_space(trial_id)
+
+    class FitTuner(keras_tuner.Tuner):
+        """Runs each trial as `fit` runs in the trial's folder, resuming an interrupted one."""
+
+        def run_trial(self, trial, *_, **__):
+            from bubblenet.outputs import write_json
+            from bubblenet.training_run import train, wandb_callbacks
+
+            results = []
+            for execution in range(self.executions_per_trial):
+                folder = Path(self.get_trial_dir(trial.trial_id)) / f"execution{execution}"
+                values = trial.hyperparameters.values
+                trial_args = apply_values(args, values, seed=args.seed + execution)
+                name = f"trial_{trial.trial_id}" + (f"_execution{execution}" if self.executions_per_trial > 1 else "")
+                callbacks = wandb_callbacks(args.wandb, folder, config=dict(values), name=name, group=str(out))
+                try:
+                    trained = train(trial_args, survey, folder, cache=out / "cache", callbacks=callbacks)
+                except InputError as err:
+                    raise keras_tuner.errors.FatalError(str(err)) from err
+                finally:
+                    finish_wandb(args.wandb)
+                scores = trained.scores
+                result = {"val_f2": scores["f2"], "val_precision": scores["precision"],
+                          "val_recall": scores["recall"], "val_threshold": scores["threshold"],
+                          "val_strict_f2": scores["strict"]["f2"]}
+                _log_hparams(folder / "tensorboard", name, values, result)
+                write_json(folder / "execution.json", {
+                    "trial": trial.trial_id, "execution": execution, "seed": trial_args.seed,
+                    "values": {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
+                    "scores": result, "tuner_id": self.tuner_id, "host": socket.gethostname(), "pid": os.getpid()})
+                results.append(result)
+            return results
+
+    oracle = StartFromFitOracle(objective=keras_tuner.Objective("val_f2", "max"), max_trials=args.trials,
+                                num_initial_points=args.initial_points, seed=args.seed)
+    return FitTuner(oracle=oracle, hypermodel=FitHyperModel(), directory=str(out), project_name="search",
+                    overwrite=False, executions_per_trial=args.executions)
+
+
+def finish_wandb(mode: str) -> None:
+    if mode != "off":
+        import wandb
+
+        wandb.finish()
+
+
+def _log_hparams(log_dir: Path, name: str, values: dict, result: dict) -> None:
+    """The trial's values and scores for TensorBoard's HPARAMS tab."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hparams
+
+    with tf.summary.create_file_writer(str(log_dir / "hparams")).as_default():
+        hparams.hparams({k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}, trial_id=name)
+        for key, value in result.items():
+            tf.summary.scalar(key, value, step=0)
+
+
+def trial_rows(oracle) -> list[dict]:
+    """One row per trial, in order: id, status, hyper-parameter values, scores (NaN if not completed)."""
+    rows = []
+    for trial_id in sorted(oracle.trials):
+        trial = oracle.trials[trial_id]
+        row = {"trial": trial_id, "status": str(trial.status)}
+        row.update({k: (v.item() if hasattr(v, "item") else v) for k, v in trial.hyperparameters.values.items()})
+        for key in _METRICS:
+            value = trial.metrics.get_last_value(key) if trial.metrics.exists(key) else None
+            row[key] = float(value) if value is not None else math.nan
+        rows.append(row)
+    return rows
+
+
+def write_results(rows: list[dict], space: dict, args: argparse.Namespace, out: Path) -> None:
+    """``trials.csv``, ``trials.md``, ``trials.png`` and ``best.yaml`` in `out`, each written atomically."""
+    from bubblenet.outputs import atomic_path
+
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(out / "trials.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+    with atomic_path(out / "trials.md") as tmp:
+        tmp.write_text(_markdown(rows, columns))
+    with atomic_path(out / "trials.png") as tmp:
+        _plot(rows, tmp)
+    done = [r for r in rows if r["status"] == "COMPLETED"]
+    if done:
+        best = max(done, key=lambda r: r["val_f2"])
+        with atomic_path(out / "best.yaml") as tmp:
+            tmp.write_text(best_config(best, args, out))
+
+
+def _markdown(rows: list[dict], columns: list[str]) -> str:
+    def cell(value):
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.4g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    scores = np.array([r["val_f2"] for r in rows], float)
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    ax.plot(x, scores, "o", label="trial")
+    ax.plot(x, np.fmax.accumulate(np.nan_to_num(scores, nan=-np.inf)), "-", drawstyle="steps-post",
+            label="best so far")
+    ax.axhline(scores[0], color="0.6", ls=":", label="fit options (trial 0)")
+    ax.set(xlabel="trial", ylabel="validation F2", xticks=x)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+
+
+def best_config(best: dict, args: argparse.Namespace, out: Path) -> str:
+    """A config file whose ``fit:`` section is the search's fit options with the best trial's values."""
+    from bubblenet.fit import build_parser as fit_parser
+    from bubblenet.search_space import apply_values
+
+    values = {k: v for k, v in best.items() if k not in ("trial", "status", *_METRICS)}
+    tuned = vars(apply_values(args, values))
+    defaults = {a.dest: (a.option_strings[0].lstrip("-"), a.default) for a in fit_parser()._actions
+                if a.option_strings and a.dest not in ("help", "config", "verbose", "quiet", "out")}
+    searched = {"cluster_weights" if k.startswith("cluster_weight_") else k for k in values}
+    section = {}
+    for dest, (option, default) in defaults.items():
+        value = tuned.get(dest, default)
+        if value != default or dest in searched:  # the searched values always, to be read
+            section[option] = _plain(value)
+    section["out"] = str(out / "best_fit")
+    header = (f"# Written by 'bubblenet tune' ({out}): trial {best['trial']}, validation F2 {best['val_f2']:.4f} "
+              f"(precision {best['val_precision']:.4f}, recall {best['val_recall']:.4f}).\n"
+              f"# Train it with: bubblenet fit --config {out / 'best.yaml'}\n")
+    return header + yaml.safe_dump({"fit": section}, sort_keys=False)
+
+
+def _plain(value):
+    """YAML-safe: paths as strings, numpy scalars as Python numbers, sequences as lists."""
+    if isinstance(value, Path):
+        return str(value.resolve())  # the config may be used from another folder
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
+
+
+def main(argv=None, prog=None) -> int:
+    return run_verb(build_parser(prog), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
