@@ -162,6 +162,8 @@ def _apply_config(parser: argparse.ArgumentParser, path: str, section: str, igno
                 defaults[dest] = [convert(v) if isinstance(v, str) else v for v in values]
             else:
                 defaults[dest] = convert(value) if isinstance(value, str) else value
+            if action.choices and defaults[dest] not in action.choices and str(defaults[dest]) in action.choices:
+                defaults[dest] = str(defaults[dest])  # "bands: 8" in YAML is the number 8
         except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
             raise ConfigError(f"option '{key}': {err}", path) from None
     parser.set_defaults(**defaults)

@@ -52,10 +52,33 @@ __all__ = [
     "LABEL_ASPECT",
     "LABEL_MIN_AREA",
     "CLIP_SIGMA",
+    "BANDS",
+    "keep_bands",
 ]
 
 #: The normalisation saturates at mean + 3σ of each band (Nishimoto et al. 2025).
 CLIP_SIGMA = 3.0
+
+#: What a detector looks at: 24 + 8 µm (the paper's bubbles), or 8 µm alone
+#: (shells with no 24 µm counterpart: the paper's 8 µm-only list).
+BANDS = ("24+8", "8")
+
+
+def keep_bands(images: np.ndarray, bands: str) -> np.ndarray:
+    """Inputs ``(..., 2)`` as a detector on `bands` sees them: for ``"8"`` the 24 µm channel is zero.
+
+    An 8 µm-only detector keeps the two-channel network, with its 24 µm input
+    always zero, rather than a one-channel one: training, validation,
+    detection and the SavedModel then share one input shape and one code path,
+    and the first convolution simply learns nothing from the empty channel.
+    """
+    if bands not in BANDS:
+        raise ValueError(f"bands must be one of {BANDS}, got {bands!r}")
+    if bands == "24+8":
+        return images
+    out = np.array(images, dtype=np.float32, copy=True)
+    out[..., 0] = 0.0
+    return out
 
 #: Labelling rules of Nishimoto et al. 2025 for bubbles cut by a crop's edge.
 LABEL_MIN_INSIDE = 3 / 5

@@ -59,6 +59,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          help="augmentation: largest translated crop half-side over the bubble's MajAxis (paper: 5.88)")
     samples.add_argument("--clip-sigma", type=float, default=3.0,
                          help="normalisation: each band saturates at mean + this many sigma (paper: 3)")
+    samples.add_argument("--bands", choices=("24+8", "8"), default="24+8",
+                         help="what the detector sees: 24 + 8 µm, or 8 µm alone (its 24 µm input kept at zero)")
     samples.add_argument("--seed", type=int, default=0, help="seed of every sample")
     parser.add_argument("--cache", type=Path, default=None, help="tile cache folder (default: OUT/cache)")
     parser.add_argument("--out", type=Path, default=Path("data_preview"), help="output folder")
@@ -100,7 +102,7 @@ def data_config(args: argparse.Namespace, size: int):
     return DataConfig(size=size, mask=args.mask, mask_all_bubbles=not args.mask_selected_only,
                       negatives_per_tile=args.negatives_per_tile, quantize=args.paper_exact,
                       crop_scales=(DataConfig.crop_scales[0], args.max_crop_scale), clip_sigma=args.clip_sigma,
-                      seed=args.seed)
+                      bands=args.bands, seed=args.seed)
 
 
 def training_data(args: argparse.Namespace, survey: Survey, size: int, cache: Path, out: Path):

@@ -32,7 +32,8 @@ from astropy import units as u
 from astropy.table import Table
 
 from bubblenet.catalogue import BOX_SCALE, label_boxes, select, sky_coords
-from bubblenet.cutouts import CLIP_SIGMA, Crop, block_factor, dihedral, labels_in_crop, process
+from bubblenet.cutouts import (BANDS, CLIP_SIGMA, Crop, block_factor, dihedral, keep_bands, labels_in_crop,
+                               process)
 from bubblenet.errors import ConfigError
 from bubblenet.splits import Split, forbidden_boxes
 from bubblenet.tilecache import BadMap, TileCache
@@ -72,6 +73,8 @@ class DataConfig:
         Boxes per image after padding.
     clip_sigma : float
         Normalisation saturation, σ above the mean (`bubblenet.cutouts.normalise`; the paper: 3).
+    bands : {"24+8", "8"}
+        What the detector sees (`bubblenet.cutouts.keep_bands`).
     seed : int
     """
 
@@ -89,6 +92,7 @@ class DataConfig:
     quantize: bool = False
     max_boxes: int = 32
     clip_sigma: float = CLIP_SIGMA
+    bands: str = "24+8"
     seed: int = 0
 
     def __post_init__(self):
@@ -98,6 +102,8 @@ class DataConfig:
             raise ConfigError(f"box_size must be 'maj_axis' or 'reff', got {self.box_size!r}")
         if not 16 <= self.size <= 1024:
             raise ConfigError(f"size must be between 16 and 1024 pixels, got {self.size}")
+        if self.bands not in BANDS:
+            raise ConfigError(f"bands must be one of {BANDS}, got {self.bands!r}")
         if not self.clip_sigma > 0:
             raise ConfigError(f"clip_sigma must be positive, got {self.clip_sigma}")
         if not self.crop_scales[1] >= self.crop_scales[0]:
@@ -277,7 +283,7 @@ class TrainingData:
                         stars=data.cache.stars_window(crop.x0, crop.y0, crop.side), quantize=self.config.quantize,
                         clip_sigma=self.config.clip_sigma)
         boxes = labels_in_crop(crop, data.boxes) if labelled else np.zeros((0, 4))
-        image, boxes = dihedral(image, boxes, symmetry)
+        image, boxes = dihedral(keep_bands(image, self.config.bands), boxes, symmetry)
         m = self.config.max_boxes
         padded = np.zeros((m, 4), np.float32)
         labels = np.full(m, -1, np.int32)

@@ -56,6 +56,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="window sides on the sky, arcsec (default: the detector's validation search)")
     search.add_argument("--stride", type=float, help="window stride over side (the paper: 1/3)")
     search.add_argument("--per-octave", type=int, help="window sizes per factor of two")
+    search.add_argument("--bands", choices=("24+8", "8"),
+                        help="24 + 8 µm bubbles, or shells seen at 8 µm alone: needs a detector trained with "
+                             "'fit --bands 8' (default: what the detector was trained on)")
     search.add_argument("--mode", choices=("fast", "paper"),
                         help="windows cut from an image pyramid (fast, the default) or each processed on its own "
                              "(paper)")
@@ -110,7 +113,8 @@ def search_tile(detector, tile, cache_dir, search, threshold, *, progress=False)
         from tqdm import tqdm
 
         inputs = tqdm(inputs, total=count, desc=tile.name, unit="window", leave=False)
-    boxes, scores = detect_inputs(detector.model, inputs, decoder=Decoder(detector.spec), confidence=threshold)
+    boxes, scores = detect_inputs(detector.model, inputs, decoder=Decoder(detector.spec), confidence=threshold,
+                                  bands=detector.bands)
     gal = tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
     centres = np.stack([np.atleast_1d(gal.l.deg), np.atleast_1d(gal.b.deg)], axis=-1).reshape(-1, 2)
     half = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * pixscale
@@ -134,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
     if not tiles:
         raise ConfigError(f"no image overlaps the region l = {args.l}, b = {args.b}")
     detector = load_detector(args.model)
+    if args.bands and args.bands != detector.bands:
+        raise ConfigError(f"--bands {args.bands}: the detector {args.model or '(shipped)'} was trained on bands "
+                          f"{detector.bands}; train one with 'bubblenet fit --bands {args.bands}' "
+                          "(experiments/shells_8um.yaml for 8 µm-only shells) and pass it with --model")
     threshold = detector.threshold if args.threshold is None else args.threshold
     search = _search(args, detector)
     out = ensure_dir(args.out)
@@ -160,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
     keep = merge_sky(coords, half, scores) if len(scores) else np.zeros(0, int)
     keep = keep[in_region(lonlat[keep, 0], lonlat[keep, 1], args.l, args.b)] if len(keep) else keep
     meta = {"model": str(args.model or "shipped: lite_synthetic"), "preset": detector.preset,
-            "trained_on": detector.info.get("trained_on", "unknown"), "threshold": threshold, "search": search,
+            "trained_on": detector.info.get("trained_on", "unknown"), "bands": detector.bands, "threshold": threshold,
+            "search": search,
             "region": {"l": args.l, "b": args.b}, "inputs8": [str(p) for p in files8],
             "inputs24": [str(p) for p in files24], "tiles": [t.name for t in tiles], "windows": windows,
             "versions": record["versions"], "created_utc": record["created_utc"]}

@@ -57,6 +57,11 @@ class Detector:
         return self.info.get("preset", "")
 
     @property
+    def bands(self) -> str:
+        """What the model sees: ``"24+8"`` or ``"8"`` (`bubblenet.cutouts.keep_bands`)."""
+        return str(self.info.get("bands", "24+8"))
+
+    @property
     def clip_sigma(self) -> float:
         """The input normalisation the model was trained with (`bubblenet.cutouts.normalise`)."""
         return float(self.info.get("normalisation", {}).get("clip_sigma", CLIP_SIGMA))

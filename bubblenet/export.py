@@ -31,12 +31,14 @@ __all__ = ["export_savedmodel", "serving_function", "main"]
 
 
 def serving_function(model: keras.Model, spec: AnchorSpec, *, threshold: float, nms_iou: float = NMS_IOU,
-                     max_detections: int = 100):
-    """The detection function the SavedModel serves (also usable directly)."""
+                     max_detections: int = 100, bands: str = "24+8"):
+    """The detection function the SavedModel serves (also usable directly); an 8 µm-only one ignores channel 0."""
     decoder = Decoder(spec, max_detections=max_detections)
     size = spec.image_size
+    keep = tf.constant([0.0 if bands == "8" else 1.0, 1.0])
 
     def serve(images):
+        images = images * keep
         resized = tf.image.resize(images, (size, size), method="bilinear", antialias=True)
         boxes, scores, counts = decoder(model(resized, training=False), confidence=threshold, iou=nms_iou)
         return {"boxes": boxes, "scores": scores, "counts": counts}
@@ -58,7 +60,8 @@ def export_savedmodel(model: keras.Model, spec: AnchorSpec, path: str | os.PathL
         import shutil
 
         shutil.rmtree(tmp)
-    serve = serving_function(model, spec, threshold=threshold, nms_iou=nms_iou, max_detections=max_detections)
+    serve = serving_function(model, spec, threshold=threshold, nms_iou=nms_iou, max_detections=max_detections,
+                             bands=(info or {}).get("bands", "24+8"))
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None, None, None, 2], tf.float32)])

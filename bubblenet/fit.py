@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
                       trained_on="synthetic twin sky (the fit demo)" if demo else str(args.survey or args.i8),
                       split={"train": list(split.train), "val": list(split.val), "test": list(split.test)},
                       validation=scores, test=test, seed=args.seed, normalisation={"clip_sigma": args.clip_sigma},
+                      bands=args.bands,
                       search={"sizes_arcsec": list(args.val_sizes), "stride": args.val_stride, "per_octave": 2,
                               "mode": args.val_mode})
     with atomic_path(out / MODEL_FILE) as tmp:
@@ -140,7 +141,7 @@ def _report_test(model, spec, survey, threshold, args, out) -> dict:
     tiles = [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, out / "cache")
              for n in split.test]
     test = SurveyValidation(tiles, spec, sizes_arcsec=tuple(args.val_sizes), stride_fraction=args.val_stride,
-                            clip_sigma=args.clip_sigma, mode=args.val_mode)
+                            clip_sigma=args.clip_sigma, mode=args.val_mode, bands=args.bands)
     test.set_model(model)
     _, sweep = test.evaluate()
     row = min(sweep, key=lambda r: abs(r["threshold"] - threshold))

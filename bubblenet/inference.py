@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from bubblenet.cutouts import CLIP_SIGMA, Crop, process
+from bubblenet.cutouts import CLIP_SIGMA, Crop, keep_bands, process
 from bubblenet.postprocess import Decoder
 from bubblenet.pyramid import plan_levels, pyramid_windows
 from bubblenet.tilecache import BadMap, TileCache
@@ -156,8 +156,8 @@ def in_background(items: Iterable, depth: int = 256) -> Iterator:
 
 
 def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: Decoder, batch_size: int = 32,
-                  confidence: float = 0.5, nms_iou: float = 0.45,
-                  merge_iou: float = MERGE_IOU) -> tuple[np.ndarray, np.ndarray]:
+                  confidence: float = 0.5, nms_iou: float = 0.45, merge_iou: float = MERGE_IOU,
+                  bands: str = "24+8") -> tuple[np.ndarray, np.ndarray]:
     """Run the network over ``(crop, input)`` pairs in batches and merge the tile's detections.
 
     Parameters
@@ -170,6 +170,8 @@ def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: 
         For the model's default boxes.
     confidence, nms_iou, merge_iou : float
         Per-window score threshold and NMS IoU; cross-window merge IoU.
+    bands : {"24+8", "8"}
+        What the detector sees (`bubblenet.cutouts.keep_bands`).
 
     Returns
     -------
@@ -181,7 +183,7 @@ def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: 
     all_boxes, all_scores = [], []
 
     def flush(images, crops):
-        outputs = model.predict_on_batch(np.stack(images))
+        outputs = model.predict_on_batch(keep_bands(np.stack(images), bands))
         boxes, scores, counts = decoder(outputs, confidence=confidence, iou=nms_iou)
         for b, s, n, crop in zip(boxes.numpy(), scores.numpy(), counts.numpy(), crops):
             all_boxes.append(window_to_tile(b[:n], crop))

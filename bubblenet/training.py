@@ -116,11 +116,13 @@ class SurveyValidation(keras.callbacks.Callback):
         The normalisation the model is trained with (`bubblenet.cutouts.normalise`).
     mode : {"fast", "paper"}
         How windows are made (`bubblenet.inference.search_inputs`).
+    bands : {"24+8", "8"}
+        What the model sees (`bubblenet.cutouts.keep_bands`).
     """
 
     def __init__(self, tiles, spec, *, sizes_arcsec=(150.0, 3600.0), stride_fraction: float = 1 / 3,
                  per_octave: int = 2, every: int = 1, per_window: int = 20, per_tile: int = 2000,
-                 clip_sigma: float = CLIP_SIGMA, mode: str = "fast"):
+                 clip_sigma: float = CLIP_SIGMA, mode: str = "fast", bands: str = "24+8"):
         super().__init__()
         self.tiles = tiles
         # A window holds a few bubbles at most and a tile some hundreds: capping the
@@ -133,6 +135,7 @@ class SurveyValidation(keras.callbacks.Callback):
         self.every = every
         self.clip_sigma = clip_sigma
         self.mode = mode
+        self.bands = bands
         self.last: dict = {}
         self.sweep: list[dict] = []
         self.detections: list[tuple[np.ndarray, np.ndarray]] = []  # per tile, from the last evaluation
@@ -150,7 +153,7 @@ class SurveyValidation(keras.callbacks.Callback):
             _, inputs = search_inputs(tile.cache, sizes, self.model.input_shape[1],
                                       stride_fraction=self.stride_fraction, pixscale_arcsec=tile.pixscale,
                                       clip_sigma=self.clip_sigma, mode=self.mode)
-            boxes, scores = detect_inputs(self.model, inputs, decoder=self.decoder)
+            boxes, scores = detect_inputs(self.model, inputs, decoder=self.decoder, bands=self.bands)
             boxes, scores = boxes[: self.per_tile], scores[: self.per_tile]  # merge() sorts by score
             self.detections.append((boxes, scores))
             rows = sweep_thresholds(boxes, scores, tile.bubbles, tile.selected)

@@ -93,7 +93,7 @@ def train(args: argparse.Namespace, survey: Survey, folder: Path, *, cache: Path
     validation = SurveyValidation(
         [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, cache) for n in survey.split.val],
         spec, sizes_arcsec=tuple(args.val_sizes), stride_fraction=args.val_stride, every=args.val_every,
-        clip_sigma=args.clip_sigma, mode=args.val_mode)
+        clip_sigma=args.clip_sigma, mode=args.val_mode, bands=args.bands)
 
     steps = args.steps_per_epoch or max(math.ceil(len(data.positives) / args.positives), 1)
     decay_steps = steps * args.epochs if args.lr_schedule == "cosine" else 0

@@ -250,3 +250,27 @@ def test_fit_killed_mid_epoch_resumes_to_the_same_end(sky, tmp_path):
     from bubblenet.detector import load_detector
 
     assert load_detector(out).model.count_params() > 0
+
+
+def test_an_8um_only_detector_never_sees_24um(sky, tmp_path, capsys):
+    """fit --bands 8: training inputs, the detector record, the SavedModel and detect all drop 24 µm."""
+    from bubblenet.detect import main as detect
+    from bubblenet.fit import main
+
+    out = tmp_path / "shells"
+    assert main(["--survey", str(sky), *TINY_FIT, "--epochs", "1", "--bands", "8", "--out", str(out), "-q"]) == 0
+    info = json.loads((out / "model_info.json").read_text())
+    assert info["bands"] == "8"
+    served = tf.saved_model.load(str(out / "savedmodel"))
+    image = np.random.default_rng(3).uniform(size=(1, 128, 128, 2)).astype(np.float32)
+    other = image.copy()
+    other[..., 0] = np.random.default_rng(4).uniform(size=(1, 128, 128))
+    np.testing.assert_allclose(served.serve(image)["scores"], served.serve(other)["scores"], atol=1e-6)
+    # The shipped (24 + 8 µm) detector cannot be asked for 8 µm only; this one runs with --bands 8.
+    assert detect(["--survey", str(sky), "--bands", "8", "--out", str(tmp_path / "x"), "-q"]) == 2
+    assert "--bands 8" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert detect(["--survey", str(sky), "--model", str(out), "--bands", "8", "--sizes", "900", "1800",
+                   "--no-previews", "--out", str(tmp_path / "d"), "-q"]) == 0
+    from astropy.table import Table
+
+    assert Table.read(tmp_path / "d" / "bubbles.ecsv").meta["bands"] == "8"

@@ -381,3 +381,21 @@ def test_tile_point_source_mask_finds_stars_block_by_block_and_skips_missing_dat
     # The same sources as a search of the whole image at once, away from block seams.
     whole = point_source_mask(np.nan_to_num(band), 2.4, invalid=~np.isfinite(band))
     assert all(whole[y, x] for y, x in stars[:4])
+
+
+def test_8um_only_samples_have_no_24um(train):
+    import dataclasses
+
+    from bubblenet.cutouts import keep_bands
+
+    shells = TrainingData.__new__(TrainingData)
+    shells.__dict__.update(train.__dict__)
+    shells.config = dataclasses.replace(train.config, bands="8")
+    both, alone = train.positive(0), shells.positive(0)
+    assert both.image[..., 0].any() and not alone.image[..., 0].any()
+    np.testing.assert_array_equal(both.image[..., 1], alone.image[..., 1])
+    np.testing.assert_array_equal(both.boxes, alone.boxes)
+    with pytest.raises(ValueError):
+        keep_bands(both.image, "24")
+    with pytest.raises(ConfigError):
+        DataConfig(bands="24")
