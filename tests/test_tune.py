@@ -166,3 +166,17 @@ def test_chief_and_two_workers_share_one_search(fit_sky, tmp_path):
     runners = [json.loads((out / "search" / f"trial_{i}" / "execution0" / "execution.json").read_text())["tuner_id"]
                for i in range(2)]
     assert sorted(runners) == ["tuner0", "tuner1"] and (out / "best.yaml").exists()
+
+
+def test_bad_search_options_are_clear_errors(tmp_path, capsys):
+    from bubblenet.tune import main
+
+    out = tmp_path / "never"
+    assert main(["--space", "{seed: [0, 1]}", "--out", str(out)]) == 2
+    assert "cannot search 'seed'" in capsys.readouterr().err
+    assert main(["--trials", "0", "--out", str(out)]) == 2
+    assert "--trials" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--space", "[unclosed", "--out", str(out)])
+    assert stop.value.code == 2 and "--space" in capsys.readouterr().err
+    assert not out.exists()
