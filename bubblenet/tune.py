@@ -64,6 +64,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     parser = make_parser(prog, DESCRIPTION, section="tune")
     parser.set_defaults(_base_sections=(("fit", _FIT_ONLY),))
+    for action in parser._actions:
+        if action.dest == "config":
+            action.help = ("config file (e.g. experiments/demo.yaml): its 'fit:' section, then its 'tune:' section, "
+                           "set defaults that command-line flags override")
     for action in fit_parser()._actions:
         if action.dest in ("help", "config", "verbose", "quiet", "_section", "out"):
             continue
