@@ -30,6 +30,7 @@ from scipy import ndimage
 from bubblenet.cutouts import CLIP_SIGMA, Crop, block_factor, normalise
 from bubblenet.stars import FWHM_8UM_ARCSEC
 from bubblenet.tilecache import BadMap, TileCache
+from bubblenet.windows import window_starts
 
 __all__ = ["Level", "plan_levels", "pyramid_windows"]
 
@@ -74,16 +75,6 @@ class Level:
         return sum(len(xs) for _, xs in self.rows)
 
 
-def _starts(length: int, size: int, stride: int) -> tuple[int, ...]:
-    """Window starts covering [0, length) with full windows, the last flush with the end."""
-    if size >= length:
-        return (0,)
-    starts = list(range(0, length - size + 1, stride))
-    if starts[-1] != length - size:
-        starts.append(length - size)
-    return tuple(starts)
-
-
 def plan_levels(shape: tuple[int, int], sides: Sequence[int], size: int, *, stride_fraction: float = 1 / 3,
                 bad: BadMap | None = None) -> list[Level]:
     """The levels of a search of a ``(ny, nx)`` tile with windows of `sides` native pixels.
@@ -102,8 +93,8 @@ def plan_levels(shape: tuple[int, int], sides: Sequence[int], size: int, *, stri
             continue
         scale = side / size
         plan = []
-        for ly in _starts(rows, size, stride):
-            xs = tuple(lx for lx in _starts(cols, size, stride)
+        for ly in window_starts(rows, size, stride):
+            xs = tuple(lx for lx in window_starts(cols, size, stride)
                        if bad is None or not bad.touches(int(lx * scale), int(ly * scale), side + 1))
             if xs:
                 plan.append((ly, xs))

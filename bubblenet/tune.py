@@ -199,7 +199,7 @@ def _tuner(args, survey, space, out):
                 _log_hparams(folder / "tensorboard", name, values, result)
                 write_json(folder / "execution.json", {
                     "trial": trial.trial_id, "execution": execution, "seed": trial_args.seed,
-                    "values": {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
+                    "values": {k: _plain(v) for k, v in values.items()},
                     "scores": result, "tuner_id": self.tuner_id, "host": socket.gethostname(), "pid": os.getpid()})
                 results.append(result)
             return results
@@ -223,7 +223,7 @@ def _log_hparams(log_dir: Path, name: str, values: dict, result: dict) -> None:
     from tensorboard.plugins.hparams import api as hparams
 
     with tf.summary.create_file_writer(str(log_dir / "hparams")).as_default():
-        hparams.hparams({k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}, trial_id=name)
+        hparams.hparams({k: _plain(v) for k, v in values.items()}, trial_id=name)
         for key, value in result.items():
             tf.summary.scalar(key, value, step=0)
 
@@ -234,7 +234,7 @@ def trial_rows(oracle) -> list[dict]:
     for trial_id in sorted(oracle.trials):
         trial = oracle.trials[trial_id]
         row = {"trial": trial_id, "status": str(trial.status)}
-        row.update({k: (v.item() if hasattr(v, "item") else v) for k, v in trial.hyperparameters.values.items()})
+        row.update({k: _plain(v) for k, v in trial.hyperparameters.values.items()})
         for key in _METRICS:
             value = trial.metrics.get_last_value(key) if trial.metrics.exists(key) else None
             row[key] = float(value) if value is not None else math.nan

@@ -17,7 +17,7 @@ import numpy as np
 
 from bubblenet.cutouts import Crop
 
-__all__ = ["window_sizes", "plan_windows", "PAPER_SIZES_ARCSEC"]
+__all__ = ["window_sizes", "window_starts", "plan_windows", "PAPER_SIZES_ARCSEC"]
 
 #: The paper's survey window sizes, converted from 100–3000 px at GLIMPSE's 1.2″/px.
 PAPER_SIZES_ARCSEC = (120.0, 3600.0)
@@ -40,7 +40,7 @@ def window_sizes(smallest: float, largest: float, *, per_octave: int = 2) -> lis
     return sorted({int(round(s)) for s in sizes})
 
 
-def _starts(length: int, size: int, stride: int) -> list[int]:
+def window_starts(length: int, size: int, stride: int) -> list[int]:
     """Window starts covering [0, length) with full windows; the last is flush with the end."""
     if size >= length:
         return [0]
@@ -74,6 +74,6 @@ def plan_windows(shape: tuple[int, int], sizes: Sequence[int], *, stride_fractio
         if size > min(nx, ny):
             continue
         stride = max(int(round(size * stride_fraction)), 1)
-        for y0 in _starts(ny, size, stride):
-            for x0 in _starts(nx, size, stride):
+        for y0 in window_starts(ny, size, stride):
+            for x0 in window_starts(nx, size, stride):
                 yield Crop(tile, x0, y0, size)
