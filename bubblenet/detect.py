@@ -6,9 +6,10 @@ converts the detections to sky coordinates, merges them across scales and
 overlapping tiles (`bubblenet.merging`), and writes the catalogue
 (`bubblenet.detections`) with a PNG preview per tile.
 
-The window sizes and stride default to those the detector was validated
-with (recorded in its ``model_info.json``), else the reference method's
-survey search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″, stride
+The window sizes and stride default to the detector's survey search
+(``search`` in its ``model_info.json``: a `bubblenet fit` run records its
+validation search there; the shipped detector's starts at 200″), else the
+reference method's survey search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″, stride
 1/3). Tiles are read through memory-mapped caches, one tile at a time, so
 memory stays bounded whatever the survey's size.
 """
@@ -53,7 +54,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     search = parser.add_argument_group("search")
     search.add_argument("--threshold", type=float, help="confidence threshold (default: the detector's)")
     search.add_argument("--sizes", type=float, nargs=2, metavar=("MIN", "MAX"),
-                        help="window sides on the sky, arcsec (default: the detector's validation search)")
+                        help="window sides on the sky, arcsec (default: the detector's search, from its model_info.json)")
     search.add_argument("--stride", type=float, help="window stride over side (the paper: 1/3)")
     search.add_argument("--per-octave", type=int, help="window sizes per factor of two")
     search.add_argument("--bands", choices=("24+8", "8"),
@@ -65,6 +66,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     search.add_argument("--paper", action="store_true",
                         help="the reference method's search: 120\"-3600\" windows, stride 1/3, each window "
                              "processed on its own")
+    cluster = parser.add_argument_group("survey runs (resumable: run the same command again after an interruption)")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run the tiles on this Dask cluster (e.g. tcp://host:8786), one task per tile")
+    cluster.add_argument("--workers", type=int, metavar="N",
+                         help="run the tiles on a local Dask cluster of N worker processes")
     parser.add_argument("--no-previews", action="store_true", help="skip the PNG previews")
     parser.add_argument("--out", type=Path, default=Path("detections"), help="output folder")
     return parser
@@ -84,6 +90,20 @@ def _search(args, detector) -> dict:
     return search
 
 
+def _check_cluster(args, tiles) -> None:
+    """--scheduler and --workers are exclusive; tile names must be unique (they key the partial results)."""
+    if args.scheduler and args.workers:
+        raise ConfigError("give --scheduler ADDRESS (an existing Dask cluster) or --workers N (a local one), not both")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    seen = {}
+    for tile in tiles:
+        if tile.name in seen:
+            raise InputError(f"two 8 µm images share the name {tile.name!r} ({seen[tile.name]}); rename one",
+                             tile.image8.path)
+        seen[tile.name] = tile.image8.path
+
+
 def _tile_in_region(tile, l_range, b_range) -> bool:
     """Whether any of a grid of points over the tile falls in the region."""
     from bubblenet.detections import in_region
@@ -96,31 +116,6 @@ def _tile_in_region(tile, l_range, b_range) -> bool:
     return bool(in_region(gal.l.deg, gal.b.deg, l_range, b_range).any())
 
 
-def search_tile(detector, tile, cache_dir, search, threshold, *, progress=False):
-    """Detections of one tile: Galactic centres ``(N, 2)`` deg, half-sizes (arcsec), scores, pixel boxes, windows."""
-    from bubblenet.inference import detect_inputs, search_inputs
-    from bubblenet.postprocess import Decoder
-    from bubblenet.tilecache import TileCache
-    from bubblenet.windows import window_sizes
-
-    pixscale = float(tile.pixel_scale.value)
-    cache = TileCache(tile, cache_dir)
-    sizes = window_sizes(search["sizes_arcsec"][0] / pixscale, search["sizes_arcsec"][1] / pixscale,
-                         per_octave=search["per_octave"])
-    count, inputs = search_inputs(cache, sizes, detector.model.input_shape[1], stride_fraction=search["stride"],
-                                  pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode=search["mode"])
-    if progress:
-        from tqdm import tqdm
-
-        inputs = tqdm(inputs, total=count, desc=tile.name, unit="window", leave=False)
-    boxes, scores = detect_inputs(detector.model, inputs, decoder=Decoder(detector.spec), confidence=threshold,
-                                  bands=detector.bands)
-    gal = tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
-    centres = np.stack([np.atleast_1d(gal.l.deg), np.atleast_1d(gal.b.deg)], axis=-1).reshape(-1, 2)
-    half = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * pixscale
-    return centres, half, scores, boxes, count
-
-
 def run(args: argparse.Namespace) -> int:
     from astropy.coordinates import SkyCoord
 
@@ -129,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from bubblenet.merging import merge_sky
     from bubblenet.outputs import ensure_dir, run_record, write_json
     from bubblenet.sky import gather_survey_files, open_survey
+    from bubblenet.survey import Manifest, peak_rss_mb, run_key, run_tiles, search_tile
 
     files8, files24 = gather_survey_files(args.survey, args.i8, args.m24)
     if not files8 or not files24:
@@ -144,27 +140,27 @@ def run(args: argparse.Namespace) -> int:
                           "(experiments/shells_8um.yaml for 8 µm-only shells) and pass it with --model")
     threshold = detector.threshold if args.threshold is None else args.threshold
     search = _search(args, detector)
+    _check_cluster(args, tiles)
     out = ensure_dir(args.out)
     record = run_record("detect", vars(args))
     cache = out / ".cache"
-
-    found = []
     show = progress_enabled(args)
-    tile_bar = tiles
-    if show and len(tiles) > 1:
-        from tqdm import tqdm
 
-        tile_bar = tqdm(tiles, desc="survey", unit="tile")
-    windows = 0
-    for tile in tile_bar:
-        centres, half, scores, boxes, n = search_tile(detector, tile, cache, search, threshold, progress=show)
-        windows += n
-        found.append((centres, half, scores, boxes, [tile.name] * len(scores)))
-        log.info("%s: %d windows, %d detections", tile.name, n, len(scores))
+    key = run_key(args.model, threshold, search, tiles)
+    manifest = Manifest(out / ".partial", key)
+    survey_stats = {}
+    results = run_tiles(
+        tiles, manifest, lambda tile: search_tile(detector, tile, cache, search, threshold, progress=show),
+        scheduler=args.scheduler, workers=args.workers,
+        remote_args=(None if args.model is None else str(Path(args.model).resolve()), str(cache.resolve()), search,
+                     threshold),
+        progress=show, stats=survey_stats)
+    windows = sum(r.windows for r in results)
 
-    lonlat, half, scores, boxes = (np.concatenate([f[k] for f in found]) for k in range(4))
+    lonlat, half, scores, boxes = (np.concatenate([getattr(r, k) for r in results])
+                                   for k in ("centres", "half", "scores", "boxes"))
     coords = SkyCoord(lonlat[:, 0], lonlat[:, 1], unit="deg", frame="galactic")
-    names = np.concatenate([np.asarray(f[4], dtype=str) for f in found])
+    names = np.concatenate([np.full(len(r.scores), r.tile) for r in results]).astype(str)
     keep = merge_sky(coords, half, scores) if len(scores) else np.zeros(0, int)
     keep = keep[in_region(lonlat[keep, 0], lonlat[keep, 1], args.l, args.b)] if len(keep) else keep
     meta = {"model": str(args.model or "shipped: lite_synthetic"), "preset": detector.preset,
@@ -178,10 +174,14 @@ def run(args: argparse.Namespace) -> int:
                              meta=meta)
     written = write_catalogue(table, out)
     write_json(out / "detect_run.json", {**record, "threshold": threshold, "search": search,
-                                         "detections": len(table), "windows": windows})
+                                         "detections": len(table), "windows": windows, **survey_stats,
+                                         "peak_rss_mb": round(peak_rss_mb())})
     if not args.no_previews:
         _previews(tiles, table, out / "previews", threshold)
+    manifest.remove()
     shutil.rmtree(cache, ignore_errors=True)
+    for leftover in out.glob(".*.part*"):  # temporary files of an earlier run that was killed while writing
+        leftover.unlink(missing_ok=True)
     print(f"{len(table)} bubbles in {len(tiles)} tile(s) ({windows} windows, threshold {threshold:.2f}): "
           + ", ".join(str(p) for p in written.values()))
     if not args.no_previews:

@@ -24,7 +24,7 @@ from bubblenet.cutouts import CLIP_SIGMA
 from bubblenet.errors import InputError
 from bubblenet.outputs import package_versions, write_json
 
-__all__ = ["Detector", "load_detector", "save_detector", "model_info", "default_model_path", "MODEL_FILE",
+__all__ = ["Detector", "load_detector", "resolve_detector_files", "save_detector", "model_info", "default_model_path", "MODEL_FILE",
            "INFO_FILE"]
 
 MODEL_FILE = "model.keras"
@@ -79,6 +79,25 @@ def default_model_path() -> Path:
     return Path(str(resources.files("bubblenet") / "resources" / "models" / "lite_synthetic"))
 
 
+def resolve_detector_files(path: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """The ``(model.keras, model_info.json)`` files of a detector given as in `load_detector`.
+
+    Raises
+    ------
+    InputError
+        If either file is missing, naming it.
+    """
+    path = Path(path) if path is not None else default_model_path()
+    folder, model_file = (path, path / MODEL_FILE) if path.is_dir() else (path.parent, path)
+    if not model_file.exists():
+        raise InputError("no such model (expected a folder with model.keras and model_info.json, "
+                         "or a .keras file)", model_file)
+    info_file = folder / INFO_FILE
+    if not info_file.exists():
+        raise InputError(f"no {INFO_FILE} beside the model: it records the preset and threshold", folder)
+    return model_file, info_file
+
+
 def load_detector(path: str | os.PathLike | None = None) -> Detector:
     """Load a detector folder, a ``.keras`` file beside its ``model_info.json``, or the shipped default.
 
@@ -99,19 +118,15 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
 
     from bubblenet.model import L2Norm  # noqa: F401  (registers the custom layer for loading)
 
-    path = Path(path) if path is not None else default_model_path()
-    folder, model_file = (path, path / MODEL_FILE) if path.is_dir() else (path.parent, path)
-    if not model_file.exists():
-        raise InputError("no such model (expected a folder with model.keras and model_info.json, "
-                         "or a .keras file)", model_file)
-    info_file = folder / INFO_FILE
-    if not info_file.exists():
-        raise InputError(f"no {INFO_FILE} beside the model: it records the preset and threshold", folder)
+    model_file, info_file = resolve_detector_files(path)
     try:
         info = json.loads(info_file.read_text())
         spec = AnchorSpec.from_dict(info["anchors"])
         threshold = float(info["threshold"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except KeyError as exc:
+        raise InputError(f"model description lacks the entry {exc} (needs 'anchors' and 'threshold')",
+                         info_file) from None
+    except (ValueError, TypeError) as exc:
         raise InputError(f"unreadable model description ({exc})", info_file) from None
     try:
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)

@@ -138,6 +138,39 @@ def bin_wcs(wcs: WCS, factor: int) -> WCS:
     return out
 
 
+#: Units of uncalibrated images (display bytes, counts): fine, since every window is normalised on its own.
+_RAW_UNIT_BASES = {u.bit, u.byte, u.DN, u.adu, u.count, u.photon, u.s}
+
+
+def _check_unit(bunit, path: Path) -> str | None:
+    """`bunit` if it can be an infrared image's unit, else a `FitsError`.
+
+    Accepted: no ``BUNIT``; a surface brightness (MJy/sr as GLIMPSE and
+    MIPSGAL, W m-2 sr-1 as MSX ...); uncalibrated counts or display values
+    (``8bit``, ``DN/s``); and unit strings astropy cannot parse (nothing can be
+    said of them). Rejected: units of something else, such as a radio map's
+    ``K`` or ``Jy/beam``, a flux per pixel or magnitudes.
+    """
+    text = str(bunit).strip() if bunit is not None else ""
+    if not text:
+        return None
+    try:
+        unit = u.Unit(text, format="fits", parse_strict="raise")
+    except ValueError:
+        try:
+            unit = u.Unit(text, parse_strict="raise")
+        except ValueError:
+            log.debug("%s: unit %r not understood; used as is", path, text)
+            return text
+    if unit.is_equivalent(u.MJy / u.sr) or unit.is_equivalent(u.W / u.m**2 / u.sr):
+        return text
+    if set(unit.decompose().bases) <= _RAW_UNIT_BASES:
+        return text
+    kind = f" ({unit.physical_type})" if str(unit.physical_type) != "unknown" else ""
+    raise FitsError(f"BUNIT {text!r}{kind} is not a surface brightness: expected images in "
+                    "MJy/sr like GLIMPSE and MIPSGAL (or another surface-brightness unit, or raw counts)", path)
+
+
 def _celestial_wcs(header: fits.Header, path: Path) -> WCS:
     """The 2-D celestial WCS of an image header, or a `FitsError` saying why not."""
     with warnings.catch_warnings():
@@ -196,7 +229,7 @@ class SkyImage:
         self.shape = shape
         self._lead = lead  # zero indices for degenerate leading axes (NAXIS3 = 1 ...)
         self.wcs = _celestial_wcs(header, path)
-        self.unit = header.get("BUNIT")
+        self.unit = _check_unit(header.get("BUNIT"), path)
         self._hdul = None
 
     # -- file handle: opened on first read, dropped when pickled (for workers) --
@@ -214,7 +247,15 @@ class SkyImage:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_hdul"] = None
+        # astropy's own WCS pickling re-serialises the WCS and rounds it (1e-7 relative differences in the
+        # reprojected 24 µm plane): rebuild it from the FITS header instead, so that a Dask worker gets
+        # exactly the driver's WCS and the same detections.
+        del state["wcs"]
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.wcs = _celestial_wcs(self.header, self.path)
 
     def __repr__(self) -> str:
         return f"SkyImage({str(self.path)!r}, shape={self.shape}, frame={self.frame!r})"

@@ -1,0 +1,318 @@
+"""Searching a survey tile by tile: resumable, in one process or on a Dask cluster.
+
+A survey run is a list of independent tasks, one per 8 µm tile (with the
+24 µm images that overlap it). Each task's result, the tile's detections
+before the merge across tiles (`TileResult`), is written atomically to a
+partial-results folder as soon as it arrives; a ``manifest.json`` there
+records what the results depend on (the detector, threshold, search and the
+input files). Run again after an interruption with the same command, a
+survey loads the tiles already done and searches only the rest, so the merged
+catalogue is exactly that of an uninterrupted run: the merge
+(`bubblenet.merging.merge_sky`) always sees the tiles in the survey's order,
+whichever order they finished in.
+
+With ``scheduler`` (an address) or ``workers`` (a `dask.distributed.LocalCluster`
+of that many processes) the tasks run on Dask workers, each loading the
+detector once (`worker_detector`). Dask re-runs a task whose worker died;
+only the driver writes results, so a task that ran twice is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from bubblenet.errors import ConfigError, InputError
+from bubblenet.outputs import atomic_path, ensure_dir, write_json
+
+__all__ = ["TileResult", "Manifest", "search_tile", "tile_task", "run_tiles", "run_key", "worker_detector",
+           "peak_rss_mb"]
+
+log = logging.getLogger("bubblenet.survey")
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class TileResult:
+    """One tile's detections, before the merge across tiles.
+
+    Attributes
+    ----------
+    tile : str
+        The tile's name (its 8 µm file name).
+    centres : numpy.ndarray
+        ``(N, 2)`` Galactic longitude and latitude of box centres, deg.
+    half : numpy.ndarray
+        ``(N,)`` box half-sizes, arcsec.
+    scores : numpy.ndarray
+        ``(N,)`` confidences.
+    boxes : numpy.ndarray
+        ``(N, 4)`` tile-pixel ``xyxy`` boxes.
+    windows : int
+        Windows planned over the tile.
+    """
+
+    tile: str
+    centres: np.ndarray
+    half: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+    windows: int
+
+    def save(self, path: Path) -> None:
+        """Write as ``.npz`` (no pickle), atomically."""
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as stream:
+                np.savez(stream, tile=np.array(self.tile), centres=self.centres, half=self.half,
+                         scores=self.scores, boxes=self.boxes, windows=np.array(self.windows))
+
+    @classmethod
+    def load(cls, path: Path) -> "TileResult":
+        with np.load(path, allow_pickle=False) as data:
+            return cls(str(data["tile"]), data["centres"], data["half"], data["scores"], data["boxes"],
+                       int(data["windows"]))
+
+
+def run_key(detector_path: str | None, threshold: float, search: dict, tiles: Sequence) -> str:
+    """A digest of everything a survey's per-tile results depend on.
+
+    The detector (its files' contents), the threshold, the search, and each
+    tile's input files (resolved path, size and modification time).
+    """
+    from bubblenet.detector import resolve_detector_files
+
+    digest = hashlib.sha256()
+    for path in resolve_detector_files(detector_path):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    digest.update(json.dumps({"threshold": float(threshold), "search": search}, sort_keys=True).encode())
+    for tile in tiles:
+        for image in (tile.image8, *tile.images24):
+            stat = Path(image.path).stat()
+            digest.update(f"{Path(image.path).resolve()}:{image.hdu}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:20]
+
+
+class Manifest:
+    """The partial results of a survey run: one ``.npz`` per finished tile.
+
+    Parameters
+    ----------
+    folder : path-like
+        Where the partial results live (created).
+    key : str
+        `run_key` of this run. Results left by a run with another key (other
+        model, threshold, search or inputs) are discarded, with a log message.
+    """
+
+    def __init__(self, folder: str | Path, key: str):
+        self.folder = ensure_dir(folder)
+        self.key = key
+        path = self.folder / MANIFEST
+        old = self._read_key(path)
+        if old is not None and old != key:
+            log.warning("%s: partial results of a different run (other model, search or inputs); starting over",
+                        self.folder)
+            for stale in self.folder.glob("*.npz"):
+                stale.unlink()
+        write_json(path, {"key": key, "format": 1})
+
+    @staticmethod
+    def _read_key(path: Path) -> str | None:
+        try:
+            return json.loads(path.read_text()).get("key")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def _path(self, tile: str) -> Path:
+        return self.folder / f"{tile}.npz"
+
+    def done(self, tile: str) -> TileResult | None:
+        """The stored result of `tile`, or None (also for an unreadable file, which is removed)."""
+        path = self._path(tile)
+        if not path.exists():
+            return None
+        try:
+            result = TileResult.load(path)
+        except (OSError, ValueError, KeyError) as err:
+            log.warning("%s: unreadable partial result (%s); searching the tile again", path, err)
+            path.unlink(missing_ok=True)
+            return None
+        return result if result.tile == tile else None
+
+    def add(self, result: TileResult) -> None:
+        """Store a finished tile (atomically)."""
+        result.save(self._path(result.tile))
+
+    def remove(self) -> None:
+        """Delete the partial results (once the catalogue is written)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def search_tile(detector, tile, cache_dir, search: dict, threshold: float, *, progress: bool = False) -> TileResult:
+    """Detections of one tile (`bubblenet.inference.search_inputs` then `detect_inputs`), in sky coordinates.
+
+    Parameters
+    ----------
+    detector : bubblenet.detector.Detector
+    tile : bubblenet.sky.SkyTile
+    cache_dir : path-like
+        Folder for the tile's memory-mapped cache (`bubblenet.tilecache.TileCache`).
+    search : dict
+        ``sizes_arcsec``, ``stride``, ``per_octave`` and ``mode``.
+    threshold : float
+        Confidence threshold.
+    progress : bool
+        Show a windows progress bar.
+    """
+    from bubblenet.inference import detect_inputs, search_inputs
+    from bubblenet.postprocess import Decoder
+    from bubblenet.tilecache import TileCache
+    from bubblenet.windows import window_sizes
+
+    pixscale = float(tile.pixel_scale.value)
+    cache = TileCache(tile, cache_dir)
+    sizes = window_sizes(search["sizes_arcsec"][0] / pixscale, search["sizes_arcsec"][1] / pixscale,
+                         per_octave=search["per_octave"])
+    count, inputs = search_inputs(cache, sizes, detector.model.input_shape[1], stride_fraction=search["stride"],
+                                  pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode=search["mode"])
+    if progress:
+        from tqdm import tqdm
+
+        inputs = tqdm(inputs, total=count, desc=tile.name, unit="window", leave=False)
+    boxes, scores = detect_inputs(detector.model, inputs, decoder=Decoder(detector.spec), confidence=threshold,
+                                  bands=detector.bands)
+    gal = tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
+    centres = np.stack([np.atleast_1d(gal.l.deg), np.atleast_1d(gal.b.deg)], axis=-1).reshape(-1, 2)
+    half = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * pixscale
+    return TileResult(tile.name, centres, half, np.asarray(scores), np.asarray(boxes).reshape(-1, 4), count)
+
+
+_WORKER_DETECTORS: dict[str, object] = {}
+
+
+def worker_detector(model: str | None):
+    """The detector at `model` (None: the shipped one), loaded once per process."""
+    from bubblenet.detector import load_detector
+
+    key = str(model)
+    if key not in _WORKER_DETECTORS:
+        _WORKER_DETECTORS[key] = load_detector(model)
+    return _WORKER_DETECTORS[key]
+
+
+def tile_task(model: str | None, tile, cache_dir: str, search: dict, threshold: float) -> TileResult:
+    """One survey task, as a Dask worker runs it: `search_tile` with the process's detector."""
+    try:
+        return search_tile(worker_detector(model), tile, cache_dir, search, threshold)
+    finally:  # a long-lived worker should not keep every tile's files open
+        for image in (tile.image8, *tile.images24):
+            image.close()
+
+
+def run_tiles(tiles: Sequence, manifest: Manifest, run_one: Callable, *, scheduler: str | None = None,
+              workers: int | None = None, remote_args: tuple = (), progress: bool = False,
+              stats: dict | None = None) -> list[TileResult]:
+    """Search every tile not yet in `manifest`; the results of all tiles, in the order of `tiles`.
+
+    Parameters
+    ----------
+    tiles : sequence of bubblenet.sky.SkyTile
+    manifest : Manifest
+        Finished tiles are read from it and new ones written to it as they finish.
+    run_one : callable
+        ``run_one(tile) -> TileResult``, for the in-process run.
+    scheduler, workers
+        A Dask scheduler address, or a number of local worker processes:
+        tasks then run as ``tile_task(*remote_args[:1], tile, *remote_args[1:])``.
+    remote_args : tuple
+        ``(model, cache_dir, search, threshold)`` for `tile_task`.
+    progress : bool
+        Show a progress bar over tiles.
+    stats : dict, optional
+        Filled with facts about the run: ``resumed_tiles``, and with Dask
+        ``workers`` (``dashboard`` link and each worker's ``peak_rss_mb``).
+    """
+    stats = {} if stats is None else stats
+    results = {t.name: r for t in tiles if (r := manifest.done(t.name)) is not None}
+    if results:
+        log.info("resuming: %d of %d tiles already searched (%s)", len(results), len(tiles), manifest.folder)
+    stats["resumed_tiles"] = len(results)
+    todo = [t for t in tiles if t.name not in results]
+    bar = _tile_bar(len(tiles), len(results), progress)
+    try:
+        if scheduler is None and not workers:
+            for tile in todo:
+                bar.set_postfix_str(tile.name)
+                _finish(run_one(tile), manifest, results, bar)
+        else:
+            stats["workers"] = _run_on_dask(todo, manifest, results, bar, scheduler=scheduler, workers=workers,
+                                            remote_args=remote_args)
+    finally:
+        bar.close()
+    return [results[t.name] for t in tiles]
+
+
+def _finish(result: TileResult, manifest: Manifest, results: dict, bar) -> None:
+    manifest.add(result)
+    results[result.tile] = result
+    log.info("%s: %d windows, %d detections", result.tile, result.windows, len(result.scores))
+    bar.update(1)
+
+
+def _tile_bar(total: int, done: int, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc="survey", unit="tile", disable=not show or total < 2)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB (Linux reports kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_on_dask(todo: Iterable, manifest: Manifest, results: dict, bar, *, scheduler, workers,
+                 remote_args) -> dict:
+    """Submit one task per tile to a Dask cluster, store results as they complete; the workers' dashboard and memory."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as err:  # pragma: no cover - distributed is an install requirement
+        raise ConfigError(f"--scheduler/--workers need dask.distributed ({err})") from None
+    # distributed sets its loggers to INFO when imported: every worker start and stop would be printed.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("distributed").setLevel(max(logging.getLogger().getEffectiveLevel(), logging.WARNING))
+    todo = list(todo)
+    cluster = None
+    try:
+        if scheduler is not None:
+            client = Client(scheduler, timeout="10s")
+        else:
+            # One thread per worker: each task already uses every core the worker's TensorFlow sees.
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0")
+            client = Client(cluster)
+    except (OSError, TimeoutError) as err:
+        raise InputError(f"cannot reach the Dask scheduler ({err})", scheduler or "LocalCluster") from None
+    try:
+        log.info("Dask dashboard: %s", client.dashboard_link)
+        model, *rest = remote_args
+        futures = {client.submit(tile_task, model, tile, *rest, key=f"bubblenet-{manifest.key}-{tile.name}",
+                                 retries=2): tile.name for tile in todo}
+        for future in as_completed(futures):
+            _finish(future.result(), manifest, results, bar)
+            bar.set_postfix_str(f"{futures[future]} done")
+        return {"dashboard": client.dashboard_link, "peak_rss_mb": client.run(peak_rss_mb)}
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
