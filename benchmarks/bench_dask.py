@@ -58,7 +58,7 @@ def input_seconds(folder: Path, search: dict) -> float:
     from bubblenet.inference import search_inputs
     from bubblenet.sky import find_survey_files, open_survey
     from bubblenet.tilecache import TileCache
-    from bubblenet.windows import window_sizes
+    from bubblenet.windows import sky_window_sizes
 
     detector = load_detector()
     tile = open_survey(*find_survey_files(folder))[0]
@@ -66,8 +66,7 @@ def input_seconds(folder: Path, search: dict) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         cache = TileCache(tile, tmp)
-        sides = window_sizes(search["sizes_arcsec"][0] / pixscale, search["sizes_arcsec"][1] / pixscale,
-                             per_octave=search["per_octave"])
+        sides = sky_window_sizes(search["sizes_arcsec"], pixscale, per_octave=search["per_octave"])
         _, inputs = search_inputs(cache, sides, detector.model.input_shape[1], stride_fraction=search["stride"],
                                   pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode="fast")
         for _ in inputs:

@@ -44,14 +44,15 @@ import numpy as np
 PAPER_SURVEY_DEG2 = 2 * 64 * 2.0  # 1° <= |l| <= 65°, |b| <= 1°
 
 
-def search(detector, tile, cache, sizes_arcsec, stride, mode):
+def search(detector, tile, cache, sizes_arcsec, stride, mode, paper=False):
     """(seconds, windows planned, boxes, scores) of one search of `tile`."""
     from bubblenet.inference import detect_inputs, search_inputs
     from bubblenet.postprocess import Decoder
-    from bubblenet.windows import window_sizes
+    from bubblenet.windows import MIN_WINDOW_PX, sky_window_sizes
 
     pixscale = float(tile.pixel_scale.value)
-    sides = window_sizes(sizes_arcsec[0] / pixscale, sizes_arcsec[1] / pixscale, per_octave=2)
+    # The paper's windows exactly (down to 120"); the others with detect's floor of MIN_WINDOW_PX pixels.
+    sides = sky_window_sizes(sizes_arcsec, pixscale, per_octave=2, min_px=0 if paper else MIN_WINDOW_PX)
     start = time.perf_counter()
     count, inputs = search_inputs(cache, sides, detector.model.input_shape[1], stride_fraction=stride,
                                   pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode=mode)
@@ -102,7 +103,8 @@ def main() -> None:
                 ("default, one by one", default["sizes_arcsec"], default["stride"], "paper"),
                 ("default", default["sizes_arcsec"], default["stride"], "fast"),
                 ("validation windows", validated["sizes_arcsec"], validated["stride"], "fast")):
-            seconds, windows, boxes, scores = search(detector, tile, cache, sizes, stride, mode)
+            seconds, windows, boxes, scores = search(detector, tile, cache, sizes, stride, mode,
+                                                     paper=name.startswith("paper"))
             score = score_paper(boxes, truth.bubbles, truth.selected)
             runs[name] = {"sizes_arcsec": list(sizes), "stride": round(stride, 4), "mode": mode,
                           "seconds": round(seconds, 2), "windows": windows,

@@ -8,9 +8,10 @@ overlapping tiles (`bubblenet.merging`), and writes the catalogue
 
 The window sizes and stride default to the detector's survey search
 (``search`` in its ``model_info.json``: a `bubblenet fit` run records its
-validation search there; the shipped detector's starts at 200″), else the
-reference method's survey search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″, stride
-1/3). Tiles are read through memory-mapped caches, one tile at a time, so
+validation search there; the shipped detector's starts at 200″), never
+under `bubblenet.windows.MIN_WINDOW_PX` native pixels, else the reference
+method's survey search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″,
+stride 1/3). Tiles are read through memory-mapped caches, one tile at a time, so
 memory stays bounded whatever the survey's size.
 """
 
@@ -39,7 +40,8 @@ synthetic sky only).
 """
 
 #: The reference method's survey search: windows of 100-3000 px at 1.2"/px, stride 1/3.
-PAPER_SEARCH = {"sizes_arcsec": [120.0, 3600.0], "stride": 1 / 3, "per_octave": 2, "mode": "paper"}
+PAPER_SEARCH = {"sizes_arcsec": [120.0, 3600.0], "stride": 1 / 3, "per_octave": 2, "mode": "paper",
+                "min_window_px": 0}
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -54,7 +56,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     search = parser.add_argument_group("search")
     search.add_argument("--threshold", type=float, help="confidence threshold (default: the detector's)")
     search.add_argument("--sizes", type=float, nargs=2, metavar=("MIN", "MAX"),
-                        help="window sides on the sky, arcsec (default: the detector's search, from its model_info.json)")
+                        help="window sides on the sky, arcsec (default: the detector's search, in its "
+                             "model_info.json)")
     search.add_argument("--stride", type=float, help="window stride over side (the paper: 1/3)")
     search.add_argument("--per-octave", type=int, help="window sizes per factor of two")
     search.add_argument("--bands", choices=("24+8", "8"),
@@ -78,7 +81,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _search(args, detector) -> dict:
     """Window sizes, stride and sizes per octave: flags, else the detector's, else the paper's."""
-    search = dict(PAPER_SEARCH if args.paper else {**PAPER_SEARCH, "mode": "fast", **detector.info.get("search", {})})
+    from bubblenet.windows import MIN_WINDOW_PX
+
+    # The paper's windows exactly; otherwise the detector's, none under MIN_WINDOW_PX native pixels.
+    search = dict(PAPER_SEARCH if args.paper else {**PAPER_SEARCH, "mode": "fast", "min_window_px": MIN_WINDOW_PX,
+                                                   **detector.info.get("search", {})})
     for key, value in (("sizes_arcsec", args.sizes), ("stride", args.stride), ("per_octave", args.per_octave),
                        ("mode", args.mode)):
         if value is not None:

@@ -24,8 +24,8 @@ from bubblenet.cutouts import CLIP_SIGMA
 from bubblenet.errors import InputError
 from bubblenet.outputs import package_versions, write_json
 
-__all__ = ["Detector", "load_detector", "resolve_detector_files", "save_detector", "model_info", "default_model_path", "MODEL_FILE",
-           "INFO_FILE"]
+__all__ = ["Detector", "load_detector", "resolve_detector_files", "save_detector", "model_info",
+           "default_model_path", "MODEL_FILE", "INFO_FILE"]
 
 MODEL_FILE = "model.keras"
 INFO_FILE = "model_info.json"

@@ -167,7 +167,8 @@ def search_tile(detector, tile, cache_dir, search: dict, threshold: float, *, pr
     cache_dir : path-like
         Folder for the tile's memory-mapped cache (`bubblenet.tilecache.TileCache`).
     search : dict
-        ``sizes_arcsec``, ``stride``, ``per_octave`` and ``mode``.
+        ``sizes_arcsec``, ``stride``, ``per_octave``, ``mode`` and optionally
+        ``min_window_px`` (`bubblenet.windows.MIN_WINDOW_PX`).
     threshold : float
         Confidence threshold.
     progress : bool
@@ -176,12 +177,12 @@ def search_tile(detector, tile, cache_dir, search: dict, threshold: float, *, pr
     from bubblenet.inference import detect_inputs, search_inputs
     from bubblenet.postprocess import Decoder
     from bubblenet.tilecache import TileCache
-    from bubblenet.windows import window_sizes
+    from bubblenet.windows import MIN_WINDOW_PX, sky_window_sizes
 
     pixscale = float(tile.pixel_scale.value)
     cache = TileCache(tile, cache_dir)
-    sizes = window_sizes(search["sizes_arcsec"][0] / pixscale, search["sizes_arcsec"][1] / pixscale,
-                         per_octave=search["per_octave"])
+    sizes = sky_window_sizes(search["sizes_arcsec"], pixscale, per_octave=search["per_octave"],
+                             min_px=search.get("min_window_px", MIN_WINDOW_PX))
     count, inputs = search_inputs(cache, sizes, detector.model.input_shape[1], stride_fraction=search["stride"],
                                   pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode=search["mode"])
     if progress:

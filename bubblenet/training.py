@@ -27,7 +27,7 @@ from bubblenet.metrics import summarise, sweep_thresholds
 from bubblenet.postprocess import Decoder
 from bubblenet.targets import TargetEncoder
 from bubblenet.tilecache import TileCache
-from bubblenet.windows import window_sizes
+from bubblenet.windows import sky_window_sizes
 
 __all__ = ["OptimiserConfig", "compile_model", "with_targets", "SurveyValidation", "ValidationTile",
            "LearningRateLogger", "DetectionPanel", "detection_panel"]
@@ -148,8 +148,7 @@ class SurveyValidation(keras.callbacks.Callback):
         totals = None
         self.detections = []
         for tile in self.tiles:
-            sizes = window_sizes(self.sizes_arcsec[0] / tile.pixscale, self.sizes_arcsec[1] / tile.pixscale,
-                                 per_octave=self.per_octave)
+            sizes = sky_window_sizes(self.sizes_arcsec, tile.pixscale, per_octave=self.per_octave)
             _, inputs = search_inputs(tile.cache, sizes, self.model.input_shape[1],
                                       stride_fraction=self.stride_fraction, pixscale_arcsec=tile.pixscale,
                                       clip_sigma=self.clip_sigma, mode=self.mode)

@@ -9,7 +9,17 @@ import tensorflow as tf
 from bubblenet.cutouts import Crop
 from bubblenet.inference import detect_tile, merge, window_to_tile
 from bubblenet.metrics import f_beta, found_by_size, score_paper, score_strict, sweep_thresholds
-from bubblenet.windows import plan_windows, window_sizes
+from bubblenet.windows import MIN_WINDOW_PX, plan_windows, sky_window_sizes, window_sizes
+
+
+def test_sky_window_sizes_keep_a_floor_in_pixels():
+    # 200"-3600" at 2.4"/px: 83-1500 px, above the floor
+    assert sky_window_sizes((200, 3600), 2.4)[0] == 83
+    # at the MWP field's 6.75"/px, 200" would be 30 px: the search starts at the floor instead
+    coarse = sky_window_sizes((200, 3600), 6.75)
+    assert coarse[0] == MIN_WINDOW_PX and coarse[-1] == 533
+    assert sky_window_sizes((120, 3600), 6.75, min_px=0)[0] == 18  # the paper's windows, unfloored
+    assert sky_window_sizes((200, 300), 60.0) == [5]  # the whole range under the floor: its largest window
 
 
 def test_window_sizes_geometric():
