@@ -316,4 +316,6 @@ def _run_on_dask(todo: Iterable, manifest: Manifest, results: dict, bar, *, sche
     finally:
         client.close()
         if cluster is not None:
+            # Our own cluster: its nannies kill workers slow to stop (a busy machine), and say so; expected here.
+            logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
             cluster.close()
