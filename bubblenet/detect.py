@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from bubblenet.merging import merge_sky
     from bubblenet.outputs import ensure_dir, run_record, write_json
     from bubblenet.sky import gather_survey_files, open_survey
-    from bubblenet.survey import Manifest, peak_rss_mb, run_key, run_tiles, search_tile
+    from bubblenet.survey import Manifest, peak_rss_mb, run_key, run_tiles
 
     files8, files24 = gather_survey_files(args.survey, args.i8, args.m24)
     if not files8 or not files24:
@@ -156,12 +156,10 @@ def run(args: argparse.Namespace) -> int:
     key = run_key(args.model, threshold, search, tiles)
     manifest = Manifest(out / ".partial", key)
     survey_stats = {}
-    results = run_tiles(
-        tiles, manifest, lambda tile: search_tile(detector, tile, cache, search, threshold, progress=show),
-        scheduler=args.scheduler, workers=args.workers,
-        remote_args=(None if args.model is None else str(Path(args.model).resolve()), str(cache.resolve()), search,
-                     threshold),
-        progress=show, stats=survey_stats)
+    results = run_tiles(tiles, manifest, detector=detector,
+                        model=None if args.model is None else str(Path(args.model).resolve()),
+                        cache_dir=str(cache.resolve()), search=search, threshold=threshold,
+                        scheduler=args.scheduler, workers=args.workers, progress=show, stats=survey_stats)
     windows = sum(r.windows for r in results)
 
     lonlat, half, scores, boxes = (np.concatenate([getattr(r, k) for r in results])

@@ -25,7 +25,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -219,8 +219,8 @@ def tile_task(model: str | None, tile, cache_dir: str, search: dict, threshold: 
             image.close()
 
 
-def run_tiles(tiles: Sequence, manifest: Manifest, run_one: Callable, *, scheduler: str | None = None,
-              workers: int | None = None, remote_args: tuple = (), progress: bool = False,
+def run_tiles(tiles: Sequence, manifest: Manifest, *, detector, model: str | None, cache_dir: str, search: dict,
+              threshold: float, scheduler: str | None = None, workers: int | None = None, progress: bool = False,
               stats: dict | None = None) -> list[TileResult]:
     """Search every tile not yet in `manifest`; the results of all tiles, in the order of `tiles`.
 
@@ -229,15 +229,22 @@ def run_tiles(tiles: Sequence, manifest: Manifest, run_one: Callable, *, schedul
     tiles : sequence of bubblenet.sky.SkyTile
     manifest : Manifest
         Finished tiles are read from it and new ones written to it as they finish.
-    run_one : callable
-        ``run_one(tile) -> TileResult``, for the in-process run.
+    detector : bubblenet.detector.Detector
+        The loaded detector, for the in-process run.
+    model : str or None
+        Where it was loaded from (absolute; None: the shipped one), for Dask
+        workers, which load it themselves (`worker_detector`).
+    cache_dir : str
+        Folder of the tile caches (absolute, and seen by every worker).
+    search : dict
+        As in `search_tile`.
+    threshold : float
+        Confidence threshold.
     scheduler, workers
-        A Dask scheduler address, or a number of local worker processes:
-        tasks then run as ``tile_task(*remote_args[:1], tile, *remote_args[1:])``.
-    remote_args : tuple
-        ``(model, cache_dir, search, threshold)`` for `tile_task`.
+        A Dask scheduler address, or a number of local worker processes: the
+        tiles then run as `tile_task` on Dask workers, else one by one here.
     progress : bool
-        Show a progress bar over tiles.
+        Show a progress bar over tiles (and over windows, in-process).
     stats : dict, optional
         Filled with facts about the run: ``resumed_tiles``, and with Dask
         ``workers`` (``dashboard`` link and each worker's ``peak_rss_mb``).
@@ -253,10 +260,12 @@ def run_tiles(tiles: Sequence, manifest: Manifest, run_one: Callable, *, schedul
         if scheduler is None and not workers:
             for tile in todo:
                 bar.set_postfix_str(tile.name)
-                _finish(run_one(tile), manifest, results, bar)
+                _finish(search_tile(detector, tile, cache_dir, search, threshold, progress=progress), manifest,
+                        results, bar)
         else:
-            stats["workers"] = _run_on_dask(todo, manifest, results, bar, scheduler=scheduler, workers=workers,
-                                            remote_args=remote_args)
+            task = (model, cache_dir, search, threshold)
+            stats["workers"] = _run_on_dask(todo, manifest, results, bar, task, scheduler=scheduler,
+                                            workers=workers)
     finally:
         bar.close()
     return [results[t.name] for t in tiles]
@@ -282,8 +291,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_on_dask(todo: Iterable, manifest: Manifest, results: dict, bar, *, scheduler, workers,
-                 remote_args) -> dict:
+def _run_on_dask(todo: Iterable, manifest: Manifest, results: dict, bar, task: tuple, *, scheduler,
+                 workers) -> dict:
     """Submit one task per tile to a Dask cluster, store results as they complete; the workers' dashboard and memory."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -306,9 +315,9 @@ def _run_on_dask(todo: Iterable, manifest: Manifest, results: dict, bar, *, sche
         raise InputError(f"cannot reach the Dask scheduler ({err})", scheduler or "LocalCluster") from None
     try:
         log.info("Dask dashboard: %s", client.dashboard_link)
-        model, *rest = remote_args
-        futures = {client.submit(tile_task, model, tile, *rest, key=f"bubblenet-{manifest.key}-{tile.name}",
-                                 retries=2): tile.name for tile in todo}
+        model, cache_dir, search, threshold = task
+        futures = {client.submit(tile_task, model, tile, cache_dir, search, threshold,
+                                 key=f"bubblenet-{manifest.key}-{tile.name}", retries=2): tile.name for tile in todo}
         for future in as_completed(futures):
             _finish(future.result(), manifest, results, bar)
             bar.set_postfix_str(f"{futures[future]} done")
