@@ -29,7 +29,7 @@ from bubblenet.pyramid import plan_levels, pyramid_windows
 from bubblenet.tilecache import BadMap, TileCache
 from bubblenet.windows import plan_windows
 
-__all__ = ["search_inputs", "detect_inputs", "detect_tile", "prepared_windows", "window_to_tile", "merge", "MERGE_IOU",
+__all__ = ["search_inputs", "detect_inputs", "prepared_windows", "window_to_tile", "merge", "MERGE_IOU",
            "SEARCH_MODES"]
 
 #: How a tile's windows are made: from an image pyramid (default), or each on its own (the reference method).
@@ -202,19 +202,3 @@ def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: 
         return np.zeros((0, 4)), np.zeros(0)
     return merge(np.concatenate(all_boxes), np.concatenate(all_scores), iou=merge_iou)
 
-
-def detect_tile(model, cache: TileCache, windows: Iterable[Crop], *, pixscale_arcsec: float,
-                decoder: Decoder, batch_size: int = 32, confidence: float = 0.5, nms_iou: float = 0.45,
-                merge_iou: float = MERGE_IOU, clip_sigma: float = CLIP_SIGMA,
-                progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """Detect bubbles over a tile in the given windows, each processed on its own (the paper's way).
-
-    `windows` come from `bubblenet.windows.plan_windows`; `progress` is an
-    optional `tqdm.tqdm`-like wrapper over them. The rest is as in
-    `detect_inputs`; `search_inputs` plans and prepares a whole search.
-    """
-    windows = progress(windows) if progress is not None else windows
-    inputs = prepared_windows(cache, windows, model.input_shape[1], pixscale_arcsec=pixscale_arcsec,
-                              clip_sigma=clip_sigma)
-    return detect_inputs(model, inputs, decoder=decoder, batch_size=batch_size, confidence=confidence,
-                         nms_iou=nms_iou, merge_iou=merge_iou)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from bubblenet.cutouts import Crop
-from bubblenet.inference import detect_tile, merge, window_to_tile
+from bubblenet.inference import detect_inputs, merge, prepared_windows, window_to_tile
 from bubblenet.metrics import f_beta, found_by_size, score_paper, score_strict, sweep_thresholds
 from bubblenet.windows import MIN_WINDOW_PX, plan_windows, sky_window_sizes, window_sizes
 
@@ -105,7 +105,7 @@ class _OneBoxModel:
         return np.repeat(self.output[None], len(images), axis=0)
 
 
-def test_detect_tile_maps_and_merges(tmp_path):
+def test_detect_inputs_maps_and_merges(tmp_path):
     from bubblenet.model import anchor_spec
     from bubblenet.postprocess import Decoder
 
@@ -123,7 +123,8 @@ def test_detect_tile_maps_and_merges(tmp_path):
     spec = anchor_spec("lite")
     model = _OneBoxModel(spec, [0.4, 0.4, 0.6, 0.6])
     windows = list(plan_windows((300, 300), [150], stride_fraction=1.0))
-    boxes, scores = detect_tile(model, _Cache(), windows, pixscale_arcsec=2.4, decoder=Decoder(spec))
+    inputs = prepared_windows(_Cache(), windows, spec.image_size, pixscale_arcsec=2.4)
+    boxes, scores = detect_inputs(model, inputs, decoder=Decoder(spec))
     assert model.calls == 4 and len(boxes) == 4  # one box per window, far apart: none merged
     expected = sorted(tuple(np.round(window_to_tile(np.array([[0.4, 0.4, 0.6, 0.6]]), w)[0], 3)) for w in windows)
     np.testing.assert_allclose(sorted(map(tuple, np.round(boxes, 3))), expected, atol=1e-2)
