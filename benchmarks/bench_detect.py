@@ -44,7 +44,7 @@ def network_rate(batches: int = 10, batch: int = 32) -> float:
     """Windows per second of the shipped detector's network alone, on random inputs."""
     import numpy as np
 
-    from bubblenet.detector import load_detector
+    from bubblenet.ssd.detector import load_detector
 
     model = load_detector().model
     x = np.random.default_rng(0).uniform(size=(batch, 128, 128, 2)).astype(np.float32)
@@ -57,7 +57,7 @@ def network_rate(batches: int = 10, batch: int = 32) -> float:
 
 def naive_read_mb(folder: Path) -> float:
     """Peak RSS (MB) of a child that reads the whole GLM_03000 tile pair into memory."""
-    code = ("import resource, sys; from bubblenet.sky import find_survey_files, open_survey; "
+    code = ("import resource, sys; from bubblenet.sky.mosaics import find_survey_files, open_survey; "
             "t = [t for t in open_survey(*find_survey_files(sys.argv[1])) if t.name.startswith('GLM_03000')][0]; "
             "d = t.read(); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     child = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
@@ -77,7 +77,7 @@ def main() -> None:
         start = time.perf_counter()
         make_survey(tmp / "sky", SynthConfig(Region(28.5, 31.5, -1.0, 1.0), 1.2, seed=0))
         synth_s = time.perf_counter() - start
-        from bubblenet.sky import find_survey_files, open_survey
+        from bubblenet.sky.mosaics import find_survey_files, open_survey
 
         (tile,) = [t for t in open_survey(*find_survey_files(tmp / "sky")) if t.name.startswith("GLM_03000")]
         common = ["--survey", str(tmp / "sky"), "--sizes", *map(str, args.sizes), "--stride", "0.5",

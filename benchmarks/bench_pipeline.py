@@ -2,7 +2,7 @@
 
 Measures, in one run on a synthetic survey:
 
-* the `tf.data` stream of `bubblenet.stream.training_stream` (positives and
+* the `tf.data` stream of `bubblenet.training_data.stream.training_stream` (positives and
   clustered negatives, 8 + 8 per step) in samples per second;
 * the train-step rate of the default (``lite``) SSD on the same batches, with
   their encoded targets, AdamW and the MultiBox loss, in samples per second;
@@ -41,14 +41,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     args = parser.parse_args()
 
-    from bubblenet.dataset import DataConfig, TrainingData, survey_inputs
-    from bubblenet.model import PRESETS, build_ssd
-    from bubblenet.negatives import cluster_negatives
-    from bubblenet.splits import split_tiles
-    from bubblenet.stream import training_stream
+    from bubblenet.training_data.samples import DataConfig, TrainingData, survey_inputs
+    from bubblenet.ssd.model import PRESETS, build_ssd
+    from bubblenet.training_data.negatives import cluster_negatives
+    from bubblenet.training_data.splits import split_tiles
+    from bubblenet.training_data.stream import training_stream
     from bubblenet.synth import Region, SynthConfig, make_survey
-    from bubblenet.targets import TargetEncoder
-    from bubblenet.training import compile_model
+    from bubblenet.ssd.targets import TargetEncoder
+    from bubblenet.training.validation import compile_model
 
     size = PRESETS["lite"]["anchors"].image_size
 

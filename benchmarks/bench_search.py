@@ -8,7 +8,7 @@ shipped detector five ways, in one run:
     the reference method's search: windows of 120″–3600″ (100–3000 px at
     GLIMPSE's 1.2″/px), stride 1/3, every window processed on its own;
 ``paper windows, pyramid``
-    the same windows cut from an image pyramid (`bubblenet.pyramid`);
+    the same windows cut from an image pyramid (`bubblenet.detection.pyramid`);
 ``default, one by one``
     the detector's own search (its ``model_info.json``; for the shipped one
     200″–3600″, stride 1/2, near the paper's validation search of 150–3000 px
@@ -46,9 +46,9 @@ PAPER_SURVEY_DEG2 = 2 * 64 * 2.0  # 1° <= |l| <= 65°, |b| <= 1°
 
 def search(detector, tile, cache, sizes_arcsec, stride, mode, paper=False):
     """(seconds, windows planned, boxes, scores) of one search of `tile`."""
-    from bubblenet.inference import detect_inputs, search_inputs
-    from bubblenet.postprocess import Decoder
-    from bubblenet.windows import MIN_WINDOW_PX, sky_window_sizes
+    from bubblenet.detection.inference import detect_inputs, search_inputs
+    from bubblenet.ssd.decoder import Decoder
+    from bubblenet.detection.windows import MIN_WINDOW_PX, sky_window_sizes
 
     pixscale = float(tile.pixel_scale.value)
     # The paper's windows exactly (down to 120"); the others with detect's floor of MIN_WINDOW_PX pixels.
@@ -76,13 +76,13 @@ def main() -> None:
     parser.add_argument("--model", help="detector (default: the shipped one)")
     args = parser.parse_args()
 
-    from bubblenet.dataset import survey_inputs
+    from bubblenet.training_data.samples import survey_inputs
     from bubblenet.detect import PAPER_SEARCH
-    from bubblenet.detector import load_detector
-    from bubblenet.metrics import score_paper
+    from bubblenet.ssd.detector import load_detector
+    from bubblenet.evaluation.metrics import score_paper
     from bubblenet.synth import Region, SynthConfig, make_survey
-    from bubblenet.tilecache import TileCache
-    from bubblenet.training import ValidationTile
+    from bubblenet.sky.tilecache import TileCache
+    from bubblenet.training.validation import ValidationTile
 
     detector = load_detector(args.model)
     default = detector.info.get("search", {"sizes_arcsec": [420.0, 3600.0], "stride": 0.5})

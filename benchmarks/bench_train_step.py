@@ -46,9 +46,9 @@ def random_batch(batch: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 def keras_rate(preset: str, batch: int, steps: int) -> float:
     """Images per second of `train_on_batch` for a bubblenet preset."""
-    from bubblenet.model import PRESETS, build_ssd
-    from bubblenet.targets import TargetEncoder
-    from bubblenet.training import compile_model
+    from bubblenet.ssd.model import PRESETS, build_ssd
+    from bubblenet.ssd.targets import TargetEncoder
+    from bubblenet.training.validation import compile_model
 
     spec = PRESETS[preset]["anchors"]
     images, boxes = random_batch(batch, spec.image_size)
@@ -118,7 +118,7 @@ def main() -> None:
 
     import keras
 
-    from bubblenet.model import build_ssd
+    from bubblenet.ssd.model import build_ssd
 
     paper = keras_rate("paper", args.batch, args.steps)
     lite = keras_rate("lite", args.batch, max(args.steps, 10))

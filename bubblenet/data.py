@@ -83,9 +83,9 @@ class Survey:
 
 def load_survey(args: argparse.Namespace, out: Path) -> Survey:
     """Read the survey and catalogue the options name, split the tiles, write ``split.json`` in `out`."""
-    from bubblenet.dataset import survey_inputs
+    from bubblenet.training_data.samples import survey_inputs
     from bubblenet.outputs import ensure_dir
-    from bubblenet.splits import split_tiles
+    from bubblenet.training_data.splits import split_tiles
 
     tiles, catalogue, selection = survey_inputs(folder=args.survey, files8=args.i8, files24=args.m24,
                                                 catalogue=args.catalogue, selection=args.select)
@@ -97,7 +97,7 @@ def load_survey(args: argparse.Namespace, out: Path) -> Survey:
 
 def data_config(args: argparse.Namespace, size: int):
     """The `DataConfig` the sample options describe, for a network input of `size` px."""
-    from bubblenet.dataset import DataConfig
+    from bubblenet.training_data.samples import DataConfig
 
     return DataConfig(size=size, mask=args.mask, mask_all_bubbles=not args.mask_selected_only,
                       negatives_per_tile=args.negatives_per_tile, quantize=args.paper_exact,
@@ -107,8 +107,8 @@ def data_config(args: argparse.Namespace, size: int):
 
 def training_data(args: argparse.Namespace, survey: Survey, size: int, cache: Path, out: Path):
     """The training split's `TrainingData` and, with ``--clusters``, its negative clusters (montages in `out`)."""
-    from bubblenet.dataset import TrainingData
-    from bubblenet.negatives import cluster_negatives
+    from bubblenet.training_data.samples import TrainingData
+    from bubblenet.training_data.negatives import cluster_negatives
 
     data = TrainingData(survey.tiles, survey.catalogue, survey.selection, survey.split, "train",
                         data_config(args, size), cache)
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(clusters.montages)} cluster montages to {args.out}/ "
               f"(sizes {clusters.counts}); drop bubble-like ones with --drop-clusters")
         return 0
-    from bubblenet.stream import training_stream
+    from bubblenet.training_data.stream import training_stream
 
     images, boxes, classes = next(iter(training_stream(data, clusters, positives=args.positives,
                                                        negatives=args.negatives)))

@@ -1,15 +1,15 @@
 """``bubblenet detect`` / ``python -m bubblenet.detect``: a bubble catalogue of a survey.
 
 Pairs the 8 µm and 24 µm images by sky overlap, searches each 8 µm tile with
-multi-scale sliding windows (`bubblenet.windows`, `bubblenet.inference`),
+multi-scale sliding windows (`bubblenet.detection.windows`, `bubblenet.detection.inference`),
 converts the detections to sky coordinates, merges them across scales and
-overlapping tiles (`bubblenet.merging`), and writes the catalogue
-(`bubblenet.detections`) with a PNG preview per tile.
+overlapping tiles (`bubblenet.detection.merging`), and writes the catalogue
+(`bubblenet.detection.results`) with a PNG preview per tile.
 
 The window sizes and stride default to the detector's survey search
 (``search`` in its ``model_info.json``: a `bubblenet fit` run records its
 validation search there; the shipped detector's starts at 200″), never
-under `bubblenet.windows.MIN_WINDOW_PX` native pixels, else the reference
+under `bubblenet.detection.windows.MIN_WINDOW_PX` native pixels, else the reference
 method's survey search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″,
 stride 1/3). Tiles are read through memory-mapped caches, one tile at a time, so
 memory stays bounded whatever the survey's size.
@@ -81,7 +81,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _search(args, detector) -> dict:
     """Window sizes, stride and sizes per octave: flags, else the detector's, else the paper's."""
-    from bubblenet.windows import MIN_WINDOW_PX
+    from bubblenet.detection.windows import MIN_WINDOW_PX
 
     # The paper's windows exactly; otherwise the detector's, none under MIN_WINDOW_PX native pixels.
     search = dict(PAPER_SEARCH if args.paper else {**PAPER_SEARCH, "mode": "fast", "min_window_px": MIN_WINDOW_PX,
@@ -113,7 +113,7 @@ def _check_cluster(args, tiles) -> None:
 
 def _tile_in_region(tile, l_range, b_range) -> bool:
     """Whether any of a grid of points over the tile falls in the region."""
-    from bubblenet.detections import in_region
+    from bubblenet.detection.results import in_region
 
     if l_range is None and b_range is None:
         return True
@@ -126,12 +126,12 @@ def _tile_in_region(tile, l_range, b_range) -> bool:
 def run(args: argparse.Namespace) -> int:
     from astropy.coordinates import SkyCoord
 
-    from bubblenet.detections import detections_table, in_region, write_catalogue
-    from bubblenet.detector import load_detector
-    from bubblenet.merging import merge_sky
+    from bubblenet.detection.results import detections_table, in_region, write_catalogue
+    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.merging import merge_sky
     from bubblenet.outputs import ensure_dir, run_record, write_json
-    from bubblenet.sky import gather_survey_files, open_survey
-    from bubblenet.survey import Manifest, peak_rss_mb, run_key, run_tiles
+    from bubblenet.sky.mosaics import gather_survey_files, open_survey
+    from bubblenet.detection.runs import Manifest, peak_rss_mb, run_key, run_tiles
 
     files8, files24 = gather_survey_files(args.survey, args.i8, args.m24)
     if not files8 or not files24:

@@ -3,7 +3,7 @@
 Reads the catalogue `bubblenet detect` wrote, keeps the reference bubbles
 inside the region that was searched (inside an input 8 µm image, when those
 files are still readable, and inside the ``--l``/``--b`` region), and scores
-the detections on the sky (`bubblenet.metrics.score_on_sky`) under the
+the detections on the sky (`bubblenet.evaluation.metrics.score_on_sky`) under the
 paper's rule and the strict one. Then cross-matches every detection with MWP
 DR2, MWP DR1, the Churchwell bubbles and the WISE HII regions: a detection
 matches an object when either centre lies inside the other's radius.
@@ -75,8 +75,8 @@ def searched(table, glon, glat, l_range, b_range) -> np.ndarray:
     """Which positions lie in the searched region: inside an input image (when readable) and the l/b region."""
     from astropy.coordinates import SkyCoord
 
-    from bubblenet.detections import in_region
-    from bubblenet.sky import open_image
+    from bubblenet.detection.results import in_region
+    from bubblenet.sky.mosaics import open_image
 
     keep = in_region(glon, glat, l_range or table.meta.get("region", {}).get("l"),
                    b_range or table.meta.get("region", {}).get("b"))
@@ -98,7 +98,7 @@ def crossmatch(coords, radius_arcmin, name: str) -> np.ndarray:
     from astropy import units as u
     from astropy.coordinates import SkyCoord
 
-    from bubblenet.catalogue import packaged_catalogue
+    from bubblenet.catalogues.tables import packaged_catalogue
 
     table = packaged_catalogue(name)
     radius = np.nan_to_num(np.asarray(table["maj_axis"], float), nan=0.0)
@@ -124,10 +124,10 @@ def write_montages(table, tp, fp, fn, folder: Path, *, per_montage: int = 48) ->
     """
     from astropy.coordinates import SkyCoord
 
-    from bubblenet.cutouts import process
+    from bubblenet.training_data.cutouts import process
     from bubblenet.outputs import atomic_path, ensure_dir
     from bubblenet.plotting import montage
-    from bubblenet.sky import Window, open_survey
+    from bubblenet.sky.mosaics import Window, open_survey
 
     files8, files24 = table.meta.get("inputs8", []), table.meta.get("inputs24", [])
     if not files8 or not all(Path(p).exists() for p in [*files8, *files24]):
@@ -163,8 +163,8 @@ def write_montages(table, tp, fp, fn, folder: Path, *, per_montage: int = 48) ->
 def run(args: argparse.Namespace) -> int:
     from astropy.coordinates import SkyCoord
 
-    from bubblenet.catalogue import BOX_SCALE, CATALOGUES, packaged_catalogue, read_catalogue, read_selection, select
-    from bubblenet.metrics import COVERAGE, score_on_sky, sky_geometry
+    from bubblenet.catalogues.tables import BOX_SCALE, CATALOGUES, packaged_catalogue, read_catalogue, read_selection, select
+    from bubblenet.evaluation.metrics import COVERAGE, score_on_sky, sky_geometry
     from bubblenet.outputs import atomic_path, ensure_dir, run_record, write_json
 
     table = read_detections(args.detections)

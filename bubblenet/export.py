@@ -2,7 +2,7 @@
 
 The SavedModel's ``serve`` endpoint (also ``serving_default``) takes a batch
 of normalised 2-channel images ``(B, H, W, 2)`` of any size (channel 0 =
-24 µm, 1 = 8 µm, values in [0, 1] as `bubblenet.cutouts.process` makes
+24 µm, 1 = 8 µm, values in [0, 1] as `bubblenet.training_data.cutouts.process` makes
 them), resizes them to the network's input, and returns ``boxes`` ``(B, K, 4)``
 relative ``xyxy``, ``scores`` ``(B, K)`` and ``counts`` ``(B,)`` after
 non-maximum suppression, at the confidence threshold chosen on validation.
@@ -21,11 +21,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from bubblenet.anchors import AnchorSpec
+from bubblenet.ssd.anchors import AnchorSpec
 from bubblenet.cli import make_parser, run_verb
-from bubblenet.detector import INFO_FILE, model_info
+from bubblenet.ssd.detector import INFO_FILE, model_info
 from bubblenet.outputs import write_json
-from bubblenet.postprocess import NMS_IOU, Decoder
+from bubblenet.ssd.decoder import NMS_IOU, Decoder
 
 __all__ = ["export_savedmodel", "serving_function", "main"]
 
@@ -100,7 +100,7 @@ def build_parser(prog: str | None = None):
 
 
 def run(args) -> int:
-    from bubblenet.detector import load_detector
+    from bubblenet.ssd.detector import load_detector
 
     detector = load_detector(args.model)
     threshold = detector.threshold if args.threshold is None else args.threshold

@@ -93,10 +93,10 @@ def _demo(args: argparse.Namespace, parser_defaults: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bubblenet.data import load_survey
-    from bubblenet.detector import INFO_FILE, MODEL_FILE, model_info
+    from bubblenet.ssd.detector import INFO_FILE, MODEL_FILE, model_info
     from bubblenet.export import export_savedmodel
     from bubblenet.outputs import atomic_path, ensure_dir, run_record, write_json
-    from bubblenet.training_run import train, wandb_callbacks
+    from bubblenet.training.run import train, wandb_callbacks
 
     demo = args.survey is None and not args.i8 and not args.m24
     if demo:
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                               "mode": args.val_mode})
     with atomic_path(out / MODEL_FILE) as tmp:
         trained.model.save(tmp)
-    write_json(out / INFO_FILE, info)  # with model.keras, makes the run folder a detector (bubblenet.detector)
+    write_json(out / INFO_FILE, info)  # with model.keras, makes the run folder a detector (bubblenet.ssd.detector)
     export_savedmodel(trained.model, spec, out / "savedmodel", threshold=scores["threshold"], preset=args.preset,
                       info=info)
     print(f"run folder {out}/: model.keras + model_info.json (the detector), savedmodel/, validation.json, "
@@ -133,9 +133,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_test(model, spec, survey, threshold, args, out) -> dict:
     """Scores on the test tiles at the validation threshold (returned), and a picture of the first one."""
-    from bubblenet.metrics import found_by_size
+    from bubblenet.evaluation.metrics import found_by_size
     from bubblenet.outputs import atomic_path, write_json
-    from bubblenet.training import SurveyValidation, ValidationTile, detection_panel
+    from bubblenet.training.validation import SurveyValidation, ValidationTile, detection_panel
 
     split, by_name = survey.split, survey.by_name
     tiles = [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, out / "cache")

@@ -32,7 +32,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def describe(image) -> dict:
-    """A JSON-able summary of a `bubblenet.sky.SkyImage`."""
+    """A JSON-able summary of a `bubblenet.sky.mosaics.SkyImage`."""
     centre, radius = image.centre_and_radius()
     lon, lat = centre.spherical.lon.deg, centre.spherical.lat.deg
     return {"file": str(image.path), "shape_yx": list(image.shape), "frame": image.frame,
@@ -42,7 +42,7 @@ def describe(image) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bubblenet.sky import gather_survey_files, open_image, pair_bands
+    from bubblenet.sky.mosaics import gather_survey_files, open_image, pair_bands
 
     files8, files24 = gather_survey_files(args.folder, args.i8, args.m24)
     if not files8 and not files24:

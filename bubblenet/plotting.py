@@ -111,7 +111,7 @@ def plot_sky(data: np.ndarray, wcs: WCS, *, catalogue: Table | None = None, sele
     wcs : astropy.wcs.WCS
         Celestial WCS of `data`.
     catalogue : astropy.table.Table, optional
-        Bubbles with the standard columns of `bubblenet.catalogue`
+        Bubbles with the standard columns of `bubblenet.catalogues.tables`
         (``glon``, ``glat``, ``maj_axis``, ``min_axis``, ``theta``).
     selected : numpy.ndarray of bool, optional
         Which catalogue rows to highlight (e.g. the clear bubbles).
@@ -163,11 +163,11 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 100) -> Path:
 
 def preview_tile(tile, path: str | os.PathLike, *, catalogue: Table | None = None,
                  selection: frozenset | set | None = None, max_pixels: int = 1600) -> Path:
-    """Write a PNG of a whole `bubblenet.sky.SkyTile`, binned to at most `max_pixels` a side.
+    """Write a PNG of a whole `bubblenet.sky.mosaics.SkyTile`, binned to at most `max_pixels` a side.
 
     Parameters
     ----------
-    tile : bubblenet.sky.SkyTile
+    tile : bubblenet.sky.mosaics.SkyTile
     path : str or path-like
         PNG to write (atomically).
     catalogue : astropy.table.Table, optional
@@ -179,7 +179,7 @@ def preview_tile(tile, path: str | os.PathLike, *, catalogue: Table | None = Non
     """
     factor = max(1, math.ceil(max(tile.shape) / max_pixels))
     data, wcs = tile.read_binned(factor)
-    from bubblenet.catalogue import select
+    from bubblenet.catalogues.tables import select
 
     selected = select(catalogue, selection) if catalogue is not None and selection is not None else None
     title = f"{tile.name}  ({tile.pixel_scale.value * factor:.3g}″/px shown)"
@@ -240,9 +240,9 @@ def preview_detections(tile, table: Table, path: str | os.PathLike, *, threshold
 
     Parameters
     ----------
-    tile : bubblenet.sky.SkyTile
+    tile : bubblenet.sky.mosaics.SkyTile
     table : astropy.table.Table
-        Detections (`bubblenet.detections.detections_table`): ``glon``,
+        Detections (`bubblenet.detection.results.detections_table`): ``glon``,
         ``glat``, ``radius_arcmin``, ``score``.
     path : str or path-like
         PNG to write (atomically).
@@ -278,7 +278,7 @@ def preview_survey(folder: str | os.PathLike, *, catalogue: str | os.PathLike | 
     Parameters
     ----------
     folder : str or path-like
-        A survey folder (`bubblenet.sky.find_survey_files` names).
+        A survey folder (`bubblenet.sky.mosaics.find_survey_files` names).
     catalogue, selection : str or path-like, optional
         Bubbles to draw and names to highlight.
     out : str or path-like, optional
@@ -291,8 +291,8 @@ def preview_survey(folder: str | os.PathLike, *, catalogue: str | os.PathLike | 
     list of pathlib.Path
         The PNG files.
     """
-    from bubblenet.catalogue import read_catalogue, read_selection
-    from bubblenet.sky import find_survey_files, open_survey
+    from bubblenet.catalogues.tables import read_catalogue, read_selection
+    from bubblenet.sky.mosaics import find_survey_files, open_survey
 
     tiles = open_survey(*find_survey_files(folder))
     table = read_catalogue(catalogue) if catalogue is not None else None

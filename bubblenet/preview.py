@@ -41,7 +41,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _single_band(path: Path, channel: int, max_pixels: int):
     """A one-band image binned for display, as a two-band array with the other band NaN."""
-    from bubblenet.sky import open_image
+    from bubblenet.sky.mosaics import open_image
 
     image = open_image(path)
     binned, wcs = image.read_binned(max(1, math.ceil(max(image.shape) / max_pixels)))
@@ -51,9 +51,9 @@ def _single_band(path: Path, channel: int, max_pixels: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from bubblenet.catalogue import CATALOGUES, packaged_catalogue, read_catalogue, read_selection, select
+    from bubblenet.catalogues.tables import CATALOGUES, packaged_catalogue, read_catalogue, read_selection, select
     from bubblenet.plotting import plot_sky, preview_tile, save_figure
-    from bubblenet.sky import open_survey
+    from bubblenet.sky.mosaics import open_survey
 
     if args.i8 is None and not args.m24:
         raise InputError("give --i8 and/or --m24")

@@ -1,8 +1,8 @@
 """``bubblenet tune`` / ``python -m bubblenet.tune``: Bayesian search of `fit`'s hyper-parameters.
 
 keras-tuner's `BayesianOptimization` oracle proposes values
-(`bubblenet.search_space`); each trial is one `fit` run
-(`bubblenet.training_run.train`) scored by the validation F2 of the paper's
+(`bubblenet.training.search_space`); each trial is one `fit` run
+(`bubblenet.training.run.train`) scored by the validation F2 of the paper's
 whole-tile protocol. Trial 0 is the `fit` configuration itself, so the table
 shows what the search gained over it. The output folder (``--out``) gets:
 
@@ -80,7 +80,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="random trials before the Gaussian process (default: 3 per searched value)")
     search.add_argument("--space", type=_space_option, default=None, metavar="YAML",
                         help="changes to the search space, e.g. '{lr: {min: 1e-5, max: 1e-2, log: true}, "
-                             "anchor_scale: null}' (see bubblenet.search_space)")
+                             "anchor_scale: null}' (see bubblenet.training.search_space)")
     search.add_argument("--overwrite", action="store_true", help="discard an earlier search in --out")
     parser.add_argument("--out", type=Path, default=Path("runs/tune"), help="search folder")
     return parser
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from bubblenet.fit import _demo
     from bubblenet.fit import build_parser as fit_parser
     from bubblenet.outputs import ensure_dir, run_record, write_json
-    from bubblenet.search_space import resolve_space
+    from bubblenet.training.search_space import resolve_space
 
     if args.trials < 1 or args.executions < 1:
         raise ConfigError(f"need --trials >= 1 and --executions >= 1, got {args.trials} and {args.executions}")
@@ -154,7 +154,7 @@ def _tuner(args, survey, space, out):
     """The keras-tuner `Tuner` of this search."""
     import keras_tuner
 
-    from bubblenet.search_space import apply_values, declare
+    from bubblenet.training.search_space import apply_values, declare
 
     class FitHyperModel(keras_tuner.HyperModel):
         """Declares the space; a trial's "model" is the `fit` options it gives."""
@@ -177,7 +177,7 @@ def _tuner(args, survey, space, out):
 
         def run_trial(self, trial, *_, **__):
             from bubblenet.outputs import write_json
-            from bubblenet.training_run import train, wandb_callbacks
+            from bubblenet.training.run import train, wandb_callbacks
 
             results = []
             for execution in range(self.executions_per_trial):
@@ -298,7 +298,7 @@ def _plot(rows: list[dict], path: Path) -> None:
 def best_config(best: dict, args: argparse.Namespace, out: Path) -> str:
     """A config file whose ``fit:`` section is the search's fit options with the best trial's values."""
     from bubblenet.fit import build_parser as fit_parser
-    from bubblenet.search_space import apply_values
+    from bubblenet.training.search_space import apply_values
 
     values = {k: v for k, v in best.items() if k not in ("trial", "status", *_METRICS)}
     tuned = vars(apply_values(args, values))

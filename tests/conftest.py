@@ -61,7 +61,7 @@ TINY_FIT = ["--test-l", "30", "--n-val", "1", "--steps-per-epoch", "2", "--posit
 
 @pytest.fixture(scope="session")
 def twin_tiles(twin_survey):
-    from bubblenet.sky import open_survey
+    from bubblenet.sky.mosaics import open_survey
 
     return open_survey(twin_survey.tiles8, twin_survey.tiles24)
 

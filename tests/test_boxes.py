@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.wcs import WCS
 
-from bubblenet.boxes import box_area, box_iou, centre_halfsize_to_xyxy, clip_fraction_inside, xyxy_to_centre_halfsize
+from bubblenet.conventions import box_area, box_iou, centre_halfsize_to_xyxy, clip_fraction_inside, xyxy_to_centre_halfsize
 
 
 def test_box_around_pixels_zero_to_nine():

@@ -13,7 +13,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from conftest import tan_header
 
-from bubblenet.catalogue import (
+from bubblenet.catalogues.tables import (
     BOX_SCALE,
     CATALOGUES,
     SELECTIONS,

@@ -12,8 +12,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
 
-from bubblenet.detections import bubble_names, detections_table, write_catalogue
-from bubblenet.merging import merge_sky, same_bubble
+from bubblenet.detection.results import bubble_names, detections_table, write_catalogue
+from bubblenet.detection.merging import merge_sky, same_bubble
 
 #: Windows of 15'-30' at stride 1/2: a few hundred windows a tile, enough for the large bubbles.
 FAST = ["--sizes", "900", "1800", "--stride", "0.5"]
@@ -76,7 +76,7 @@ def detected(test_tile_sky, tmp_path_factory):
 
 
 def test_detect_writes_a_catalogue_that_finds_the_large_clear_bubbles(detected, test_tile_sky):
-    from bubblenet.catalogue import read_catalogue, read_selection, select
+    from bubblenet.catalogues.tables import read_catalogue, read_selection, select
 
     table = Table.read(detected / "bubbles.ecsv")
     assert len(table) > 0 and (table["score"] >= table.meta["threshold"]).all()
@@ -131,7 +131,7 @@ def test_detect_equatorial_images_names_in_ra_dec(test_tile_sky, tmp_path):
     from reproject import reproject_interp
 
     from bubblenet.detect import main
-    from bubblenet.sky import open_survey
+    from bubblenet.sky.mosaics import open_survey
 
     (tile,) = open_survey(sorted(test_tile_sky.glob("GLM_*.fits")), sorted(test_tile_sky.glob("MG*.fits")))
     centre = SkyCoord(11.884 * u.deg, 0.758 * u.deg, frame="galactic").icrs  # a large clear bubble
@@ -164,7 +164,7 @@ def test_sky_scoring_agrees_with_pixel_scoring_on_one_tile():
     from astropy.wcs import WCS
     from conftest import car_header
 
-    from bubblenet.metrics import score_on_sky, score_paper, score_strict
+    from bubblenet.evaluation.metrics import score_on_sky, score_paper, score_strict
 
     wcs = WCS(car_header((400, 600), lon=30.0, lat=0.0, scale_arcsec=2.0))
     rng = np.random.default_rng(3)

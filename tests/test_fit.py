@@ -39,7 +39,7 @@ def test_fit_writes_a_run_and_resumes(sky, tmp_path):
     assert info["threshold"] == validation["best"]["threshold"] and info["preset"] == "lite"
 
     # The run folder is a detector, and `bubblenet export` turns it into a SavedModel.
-    from bubblenet.detector import load_detector
+    from bubblenet.ssd.detector import load_detector
     from bubblenet.export import main as export
 
     detector = load_detector(out)
@@ -87,7 +87,7 @@ def test_tensorboard_gets_learning_rate_and_detection_panel(sky, tmp_path):
 
 
 def test_detection_panel_draws_boxes():
-    from bubblenet.training import detection_panel
+    from bubblenet.training.validation import detection_panel
 
     data = np.random.default_rng(0).uniform(size=(100, 200, 2)).astype(np.float32)
     panel = detection_panel(data, np.array([[10, 10, 30, 30]]), np.array([[50, 50, 80, 80]]), max_pixels=100)
@@ -139,8 +139,8 @@ def _run_epochs(validation, epochs, *, total, first=0):
 
 
 def test_validation_runs_every_n_epochs_and_at_the_end_and_keeps_the_best():
-    from bubblenet.model import PRESETS
-    from bubblenet.training import SurveyValidation
+    from bubblenet.ssd.model import PRESETS
+    from bubblenet.training.validation import SurveyValidation
 
     validation = SurveyValidation([], PRESETS["lite"]["anchors"], every=3)
     validation.evaluate = _Scripted([0.4, 0.7, 0.6])
@@ -160,8 +160,8 @@ def test_nan_before_the_first_validation_neither_checkpoints_nor_stops(tmp_path)
 
     import keras
 
-    from bubblenet.model import PRESETS
-    from bubblenet.training import SurveyValidation
+    from bubblenet.ssd.model import PRESETS
+    from bubblenet.training.validation import SurveyValidation
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
@@ -188,7 +188,7 @@ def test_nan_before_the_first_validation_neither_checkpoints_nor_stops(tmp_path)
 def test_cosine_schedule_decays_to_zero():
     import keras
 
-    from bubblenet.training import OptimiserConfig, compile_model
+    from bubblenet.training.validation import OptimiserConfig, compile_model
 
     model = compile_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]),
                           OptimiserConfig(learning_rate=1e-3, decay_steps=10))
@@ -203,7 +203,7 @@ def test_cosine_schedule_decays_to_zero():
 
 def test_damaged_or_incomplete_detectors_are_clear_errors(tmp_path, capsys):
     from bubblenet.export import main as export
-    from bubblenet.model import PRESETS
+    from bubblenet.ssd.model import PRESETS
 
     folder = tmp_path / "damaged"
     folder.mkdir()
@@ -247,7 +247,7 @@ def test_fit_killed_mid_epoch_resumes_to_the_same_end(sky, tmp_path):
     assert subprocess.run(command, capture_output=True).returncode == 0
     with open(history) as handle:
         assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
-    from bubblenet.detector import load_detector
+    from bubblenet.ssd.detector import load_detector
 
     assert load_detector(out).model.count_params() > 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bubblenet.catalogue import CATALOGUES, SELECTIONS, packaged_path
+from bubblenet.catalogues.tables import CATALOGUES, SELECTIONS, packaged_path
 from bubblenet.outputs import atomic_path, run_record, write_json
 from conftest import REPO
 

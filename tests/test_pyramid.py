@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bubblenet.cutouts import process
-from bubblenet.pyramid import plan_levels, pyramid_windows
-from bubblenet.tilecache import BadMap, TileCache
-from bubblenet.windows import window_sizes
+from bubblenet.training_data.cutouts import process
+from bubblenet.detection.pyramid import plan_levels, pyramid_windows
+from bubblenet.sky.tilecache import BadMap, TileCache
+from bubblenet.detection.windows import window_sizes
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +73,11 @@ def test_strips_do_not_change_the_inputs(cache, twin_tiles):
 
 
 def test_fast_and_paper_modes_find_the_same_bubbles(test_tile_sky, tmp_path):
-    from bubblenet.dataset import survey_inputs
-    from bubblenet.detector import load_detector
-    from bubblenet.inference import detect_inputs, search_inputs
-    from bubblenet.postprocess import Decoder
-    from bubblenet.targets import pairwise_iou
+    from bubblenet.training_data.samples import survey_inputs
+    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.inference import detect_inputs, search_inputs
+    from bubblenet.ssd.decoder import Decoder
+    from bubblenet.ssd.targets import pairwise_iou
 
     detector = load_detector()
     tiles, _, _ = survey_inputs(folder=test_tile_sky)

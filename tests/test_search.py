@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bubblenet.cutouts import Crop
-from bubblenet.inference import detect_inputs, merge, prepared_windows, window_to_tile
-from bubblenet.metrics import f_beta, found_by_size, score_paper, score_strict, sweep_thresholds
-from bubblenet.windows import MIN_WINDOW_PX, plan_windows, sky_window_sizes, window_sizes
+from bubblenet.training_data.cutouts import Crop
+from bubblenet.detection.inference import detect_inputs, merge, prepared_windows, window_to_tile
+from bubblenet.evaluation.metrics import f_beta, found_by_size, score_paper, score_strict, sweep_thresholds
+from bubblenet.detection.windows import MIN_WINDOW_PX, plan_windows, sky_window_sizes, window_sizes
 
 
 def test_sky_window_sizes_keep_a_floor_in_pixels():
@@ -92,7 +92,7 @@ class _OneBoxModel:
     """A stand-in detector that finds one box at a fixed place in every window."""
 
     def __init__(self, spec, box):
-        from bubblenet.targets import TargetEncoder
+        from bubblenet.ssd.targets import TargetEncoder
 
         offsets, classes = TargetEncoder(spec)(tf.constant([box], tf.float32), tf.constant([1]))
         logits = tf.where(classes[:, None] > 0, tf.constant([[-5.0, 5.0]]), tf.constant([[5.0, -5.0]]))
@@ -106,8 +106,8 @@ class _OneBoxModel:
 
 
 def test_detect_inputs_maps_and_merges(tmp_path):
-    from bubblenet.model import anchor_spec
-    from bubblenet.postprocess import Decoder
+    from bubblenet.ssd.model import anchor_spec
+    from bubblenet.ssd.decoder import Decoder
 
     class _Cache:
         shape = (300, 300)

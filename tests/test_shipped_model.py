@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bubblenet.detector import default_model_path, load_detector
+from bubblenet.ssd.detector import default_model_path, load_detector
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,9 @@ def test_shipped_detector_is_complete_and_documented(detector):
 def test_shipped_detector_finds_large_clear_bubbles_of_a_test_tile(detector, test_tile_sky, tmp_path):
     """On a fresh draw of test tile l = 12° (a different seed from its training sky), with windows of
     15'-30', the shipped detector finds most clear bubbles big enough for those windows."""
-    from bubblenet.dataset import survey_inputs
-    from bubblenet.metrics import found_by_size
-    from bubblenet.training import SurveyValidation, ValidationTile
+    from bubblenet.training_data.samples import survey_inputs
+    from bubblenet.evaluation.metrics import found_by_size
+    from bubblenet.training.validation import SurveyValidation, ValidationTile
 
     tiles, catalogue, selection = survey_inputs(folder=test_tile_sky)
     tile = next(t for t in tiles if t.name.startswith("GLM_01200"))

@@ -12,7 +12,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from bubblenet.errors import FitsError
-from bubblenet.sky import (
+from bubblenet.sky.mosaics import (
     SMALL_HOLE_AREA,
     Window,
     bin_wcs,

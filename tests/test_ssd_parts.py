@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bubblenet.anchors import AnchorSpec, cxcywh_to_xyxy, default_boxes, xyxy_to_cxcywh
-from bubblenet.losses import MultiBoxLoss, multibox_loss
-from bubblenet.model import PRESETS, L2Norm, anchor_spec, build_ssd
-from bubblenet.targets import BoxCoder, TargetEncoder, match, pairwise_iou
+from bubblenet.ssd.anchors import AnchorSpec, cxcywh_to_xyxy, default_boxes, xyxy_to_cxcywh
+from bubblenet.ssd.losses import MultiBoxLoss, multibox_loss
+from bubblenet.ssd.model import PRESETS, L2Norm, anchor_spec, build_ssd
+from bubblenet.ssd.targets import BoxCoder, TargetEncoder, match, pairwise_iou
 
 
 def one_cell(ratios=(2,)):
@@ -172,7 +172,7 @@ def test_lite_model_learns_a_box(tmp_path):
 
 
 def test_decoder_recovers_encoded_boxes_and_suppresses_duplicates():
-    from bubblenet.postprocess import Decoder
+    from bubblenet.ssd.decoder import Decoder
 
     spec = anchor_spec("lite")
     encoder = TargetEncoder(spec)

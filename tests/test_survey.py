@@ -43,7 +43,7 @@ def reference(fit_sky, tmp_path_factory):
 
 
 def test_tile_results_round_trip_and_stale_results_are_dropped(tmp_path):
-    from bubblenet.survey import Manifest, TileResult
+    from bubblenet.detection.runs import Manifest, TileResult
 
     result = TileResult("GLM_03000+0000_mosaic_I4", np.array([[30.1, 0.2]]), np.array([40.0]), np.array([0.9]),
                         np.array([[1.0, 2.0, 3.0, 4.0]]), 17)
@@ -92,7 +92,7 @@ def test_killed_driver_resumes_to_the_same_catalogue(fit_sky, reference, tmp_pat
         proc.wait()
     assert not (out / "bubbles.ecsv").exists()
     finished = list((out / ".partial").glob("*.npz"))
-    from bubblenet.survey import TileResult
+    from bubblenet.detection.runs import TileResult
 
     for path in finished:  # only whole results under final names (temporary names may be left)
         TileResult.load(path)

@@ -20,7 +20,7 @@ def _profiles(catalogue, i8, m24):
 
 def test_reference_rows_are_what_the_tool_measures_on_the_real_field():
     need_shared()
-    from bubblenet.catalogue import packaged_path
+    from bubblenet.catalogues.tables import packaged_path
 
     measured = _profiles(packaged_path("mwp_dr2_jayasinghe2019.csv"), MWP8, MWP24)
     assert measured["n"] == 11

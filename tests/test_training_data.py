@@ -9,15 +9,15 @@ import pytest
 from astropy import units as u
 from astropy.wcs import WCS
 
-from bubblenet.catalogue import select, sky_coords
-from bubblenet.cutouts import Crop, dihedral, labels_in_crop, normalise, resample
-from bubblenet.dataset import DataConfig, TrainingData, survey_inputs
+from bubblenet.catalogues.tables import select, sky_coords
+from bubblenet.training_data.cutouts import Crop, dihedral, labels_in_crop, normalise, resample
+from bubblenet.training_data.samples import DataConfig, TrainingData, survey_inputs
 from bubblenet.errors import ConfigError
-from bubblenet.negatives import cluster_negatives, cluster_weights
-from bubblenet.splits import Split, split_tiles
+from bubblenet.training_data.negatives import cluster_negatives, cluster_weights
+from bubblenet.training_data.splits import Split, split_tiles
 from bubblenet.synth import Region, SynthConfig, make_survey
 from bubblenet.synth.layout import survey_layout
-from bubblenet.tilecache import BadMap, TileCache
+from bubblenet.sky.tilecache import BadMap, TileCache
 
 
 # -- splits ----------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_normalise_clip_sets_where_the_scale_saturates():
 # -- caches ----------------------------------------------------------------------------
 
 def test_tile_cache_matches_tile_and_bad_map(inputs, tmp_path):
-    from bubblenet.sky import Window
+    from bubblenet.sky.mosaics import Window
 
     tile = inputs[0][0]
     cache = TileCache(tile, tmp_path)
@@ -298,7 +298,7 @@ def test_clusters_write_montages_and_weights(train, tmp_path):
 
 
 def test_stream_shapes_mix_and_determinism(train):
-    from bubblenet.stream import training_stream
+    from bubblenet.training_data.stream import training_stream
 
     def first(data, n=2):
         it = iter(training_stream(data, positives=4, negatives=2))
@@ -349,7 +349,7 @@ def test_each_bubble_once_even_where_tiles_overlap(inputs, tmp_path):
 def test_keras_embedder_pools_a_layer():
     import keras
 
-    from bubblenet.negatives import KerasEmbedder
+    from bubblenet.training_data.negatives import KerasEmbedder
 
     inputs = keras.Input((32, 32, 2))
     x = keras.layers.Conv2D(5, 3, padding="same", name="features")(inputs)
@@ -362,7 +362,7 @@ def test_keras_embedder_pools_a_layer():
 
 
 def test_tile_point_source_mask_finds_stars_block_by_block_and_skips_missing_data():
-    from bubblenet.stars import point_source_mask, tile_point_source_mask
+    from bubblenet.sky.stars import point_source_mask, tile_point_source_mask
 
     rng = np.random.default_rng(5)
     band = rng.normal(10.0, 0.5, (700, 1100)).astype(np.float32)
@@ -386,7 +386,7 @@ def test_tile_point_source_mask_finds_stars_block_by_block_and_skips_missing_dat
 def test_8um_only_samples_have_no_24um(train):
     import dataclasses
 
-    from bubblenet.cutouts import keep_bands
+    from bubblenet.training_data.cutouts import keep_bands
 
     shells = TrainingData.__new__(TrainingData)
     shells.__dict__.update(train.__dict__)

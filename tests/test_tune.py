@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from bubblenet.errors import ConfigError
-from bubblenet.search_space import DEFAULT_SPACE, apply_values, declare, resolve_space
+from bubblenet.training.search_space import DEFAULT_SPACE, apply_values, declare, resolve_space
 from conftest import TINY_FIT
 
 
@@ -103,7 +103,7 @@ def test_two_trial_search_writes_results_and_its_best_config_trains(fit_sky, tmp
     assert record["lr"] == pytest.approx(float(best["lr"])) and record["negatives"] == int(best["negatives"])
     info = json.loads((trained / "model_info.json").read_text())
     assert info["normalisation"]["clip_sigma"] == pytest.approx(float(best["clip_sigma"]))
-    from bubblenet.model import PRESETS
+    from bubblenet.ssd.model import PRESETS
 
     lite = PRESETS["lite"]["anchors"].min_sizes
     assert info["anchors"]["min_sizes"] == pytest.approx([s * float(best["anchor_scale"]) for s in lite])

@@ -25,7 +25,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from bubblenet.catalogue import packaged_catalogue, read_selection
+from bubblenet.catalogues.tables import packaged_catalogue, read_selection
 from bubblenet.synth.layout import Region, unwrap_longitude
 
 __all__ = ["Population", "draw_population", "DR2_COLUMNS", "mwp_name", "BUBBLE_KINDS"]

@@ -57,7 +57,7 @@ def mwp_field_twin(folder, *, seed: int = 0):
     from astropy.io import fits
 
     from bubblenet.outputs import atomic_path
-    from bubblenet.sky import Window, find_survey_files, open_survey
+    from bubblenet.sky.mosaics import Window, find_survey_files, open_survey
     from bubblenet.synth.layout import Region
     from bubblenet.synth.survey import SynthConfig, make_survey
 

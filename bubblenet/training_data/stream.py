@@ -10,7 +10,7 @@ so a seeded stream is the same on every run whatever the thread count.
 
 Elements: ``(images, boxes, classes)`` with shapes ``(B, S, S, 2)`` float32
 in [0, 1] (channel 0 = 24 µm, 1 = 8 µm), ``(B, M, 4)`` float32 relative
-``xyxy`` boxes (see `bubblenet.boxes`), ``(B, M)`` int32 classes (1 = bubble,
+``xyxy`` boxes (see `bubblenet.conventions`), ``(B, M)`` int32 classes (1 = bubble,
 -1 = padding), with B = positives + negatives and M = ``max_boxes``.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from bubblenet.dataset import TrainingData
-from bubblenet.negatives import Clusters
+from bubblenet.training_data.samples import TrainingData
+from bubblenet.training_data.negatives import Clusters
 
 __all__ = ["training_stream", "element_spec"]
 

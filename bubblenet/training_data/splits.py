@@ -70,7 +70,7 @@ def split_tiles(tiles: Sequence, *, test_longitudes: Sequence[float] = PAPER_TES
 
     Parameters
     ----------
-    tiles : sequence of bubblenet.sky.SkyTile
+    tiles : sequence of bubblenet.sky.mosaics.SkyTile
     test_longitudes : sequence of float
         Centres (deg) of the test tiles; a tile is a test tile if its centre is
         within `tolerance` of one of them.

@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from bubblenet.cutouts import Crop
+from bubblenet.training_data.cutouts import Crop
 
 __all__ = ["window_sizes", "sky_window_sizes", "window_starts", "plan_windows", "PAPER_SIZES_ARCSEC",
            "MIN_WINDOW_PX"]

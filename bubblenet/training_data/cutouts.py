@@ -9,7 +9,7 @@ channel 1 = 8 µm) the way Nishimoto et al. (2025, PASJ 77, 403) prepare theirs:
 2. per-channel normalisation ``x = clip(x - min, <= mean + 3σ) / (mean + 3σ)``
    with the 8 µm mean and σ taken after masking point sources found by
    `photutils.detection.DAOStarFinder` (`normalise`). The sources are found
-   at the survey's own resolution, once per tile (`bubblenet.stars`), and the
+   at the survey's own resolution, once per tile (`bubblenet.sky.stars`), and the
    window's part of that mask is resampled with it; the paper searched each
    cut-out, which costs more than all the rest of a cut-out's preparation.
 
@@ -25,7 +25,7 @@ Where this departs from the paper, on purpose:
   little more than a 300-pixel one.
 
 Labels are ``xyxy`` boxes relative to the cut-out (0..1, see
-`bubblenet.boxes.to_relative`): every catalogue bubble whose box is at
+`bubblenet.conventions.to_relative`): every catalogue bubble whose box is at
 least 3/5 inside, with aspect between 1/3 and 3 and area at least 1/36 of
 the frame after clipping (the paper's rules).
 """
@@ -38,7 +38,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from bubblenet.stars import FWHM_8UM_ARCSEC, point_source_mask
+from bubblenet.sky.stars import FWHM_8UM_ARCSEC, point_source_mask
 
 __all__ = [
     "Crop",
@@ -176,7 +176,7 @@ def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars
         Mask 8 µm point sources when taking statistics.
     stars : numpy.ndarray of bool, optional
         ``(side, side)`` point-source mask of the window at native resolution
-        (`bubblenet.tilecache.TileCache.stars_window`); resampled with the
+        (`bubblenet.sky.tilecache.TileCache.stars_window`); resampled with the
         image. Without it, the sources are searched for in the window itself.
     quantize : bool
         Round to 256 levels, like the paper's 8-bit PNGs.

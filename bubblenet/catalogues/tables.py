@@ -57,7 +57,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from bubblenet.boxes import centre_halfsize_to_xyxy
+from bubblenet.conventions import centre_halfsize_to_xyxy
 from bubblenet.errors import CatalogueError
 
 __all__ = [
@@ -469,7 +469,7 @@ def read_catalogue(path: str | os.PathLike, *, kind: str | None = None) -> Table
 
     Examples
     --------
-    >>> from bubblenet.catalogue import packaged_path, read_catalogue
+    >>> from bubblenet.catalogues.tables import packaged_path, read_catalogue
     >>> dr2 = read_catalogue(packaged_path("mwp_dr2_jayasinghe2019.csv"))
     >>> len(dr2), dr2.meta["kind"], dr2["maj_axis"].unit
     (2600, 'mwp_dr2', Unit("arcmin"))
@@ -644,7 +644,7 @@ def label_boxes(table: Table, wcs: WCS, *, k: float = BOX_SCALE, size: str = "ma
     Returns
     -------
     numpy.ndarray
-        ``(N, 4)`` ``xyxy`` boxes in pixels (`bubblenet.boxes` conventions).
+        ``(N, 4)`` ``xyxy`` boxes in pixels (`bubblenet.conventions` conventions).
 
     Notes
     -----

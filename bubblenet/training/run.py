@@ -18,13 +18,13 @@ from pathlib import Path
 
 import keras
 
-from bubblenet.anchors import AnchorSpec
+from bubblenet.ssd.anchors import AnchorSpec
 from bubblenet.data import Survey, training_data
 from bubblenet.errors import ConfigError
-from bubblenet.model import PRESETS, build_ssd
-from bubblenet.stream import training_stream
-from bubblenet.targets import TargetEncoder
-from bubblenet.training import (DetectionPanel, LearningRateLogger, OptimiserConfig, SurveyValidation,
+from bubblenet.ssd.model import PRESETS, build_ssd
+from bubblenet.training_data.stream import training_stream
+from bubblenet.ssd.targets import TargetEncoder
+from bubblenet.training.validation import (DetectionPanel, LearningRateLogger, OptimiserConfig, SurveyValidation,
                                 ValidationTile, compile_model, with_targets)
 
 __all__ = ["TrainedRun", "run_anchors", "train", "wandb_callbacks", "BEST_FILE"]

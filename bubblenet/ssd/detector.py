@@ -19,8 +19,8 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from bubblenet.anchors import AnchorSpec
-from bubblenet.cutouts import CLIP_SIGMA
+from bubblenet.ssd.anchors import AnchorSpec
+from bubblenet.training_data.cutouts import CLIP_SIGMA
 from bubblenet.errors import InputError
 from bubblenet.outputs import package_versions, write_json
 
@@ -38,7 +38,7 @@ class Detector:
     Attributes
     ----------
     model : keras.Model
-        The SSD (`bubblenet.model.build_ssd`), raw outputs.
+        The SSD (`bubblenet.ssd.model.build_ssd`), raw outputs.
     spec : AnchorSpec
         Its default boxes.
     threshold : float
@@ -58,12 +58,12 @@ class Detector:
 
     @property
     def bands(self) -> str:
-        """What the model sees: ``"24+8"`` or ``"8"`` (`bubblenet.cutouts.keep_bands`)."""
+        """What the model sees: ``"24+8"`` or ``"8"`` (`bubblenet.training_data.cutouts.keep_bands`)."""
         return str(self.info.get("bands", "24+8"))
 
     @property
     def clip_sigma(self) -> float:
-        """The input normalisation the model was trained with (`bubblenet.cutouts.normalise`)."""
+        """The input normalisation the model was trained with (`bubblenet.training_data.cutouts.normalise`)."""
         return float(self.info.get("normalisation", {}).get("clip_sigma", CLIP_SIGMA))
 
 
@@ -116,7 +116,7 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
     """
     import keras
 
-    from bubblenet.model import L2Norm  # noqa: F401  (registers the custom layer for loading)
+    from bubblenet.ssd.model import L2Norm  # noqa: F401  (registers the custom layer for loading)
 
     model_file, info_file = resolve_detector_files(path)
     try:

@@ -1,7 +1,7 @@
 """Scoring detections against a catalogue: the paper's rule and a strict one.
 
 `score_paper` and `score_strict` work on boxes in one pixel frame (a
-tile's), ``xyxy`` as in `bubblenet.boxes`: detections, and the catalogue
+tile's), ``xyxy`` as in `bubblenet.conventions`: detections, and the catalogue
 bubbles' label boxes. `score_on_sky` applies the same two rules to square
 boxes on the sky (centres and half-sizes), for catalogues spanning many tiles.
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bubblenet.boxes import box_area, box_intersection, xyxy_to_centre_halfsize
+from bubblenet.conventions import box_area, box_intersection, xyxy_to_centre_halfsize
 
 __all__ = ["score_paper", "score_strict", "score_on_sky", "sky_geometry", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
 

@@ -1,14 +1,14 @@
 """Sliding-window inputs cut from an image pyramid: the fast search mode.
 
 The reference search resamples every window to the network input on its own
-(`bubblenet.cutouts.process`). Windows at stride 1/3 overlap, so each tile
+(`bubblenet.training_data.cutouts.process`). Windows at stride 1/3 overlap, so each tile
 pixel is resampled about nine times per window size (four at stride 1/2),
 and that, not the network, is most of the search's time. Here each window
 size is one level of a pyramid: the whole tile is block-averaged, smoothed and
 resampled once to ``size / side`` of its scale (the same three steps as
-`bubblenet.cutouts.resample`), in strips of rows so that memory stays
+`bubblenet.training_data.cutouts.resample`), in strips of rows so that memory stays
 bounded, and each window is a ``size`` x ``size`` slice of the level,
-normalised on its own exactly as before (`bubblenet.cutouts.normalise`, with
+normalised on its own exactly as before (`bubblenet.training_data.cutouts.normalise`, with
 the tile's 8 µm point-source mask brought to the level the same way).
 
 Slices start on whole level pixels, so the window origins on the tile are
@@ -27,10 +27,10 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from bubblenet.cutouts import CLIP_SIGMA, Crop, block_factor, normalise
-from bubblenet.stars import FWHM_8UM_ARCSEC
-from bubblenet.tilecache import BadMap, TileCache
-from bubblenet.windows import window_starts
+from bubblenet.training_data.cutouts import CLIP_SIGMA, Crop, block_factor, normalise
+from bubblenet.sky.stars import FWHM_8UM_ARCSEC
+from bubblenet.sky.tilecache import BadMap, TileCache
+from bubblenet.detection.windows import window_starts
 
 __all__ = ["Level", "plan_levels", "pyramid_windows"]
 
@@ -80,7 +80,7 @@ def plan_levels(shape: tuple[int, int], sides: Sequence[int], size: int, *, stri
     """The levels of a search of a ``(ny, nx)`` tile with windows of `sides` native pixels.
 
     Sides larger than the tile's short side are skipped, as in
-    `bubblenet.windows.plan_windows`; the stride is `stride_fraction` of the
+    `bubblenet.detection.windows.plan_windows`; the stride is `stride_fraction` of the
     window in level pixels. With `bad` (the tile's `BadMap`), windows that
     touch missing data are left out.
     """
@@ -179,7 +179,7 @@ def pyramid_windows(cache: TileCache, levels: Sequence[Level], *, pixscale_arcse
         From `plan_levels` (with the tile's `BadMap`, so that no work goes to
         windows over missing data; any that still hold a NaN are skipped).
     pixscale_arcsec : float
-        Native pixel side (sizes the point-source kernel, as in `bubblenet.cutouts.process`).
+        Native pixel side (sizes the point-source kernel, as in `bubblenet.training_data.cutouts.process`).
     clip_sigma : float
         The model's normalisation.
     tile : int

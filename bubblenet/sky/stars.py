@@ -7,7 +7,7 @@ more than everything else a cut-out needs (3–4 ms of 4–8), so it is run once
 per tile instead, at the native pixel scale, block by block (each block with
 its own background statistics, as the Galactic plane's brightness changes
 steeply with latitude), and the mask is cached with the tile
-(`bubblenet.tilecache.TileCache`); cut-outs resample their part of it.
+(`bubblenet.sky.tilecache.TileCache`); cut-outs resample their part of it.
 `point_source_mask` also serves a lone image, as a fallback.
 """
 

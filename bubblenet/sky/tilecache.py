@@ -7,7 +7,7 @@ so each tile is resampled once, in strips of rows (bounded memory), into a
 through a memory map. The cache key holds the input files' paths, sizes and
 modification times, so a changed input is never served from a stale cache.
 Beside it, a ``.stars.npy`` bool map of the 8 µm point sources
-(`bubblenet.stars.tile_point_source_mask`), found once per tile so that no
+(`bubblenet.sky.stars.tile_point_source_mask`), found once per tile so that no
 cut-out has to search its own.
 
 A per-tile *bad map* marks what no sample may touch: pixels still NaN after
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bubblenet.outputs import atomic_path, ensure_dir
-from bubblenet.sky import SkyTile, Window
+from bubblenet.sky.mosaics import SkyTile, Window
 
 __all__ = ["TileCache", "BadMap", "BAD_MAP_FACTOR"]
 
@@ -51,7 +51,7 @@ class TileCache:
 
     Parameters
     ----------
-    tile : bubblenet.sky.SkyTile
+    tile : bubblenet.sky.mosaics.SkyTile
     folder : str or path-like
         Cache folder; the file is built there on first use (atomically).
     """
@@ -79,7 +79,7 @@ class TileCache:
             del out
 
     def _build_stars(self) -> None:
-        from bubblenet.stars import FWHM_8UM_ARCSEC, tile_point_source_mask
+        from bubblenet.sky.stars import FWHM_8UM_ARCSEC, tile_point_source_mask
 
         fwhm = FWHM_8UM_ARCSEC / float(self.tile.pixel_scale.value)
         with atomic_path(self.stars_path) as tmp:

@@ -1,9 +1,9 @@
 """Running a detector over a whole tile: windows in, merged tile-pixel detections out.
 
 Steps, each a small function: cut and normalise the planned windows, each
-on its own (`bubblenet.windows`, `bubblenet.cutouts.process`; the paper mode)
-or from an image pyramid (`bubblenet.pyramid`; the fast mode), run the
-network, decode and suppress per window (`bubblenet.postprocess.Decoder`),
+on its own (`bubblenet.detection.windows`, `bubblenet.training_data.cutouts.process`; the paper mode)
+or from an image pyramid (`bubblenet.detection.pyramid`; the fast mode), run the
+network, decode and suppress per window (`bubblenet.ssd.decoder.Decoder`),
 map the boxes from window-relative to tile pixels, and merge all windows'
 detections with non-maximum suppression (IoU 0.3, as the reference method).
 Windows that touch missing data are skipped, as the reference method does.
@@ -23,11 +23,11 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from bubblenet.cutouts import CLIP_SIGMA, Crop, keep_bands, process
-from bubblenet.postprocess import Decoder
-from bubblenet.pyramid import plan_levels, pyramid_windows
-from bubblenet.tilecache import BadMap, TileCache
-from bubblenet.windows import plan_windows
+from bubblenet.training_data.cutouts import CLIP_SIGMA, Crop, keep_bands, process
+from bubblenet.ssd.decoder import Decoder
+from bubblenet.detection.pyramid import plan_levels, pyramid_windows
+from bubblenet.sky.tilecache import BadMap, TileCache
+from bubblenet.detection.windows import plan_windows
 
 __all__ = ["search_inputs", "detect_inputs", "prepared_windows", "window_to_tile", "merge", "MERGE_IOU",
            "SEARCH_MODES"]
@@ -62,7 +62,7 @@ def prepared_windows(cache: TileCache, windows: Iterable[Crop], size: int, *, pi
     Windows are processed `chunk` at a time by `workers` threads (default:
     one per CPU), so memory stays bounded however many windows there are.
     `clip_sigma` is the normalisation the model was trained with
-    (`bubblenet.cutouts.normalise`).
+    (`bubblenet.training_data.cutouts.normalise`).
     """
     def one(crop):
         window = cache.window(crop.x0, crop.y0, crop.side)
@@ -88,7 +88,7 @@ def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_f
     ----------
     cache : TileCache
     sides : sequence of int
-        Window sides, native pixels (`bubblenet.windows.window_sizes`).
+        Window sides, native pixels (`bubblenet.detection.windows.window_sizes`).
     size : int
         Network input side.
     stride_fraction : float
@@ -99,9 +99,9 @@ def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_f
         The model's normalisation.
     mode : {"fast", "paper"}
         ``"paper"``: every window cut and processed on its own
-        (`bubblenet.cutouts.process`), as the reference method does;
+        (`bubblenet.training_data.cutouts.process`), as the reference method does;
         ``"fast"``: the same windows cut from an image pyramid
-        (`bubblenet.pyramid`), each level resampled once.
+        (`bubblenet.detection.pyramid`), each level resampled once.
 
     Returns
     -------
@@ -163,7 +163,7 @@ def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: 
     Parameters
     ----------
     model : keras.Model
-        An SSD (`bubblenet.model.build_ssd`).
+        An SSD (`bubblenet.ssd.model.build_ssd`).
     inputs : iterable of (Crop, numpy.ndarray)
         From `search_inputs` or `prepared_windows`.
     decoder : Decoder
@@ -171,7 +171,7 @@ def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: 
     confidence, nms_iou, merge_iou : float
         Per-window score threshold and NMS IoU; cross-window merge IoU.
     bands : {"24+8", "8"}
-        What the detector sees (`bubblenet.cutouts.keep_bands`).
+        What the detector sees (`bubblenet.training_data.cutouts.keep_bands`).
 
     Returns
     -------

@@ -19,15 +19,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bubblenet.catalogue import label_boxes, select
-from bubblenet.cutouts import CLIP_SIGMA
-from bubblenet.inference import detect_inputs, search_inputs
-from bubblenet.losses import MultiBoxLoss
-from bubblenet.metrics import summarise, sweep_thresholds
-from bubblenet.postprocess import Decoder
-from bubblenet.targets import TargetEncoder
-from bubblenet.tilecache import TileCache
-from bubblenet.windows import sky_window_sizes
+from bubblenet.catalogues.tables import label_boxes, select
+from bubblenet.training_data.cutouts import CLIP_SIGMA
+from bubblenet.detection.inference import detect_inputs, search_inputs
+from bubblenet.ssd.losses import MultiBoxLoss
+from bubblenet.evaluation.metrics import summarise, sweep_thresholds
+from bubblenet.ssd.decoder import Decoder
+from bubblenet.ssd.targets import TargetEncoder
+from bubblenet.sky.tilecache import TileCache
+from bubblenet.detection.windows import sky_window_sizes
 
 __all__ = ["OptimiserConfig", "compile_model", "with_targets", "SurveyValidation", "ValidationTile",
            "LearningRateLogger", "DetectionPanel", "detection_panel"]
@@ -82,7 +82,7 @@ class ValidationTile:
 
     @classmethod
     def from_tile(cls, tile, catalogue, selection, cache_dir, *, box_scale: float = 1.3) -> "ValidationTile":
-        from bubblenet.catalogue import in_image
+        from bubblenet.catalogues.tables import in_image
 
         inside = in_image(catalogue, tile.wcs, tile.shape)
         table = catalogue[inside]
@@ -96,7 +96,7 @@ class SurveyValidation(keras.callbacks.Callback):
     Parameters
     ----------
     tiles : list of ValidationTile
-    spec : bubblenet.anchors.AnchorSpec
+    spec : bubblenet.ssd.anchors.AnchorSpec
         The model's default boxes.
     sizes_arcsec : tuple of float
         Smallest and largest window side on the sky.
@@ -113,11 +113,11 @@ class SurveyValidation(keras.callbacks.Callback):
     per_window, per_tile : int
         Detections kept per window and per tile.
     clip_sigma : float
-        The normalisation the model is trained with (`bubblenet.cutouts.normalise`).
+        The normalisation the model is trained with (`bubblenet.training_data.cutouts.normalise`).
     mode : {"fast", "paper"}
-        How windows are made (`bubblenet.inference.search_inputs`).
+        How windows are made (`bubblenet.detection.inference.search_inputs`).
     bands : {"24+8", "8"}
-        What the model sees (`bubblenet.cutouts.keep_bands`).
+        What the model sees (`bubblenet.training_data.cutouts.keep_bands`).
     """
 
     def __init__(self, tiles, spec, *, sizes_arcsec=(150.0, 3600.0), stride_fraction: float = 1 / 3,

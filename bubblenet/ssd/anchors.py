@@ -2,7 +2,7 @@
 
 Conventions: priors are *relative* boxes on the unit square of the network
 input, in ``(cx, cy, w, h)`` (centre-size) order, with x along image columns
-and y along rows (row 0 at the bottom, as FITS; see `bubblenet.boxes`). The
+and y along rows (row 0 at the bottom, as FITS; see `bubblenet.conventions`). The
 order of priors is the order in which the SSD head reshapes its outputs:
 feature map by feature map, then row, column, and box within the cell.
 

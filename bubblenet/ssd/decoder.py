@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from bubblenet.anchors import AnchorSpec, cxcywh_to_xyxy, default_boxes
-from bubblenet.targets import BoxCoder
+from bubblenet.ssd.anchors import AnchorSpec, cxcywh_to_xyxy, default_boxes
+from bubblenet.ssd.targets import BoxCoder
 
 __all__ = ["Decoder", "CONFIDENCE", "NMS_IOU"]
 

@@ -9,7 +9,7 @@ boxes. ``build_ssd("lite")`` keeps that design at 128 px with a narrower
 backbone and batch normalisation, small enough to train on a laptop CPU.
 
 The model outputs one tensor ``(B, N, 4 + C)``: per default box, the four
-encoded offsets (`bubblenet.targets.BoxCoder`) then C class logits
+encoded offsets (`bubblenet.ssd.targets.BoxCoder`) then C class logits
 (C = 2: background, bubble). The `AnchorSpec` of the preset is the single
 source of truth for the number of boxes per cell; it is stored in the
 model's config so that a saved model knows its own default boxes.
@@ -22,7 +22,7 @@ import copy
 import keras
 from keras import layers, ops
 
-from bubblenet.anchors import AnchorSpec
+from bubblenet.ssd.anchors import AnchorSpec
 
 __all__ = ["PRESETS", "L2Norm", "build_ssd", "anchor_spec"]
 

@@ -11,7 +11,7 @@ and every box also takes its single best prior, whatever the IoU, so that
 small or odd boxes are never left without a prior.
 
 All functions here are TensorFlow graph code for `tf.data` maps; boxes are
-relative ``xyxy`` (see `bubblenet.boxes`), padding boxes have label -1.
+relative ``xyxy`` (see `bubblenet.conventions`), padding boxes have label -1.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from keras.utils import bounding_boxes
 
-from bubblenet.anchors import AnchorSpec, cxcywh_to_xyxy, default_boxes
+from bubblenet.ssd.anchors import AnchorSpec, cxcywh_to_xyxy, default_boxes
 
 __all__ = ["BoxCoder", "pairwise_iou", "match", "TargetEncoder", "MATCH_THRESHOLD"]
 

@@ -8,7 +8,7 @@ records what the results depend on (the detector, threshold, search and the
 input files). Run again after an interruption with the same command, a
 survey loads the tiles already done and searches only the rest, so the merged
 catalogue is exactly that of an uninterrupted run: the merge
-(`bubblenet.merging.merge_sky`) always sees the tiles in the survey's order,
+(`bubblenet.detection.merging.merge_sky`) always sees the tiles in the survey's order,
 whichever order they finished in.
 
 With ``scheduler`` (an address) or ``workers`` (a `dask.distributed.LocalCluster`
@@ -35,7 +35,7 @@ from bubblenet.outputs import atomic_path, ensure_dir, write_json
 __all__ = ["TileResult", "Manifest", "search_tile", "tile_task", "run_tiles", "run_key", "worker_detector",
            "peak_rss_mb"]
 
-log = logging.getLogger("bubblenet.survey")
+log = logging.getLogger("bubblenet.detection.runs")
 
 MANIFEST = "manifest.json"
 
@@ -87,7 +87,7 @@ def run_key(detector_path: str | None, threshold: float, search: dict, tiles: Se
     The detector (its files' contents), the threshold, the search, and each
     tile's input files (resolved path, size and modification time).
     """
-    from bubblenet.detector import resolve_detector_files
+    from bubblenet.ssd.detector import resolve_detector_files
 
     digest = hashlib.sha256()
     for path in resolve_detector_files(detector_path):
@@ -158,26 +158,26 @@ class Manifest:
 
 
 def search_tile(detector, tile, cache_dir, search: dict, threshold: float, *, progress: bool = False) -> TileResult:
-    """Detections of one tile (`bubblenet.inference.search_inputs` then `detect_inputs`), in sky coordinates.
+    """Detections of one tile (`bubblenet.detection.inference.search_inputs` then `detect_inputs`), in sky coordinates.
 
     Parameters
     ----------
-    detector : bubblenet.detector.Detector
-    tile : bubblenet.sky.SkyTile
+    detector : bubblenet.ssd.detector.Detector
+    tile : bubblenet.sky.mosaics.SkyTile
     cache_dir : path-like
-        Folder for the tile's memory-mapped cache (`bubblenet.tilecache.TileCache`).
+        Folder for the tile's memory-mapped cache (`bubblenet.sky.tilecache.TileCache`).
     search : dict
         ``sizes_arcsec``, ``stride``, ``per_octave``, ``mode`` and optionally
-        ``min_window_px`` (`bubblenet.windows.MIN_WINDOW_PX`).
+        ``min_window_px`` (`bubblenet.detection.windows.MIN_WINDOW_PX`).
     threshold : float
         Confidence threshold.
     progress : bool
         Show a windows progress bar.
     """
-    from bubblenet.inference import detect_inputs, search_inputs
-    from bubblenet.postprocess import Decoder
-    from bubblenet.tilecache import TileCache
-    from bubblenet.windows import MIN_WINDOW_PX, sky_window_sizes
+    from bubblenet.detection.inference import detect_inputs, search_inputs
+    from bubblenet.ssd.decoder import Decoder
+    from bubblenet.sky.tilecache import TileCache
+    from bubblenet.detection.windows import MIN_WINDOW_PX, sky_window_sizes
 
     pixscale = float(tile.pixel_scale.value)
     cache = TileCache(tile, cache_dir)
@@ -202,7 +202,7 @@ _WORKER_DETECTORS: dict[str, object] = {}
 
 def worker_detector(model: str | None):
     """The detector at `model` (None: the shipped one), loaded once per process."""
-    from bubblenet.detector import load_detector
+    from bubblenet.ssd.detector import load_detector
 
     key = str(model)
     if key not in _WORKER_DETECTORS:
@@ -226,10 +226,10 @@ def run_tiles(tiles: Sequence, manifest: Manifest, *, detector, model: str | Non
 
     Parameters
     ----------
-    tiles : sequence of bubblenet.sky.SkyTile
+    tiles : sequence of bubblenet.sky.mosaics.SkyTile
     manifest : Manifest
         Finished tiles are read from it and new ones written to it as they finish.
-    detector : bubblenet.detector.Detector
+    detector : bubblenet.ssd.detector.Detector
         The loaded detector, for the in-process run.
     model : str or None
         Where it was loaded from (absolute; None: the shipped one), for Dask

@@ -16,7 +16,7 @@ choice) of *every* catalogue bubble, not only the selected ones, since the
 paper's leakage of other bubbles into its negatives is a known weakness; the
 whole label box can be masked instead. Crops touching a mask, missing data
 or another split's sky are rejected. The pool of negatives is fixed per
-seed so that it can be clustered (`bubblenet.negatives`) and re-weighted.
+seed so that it can be clustered (`bubblenet.training_data.negatives`) and re-weighted.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
-from bubblenet.catalogue import BOX_SCALE, label_boxes, select, sky_coords
-from bubblenet.cutouts import (BANDS, CLIP_SIGMA, Crop, block_factor, dihedral, keep_bands, labels_in_crop,
+from bubblenet.catalogues.tables import BOX_SCALE, label_boxes, select, sky_coords
+from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, Crop, block_factor, dihedral, keep_bands, labels_in_crop,
                                process)
 from bubblenet.errors import ConfigError
-from bubblenet.splits import Split, forbidden_boxes
-from bubblenet.tilecache import BadMap, TileCache
+from bubblenet.training_data.splits import Split, forbidden_boxes
+from bubblenet.sky.tilecache import BadMap, TileCache
 
 __all__ = ["DataConfig", "TrainingData", "Sample"]
 
@@ -68,13 +68,13 @@ class DataConfig:
     negatives_per_tile : int
         Size of the negative pool per tile (the paper: 3000).
     mask_stars, quantize : bool
-        See `bubblenet.cutouts.process`.
+        See `bubblenet.training_data.cutouts.process`.
     max_boxes : int
         Boxes per image after padding.
     clip_sigma : float
-        Normalisation saturation, σ above the mean (`bubblenet.cutouts.normalise`; the paper: 3).
+        Normalisation saturation, σ above the mean (`bubblenet.training_data.cutouts.normalise`; the paper: 3).
     bands : {"24+8", "8"}
-        What the detector sees (`bubblenet.cutouts.keep_bands`).
+        What the detector sees (`bubblenet.training_data.cutouts.keep_bands`).
     seed : int
     """
 
@@ -137,13 +137,13 @@ class TrainingData:
 
     Parameters
     ----------
-    tiles : sequence of bubblenet.sky.SkyTile
+    tiles : sequence of bubblenet.sky.mosaics.SkyTile
         All tiles of the survey (other splits' tiles are needed to keep their sky out).
     catalogue : astropy.table.Table
-        Standardised catalogue (`bubblenet.catalogue.read_catalogue`) of all bubbles.
+        Standardised catalogue (`bubblenet.catalogues.tables.read_catalogue`) of all bubbles.
     selection : set of str
         Names of the bubbles that are positives.
-    split : bubblenet.splits.Split
+    split : bubblenet.training_data.splits.Split
     which : {"train", "val", "test"}
         The split to draw from.
     config : DataConfig
@@ -306,7 +306,7 @@ def survey_inputs(*, folder=None, files8=(), files24=(), catalogue=None, selecti
     Parameters
     ----------
     folder : path-like, optional
-        A survey folder (`bubblenet.sky.find_survey_files` names); files may
+        A survey folder (`bubblenet.sky.mosaics.find_survey_files` names); files may
         also be given as `files8` and `files24`.
     catalogue : str or path-like, optional
         A catalogue file or shipped name; by default the folder's
@@ -319,8 +319,8 @@ def survey_inputs(*, folder=None, files8=(), files24=(), catalogue=None, selecti
     -------
     tiles, catalogue, selection
     """
-    from bubblenet.catalogue import CATALOGUES, packaged_catalogue, read_catalogue, read_selection
-    from bubblenet.sky import gather_survey_files, open_survey
+    from bubblenet.catalogues.tables import CATALOGUES, packaged_catalogue, read_catalogue, read_selection
+    from bubblenet.sky.mosaics import gather_survey_files, open_survey
 
     files8, files24 = gather_survey_files(folder, files8, files24)
     if not files8 or not files24:

@@ -7,7 +7,7 @@ pixels, so the bands are paired by where they lie on the sky, never by file
 name, and the 24 µm data are resampled onto the 8 µm pixel grid with
 `reproject` one window at a time.
 
-Conventions (see `bubblenet.boxes`): arrays are indexed ``(y, x)``; pixel
+Conventions (see `bubblenet.conventions`): arrays are indexed ``(y, x)``; pixel
 coordinates are 0-based with integers at pixel centres, as astropy's WCS
 methods use; a two-band array is ``(ny, nx, 2)`` with channel 0 = 24 µm and
 channel 1 = 8 µm, the order of the reference method's network input.

@@ -1,0 +1,19 @@
+"""Stage 3, the SSD detector: default boxes, network, loss, target coding, decoding, detectors on disk.
+
+Modules
+-------
+`bubblenet.ssd.anchors`
+    Default boxes (priors) generated from a preset (`AnchorSpec`).
+`bubblenet.ssd.model`
+    The Keras 3 network: presets ``paper`` and ``lite``, backbone and heads.
+`bubblenet.ssd.targets`
+    Matching label boxes to default boxes, and the box coder.
+`bubblenet.ssd.losses`
+    The MultiBox loss with hard-negative mining.
+`bubblenet.ssd.decoder`
+    From network outputs to scored, non-maximum-suppressed boxes.
+`bubblenet.ssd.detector`
+    A trained detector on disk: ``model.keras`` + ``model_info.json``.
+
+Importing a module here imports Keras; this package itself imports nothing.
+"""
