@@ -57,7 +57,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from bubblenet.conventions import centre_halfsize_to_xyxy
+from bubblenet.conventions import BOX_SCALE, centre_halfsize_to_xyxy, inside_sky
 from bubblenet.errors import CatalogueError
 
 __all__ = [
@@ -65,7 +65,7 @@ __all__ = [
     "CATALOGUES",
     "SELECTIONS",
     "KINDS",
-    "BOX_SCALE",
+    "BOX_SCALE",  # defined in bubblenet.conventions; re-exported here, where it used to live
     "read_catalogue",
     "packaged_catalogue",
     "packaged_path",
@@ -81,10 +81,6 @@ STANDARD_COLUMNS = {
     "name": None, "glon": u.deg, "glat": u.deg, "ra": u.deg, "dec": u.deg,
     "maj_axis": u.arcmin, "min_axis": u.arcmin, "reff": u.arcmin, "theta": u.deg,
 }
-
-#: Half-size of a bubble's label box in units of its size (MajAxis): 1.3, the
-#: choice of Nishimoto et al. 2025 (PASJ 77, 403).
-BOX_SCALE = 1.3
 
 #: Shipped catalogues: name -> (file, kind, citation).
 CATALOGUES = {
@@ -636,8 +632,9 @@ def label_boxes(table: Table, wcs: WCS, *, k: float = BOX_SCALE, size: str = "ma
     wcs : astropy.wcs.WCS
         WCS of the image, Galactic or equatorial (only its celestial part is used).
     k : float
-        Box half-size over bubble size; 1.3 after Nishimoto et al. 2025
-        (PASJ 77, 403).
+        Box half-size over bubble size; by default
+        `bubblenet.conventions.BOX_SCALE` (1.3, after Nishimoto et al. 2025,
+        PASJ 77, 403).
     size : {"maj_axis", "reff"}
         Which size column to scale.
 
@@ -664,7 +661,7 @@ def label_boxes(table: Table, wcs: WCS, *, k: float = BOX_SCALE, size: str = "ma
 
 
 def in_image(table: Table, wcs: WCS, shape: tuple[int, int], *, margin: float = 0.0) -> np.ndarray:
-    """Which bubbles have their centre inside an image.
+    """Which bubbles have their centre inside an image (`bubblenet.conventions.inside_sky`).
 
     Parameters
     ----------
@@ -675,8 +672,9 @@ def in_image(table: Table, wcs: WCS, shape: tuple[int, int], *, margin: float = 
     shape : tuple of int
         Image shape ``(ny, nx)``.
     margin : float
-        Pixels added around the image extent ``[-0.5, nx - 0.5] x [-0.5, ny - 0.5]``
-        (negative to keep away from the edges).
+        Pixels added on every side of the image's extent
+        ``[-0.5, nx - 0.5) x [-0.5, ny - 0.5)`` (negative to keep away from
+        the edges).
 
     Returns
     -------
@@ -685,6 +683,4 @@ def in_image(table: Table, wcs: WCS, shape: tuple[int, int], *, margin: float = 
     """
     if len(table) == 0:
         return np.zeros(0, bool)
-    x, y = wcs.celestial.world_to_pixel(_native_coords(table))
-    ny, nx = shape
-    return (x >= -0.5 - margin) & (x <= nx - 0.5 + margin) & (y >= -0.5 - margin) & (y <= ny - 0.5 + margin)
+    return inside_sky(_native_coords(table), wcs, shape, margin=margin)

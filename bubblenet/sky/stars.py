@@ -33,7 +33,11 @@ _MARGIN = 16
 
 
 def point_source_mask(band: np.ndarray, fwhm_px: float, *, invalid: np.ndarray | None = None) -> np.ndarray:
-    """Pixels within 1.5 FWHM of the point sources DAOStarFinder finds at mean + 3σ.
+    """Pixels within 1.5 FWHM of the point sources DAOStarFinder finds 3σ above the background.
+
+    The background and σ are the sigma-clipped (3σ) median and standard
+    deviation of `band`; the finder searches ``band - median`` with
+    ``threshold = 3σ``.
 
     Parameters
     ----------

@@ -2,17 +2,21 @@
 
 ``build_ssd("paper")`` is the network of Nishimoto et al. 2025 (PASJ 77,
 403): SSD300 (Liu et al. 2016) with a VGG16 backbone trained from scratch
-without batch normalisation, 2 input channels [24 µm, 8 µm], L2Norm (scale
-20) on conv4_3, dilated conv6 (3 x 3, dilation 6, 1024) and conv7 (1 x 1,
-1024), four extra blocks, sources of 38/19/10/5/3/1 cells and 8732 default
-boxes. ``build_ssd("lite")`` keeps that design at 128 px with a narrower
-backbone and batch normalisation, small enough to train on a laptop CPU.
+without batch normalisation, 2 input channels (24 µm, 8 µm:
+`bubblenet.conventions.CHANNELS`), L2Norm (scale 20) on conv4_3, dilated
+conv6 (3 x 3, dilation 6, 1024) and conv7 (1 x 1, 1024), four extra blocks,
+sources of 38/19/10/5/3/1 cells and 8732 default boxes. ``build_ssd("lite")``
+keeps that design at 128 px with a narrower backbone and batch normalisation,
+small enough to train on a laptop CPU.
 
 The model outputs one tensor ``(B, N, 4 + C)``: per default box, the four
 encoded offsets (`bubblenet.ssd.targets.BoxCoder`) then C class logits
 (C = 2: background, bubble). The `AnchorSpec` of the preset is the single
-source of truth for the number of boxes per cell; it is stored in the
-model's config so that a saved model knows its own default boxes.
+source of truth for the number of boxes per cell. `build_ssd` hangs it on the
+model as the attribute ``model.anchor_spec``, which is not part of the Keras
+config and does not survive saving: a saved detector records it in its
+``model_info.json`` (``"anchors"``, `bubblenet.detection.detector.model_info`),
+and `bubblenet.detection.detector.load_detector` rebuilds it from there.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import copy
 import keras
 from keras import layers, ops
 
+from bubblenet.conventions import CHANNELS
 from bubblenet.ssd.anchors import AnchorSpec
 
 __all__ = ["PRESETS", "L2Norm", "build_ssd", "anchor_spec"]
@@ -111,14 +116,16 @@ def build_ssd(preset: str = "lite", **overrides) -> keras.Model:
     Returns
     -------
     keras.Model
-        Input ``(S, S, 2)``, output ``(N, 4 + C)``; ``model.anchor_spec`` holds the default boxes.
+        Input ``(S, S, 2)`` (channels `bubblenet.conventions.CHANNELS`), output
+        ``(N, 4 + C)``; ``model.anchor_spec`` holds the default boxes (a plain
+        attribute: saved models keep them in ``model_info.json`` instead).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     cfg = {**copy.deepcopy(PRESETS[preset]), **overrides}
     spec: AnchorSpec = cfg["anchors"]
     num_classes = cfg["num_classes"]
-    inputs = keras.Input((spec.image_size, spec.image_size, 2), name="image")
+    inputs = keras.Input((spec.image_size, spec.image_size, len(CHANNELS)), name="image")
 
     # VGG backbone; the fourth block's last conv is the first source (after L2Norm).
     bn = cfg.get("batch_norm", False)

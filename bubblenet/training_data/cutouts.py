@@ -1,8 +1,9 @@
 """From a tile window to a network input: resampling, normalisation, labels, symmetries.
 
 A cut-out is a square window of the tile cache, ``side`` native pixels wide.
-It becomes a ``(size, size, 2)`` float32 image in [0, 1] (channel 0 = 24 µm,
-channel 1 = 8 µm) the way Nishimoto et al. (2025, PASJ 77, 403) prepare theirs:
+It becomes a ``(size, size, 2)`` float32 image in [0, 1], channels in
+`bubblenet.conventions.CHANNELS` order (24 µm, then 8 µm), the way Nishimoto et
+al. (2025, PASJ 77, 403) prepare theirs:
 
 1. anti-alias smoothing when shrinking — a Gaussian of FWHM 2 output
    pixels — then bilinear resampling to ``size`` (`resample`);
@@ -25,9 +26,9 @@ Where this departs from the paper, on purpose:
   little more than a 300-pixel one.
 
 Labels are ``xyxy`` boxes relative to the cut-out (0..1, see
-`bubblenet.conventions.to_relative`): every catalogue bubble whose box is at
-least 3/5 inside, with aspect between 1/3 and 3 and area at least 1/36 of
-the frame after clipping (the paper's rules).
+`bubblenet.conventions.to_relative`, which `Crop.relative` applies): every
+catalogue bubble whose box is at least 3/5 inside, with aspect between 1/3
+and 3 and area at least 1/36 of the frame after clipping (the paper's rules).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM, to_relative
 from bubblenet.sky.stars import FWHM_8UM_ARCSEC, point_source_mask
 
 __all__ = [
@@ -77,7 +79,7 @@ def keep_bands(images: np.ndarray, bands: str) -> np.ndarray:
     if bands == "24+8":
         return images
     out = np.array(images, dtype=np.float32, copy=True)
-    out[..., 0] = 0.0
+    out[..., CHANNEL_24UM] = 0.0
     return out
 
 #: Labelling rules of Nishimoto et al. 2025 for bubbles cut by a crop's edge.
@@ -96,9 +98,8 @@ class Crop:
     side: int
 
     def relative(self, boxes: np.ndarray) -> np.ndarray:
-        """Tile-pixel ``xyxy`` boxes in this crop's 0..1 frame (edges at 0 and 1)."""
-        origin = np.array([self.x0, self.y0, self.x0, self.y0], float) - 0.5
-        return (np.asarray(boxes, float).reshape(-1, 4) - origin) / self.side
+        """Tile-pixel ``xyxy`` boxes in this crop's 0..1 frame (`bubblenet.conventions.to_relative`)."""
+        return to_relative(boxes, self.x0, self.y0, self.side)
 
 
 def block_factor(side: int, size: int) -> int:
@@ -136,7 +137,7 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
     Parameters
     ----------
     image : numpy.ndarray
-        ``(n, n, 2)``, channels [24 µm, 8 µm].
+        ``(n, n, 2)``, channels in `bubblenet.conventions.CHANNELS` order.
     fwhm8_px : float
         8 µm PSF FWHM in this image's pixels (at least 1.5 is used).
     mask_stars : bool
@@ -152,7 +153,7 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
         band = image[..., c].astype(np.float32)
         shifted = band - band.min()
         keep = np.ones(band.shape, bool)
-        if mask_stars and c == 1:
+        if mask_stars and c == CHANNEL_8UM:
             keep = ~(stars if stars is not None else point_source_mask(band, fwhm8_px))
         sample = shifted[keep] if keep.sum() > 0.1 * keep.size else shifted.ravel()
         top = float(sample.mean() + clip_sigma * sample.std())
@@ -188,7 +189,7 @@ def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars
     if mask_stars and stars is None:
         # Search the native pixels (the paper's sources are point sources at
         # the survey's resolution), then bring the mask to the output grid.
-        stars = point_source_mask(np.asarray(window[..., 1], np.float32), FWHM_8UM_ARCSEC / pixscale_arcsec)
+        stars = point_source_mask(np.asarray(window[..., CHANNEL_8UM], np.float32), FWHM_8UM_ARCSEC / pixscale_arcsec)
     out_stars = None
     if mask_stars:
         # Any output pixel a masked native pixel contributes to is masked.

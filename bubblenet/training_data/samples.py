@@ -32,6 +32,7 @@ from astropy import units as u
 from astropy.table import Table
 
 from bubblenet.catalogues.tables import BOX_SCALE, label_boxes, select, sky_coords
+from bubblenet.conventions import inside_pixels
 from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, Crop, block_factor, dihedral, keep_bands, labels_in_crop,
                                process)
 from bubblenet.errors import ConfigError
@@ -193,9 +194,8 @@ class TrainingData:
 
     def _index_positives(self, i, tile, catalogue, selected, data: _TileData) -> None:
         x, y = tile.world_to_pixel(sky_coords(catalogue))
-        maj = np.asarray(catalogue["maj_axis"], float) * 60 / data.pixscale
-        ny, nx = tile.shape
-        for j in np.flatnonzero(selected & np.isfinite(x) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)):
+        maj = u.Quantity(catalogue["maj_axis"], u.arcmin).to_value(u.arcsec) / data.pixscale  # pixels
+        for j in np.flatnonzero(selected & inside_pixels(x, y, tile.shape)):
             if j in self._indexed:
                 continue  # already taken from an overlapping tile: once per epoch means once
             crop = self._centred(i, x[j], y[j], maj[j])
