@@ -8,23 +8,34 @@ explicit arguments.
 
 Exit status: 0 on success, 2 on bad input (one message on stderr, naming the
 file and the problem), 130 when interrupted.
+
+Importing this module quiets TensorFlow's C++ start-up lines (absl's
+"All log messages before absl::InitializeLog()", the oneDNN and CPU-feature
+notices, ``I0000``/``W0000``/``E0000`` lines) unless ``-v``/``--verbose`` is on
+the command line: see `quiet_tensorflow`. It must therefore be imported
+before TensorFlow is.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import importlib.abc
+import importlib.util
 import logging
 import os
+import re
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
 from bubblenet.errors import ConfigError, InputError
 
-__all__ = ["main", "make_parser", "run_verb", "load_config_section", "VERBS"]
+__all__ = ["main", "make_parser", "run_verb", "load_config_section", "quiet_tensorflow", "VERBS"]
 
 #: Verb name -> (module, one-line help). Modules are imported only when used,
 #: so ``bubblenet --help`` stays fast.
@@ -41,6 +52,136 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 log = logging.getLogger("bubblenet")
+
+# -- TensorFlow's start-up noise ---------------------------------------------------------
+#
+# Importing TensorFlow prints, straight to file descriptor 2 from C++:
+#
+#   WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+#   I0000 00:00:1796109868.767605 7769 port.cc:153] oneDNN custom operations are on. ...
+#   I0000 00:00:1796109868.797376 7769 cpu_feature_guard.cc:227] This TensorFlow binary is optimized ...
+#   To enable the following instructions: AVX2 AVX512F ..., rebuild TensorFlow with the appropriate compiler flags.
+#
+# (TF 2.21: the first pair twice, from two libraries.) TF_CPP_MIN_LOG_LEVEL=2 hides
+# the CPU-feature notice and later INFO/WARNING lines, but not the oneDNN notice nor
+# absl's warning, which bypass it; only TF_ENABLE_ONEDNN_OPTS=0 would stop the
+# notice, and that changes the numbers. So, besides the variable, the import of
+# `tensorflow` itself runs with descriptor 2 sent to a temporary file, and what it
+# wrote comes back without those lines (everything, if the import fails).
+
+_TF_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+#: Lines dropped from what ``import tensorflow`` writes to stderr.
+_TF_NOISE = re.compile(
+    rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    # absl/glog prefix: "I0000 00:00:1796109868.767605    7769 port.cc:153] " (seconds since 1970 before
+    # absl::InitializeLog, else "I0131 12:34:56.789012 ...").
+    rb"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] "
+    rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
+)
+_quiet = {"set_level": False}
+
+
+def _asks_verbose(argv: Sequence[str]) -> bool:
+    """Whether `argv` has ``-v`` or ``--verbose`` (or an abbreviation argparse accepts) before any ``--``."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg == "-v" or (len(arg) > 3 and "--verbose".startswith(arg)):
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def _tensorflow_noise_filtered() -> Iterator[None]:
+    """Send descriptor 2 to a temporary file meanwhile; write it back without `_TF_NOISE` lines."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield  # no usable descriptor 2: nothing to filter
+        return
+    failed = False
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().splitlines(keepends=True)
+            kept = b"".join(line for line in lines if failed or not _TF_NOISE.match(line))
+            if kept:
+                os.write(2, kept)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` once, with a loader that runs the import under `_tensorflow_noise_filtered`."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        _uninstall_import_hook()  # one-shot, and no recursion in the look-up below
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _FilteringLoader(spec.loader)
+        return spec
+
+
+class _FilteringLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        # The module keeps the real loader (TensorFlow and importlib.resources look at it).
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        with _tensorflow_noise_filtered():
+            self._loader.exec_module(module)
+
+
+def _uninstall_import_hook() -> None:
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _QuietTensorFlowImport)]
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Quiet TensorFlow's C++ start-up lines, or (``verbose``) let them through.
+
+    Quiet: set ``TF_CPP_MIN_LOG_LEVEL=2`` unless the environment already sets it
+    (a user's value is never overridden), and, unless that value is ``0``, filter
+    what the first ``import tensorflow`` writes to stderr. Verbose: undo both
+    (only what this function did). Takes effect only before TensorFlow is
+    imported; called when this module is imported (reading ``sys.argv``) and
+    again by `run_verb` once the options are known.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    if verbose:
+        if _quiet["set_level"]:
+            os.environ.pop(_TF_LEVEL, None)
+            _quiet["set_level"] = False
+        _uninstall_import_hook()
+        return
+    if _TF_LEVEL not in os.environ:
+        os.environ[_TF_LEVEL] = "2"
+        _quiet["set_level"] = True
+    if os.environ[_TF_LEVEL].strip() != "0" and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+quiet_tensorflow(_asks_verbose(sys.argv[1:]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -208,6 +349,7 @@ def run_verb(
                 _apply_config(parser, first.config, other, ignore)
             _apply_config(parser, first.config, section)
         args = parser.parse_args(argv)
+        quiet_tensorflow(args.verbose)  # a config file may have set it; verbs import TensorFlow in `run`
         setup_logging(args.verbose, args.quiet)
         status = run(args)
     except InputError as err:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real images beside the repository and small synthetic skies."""
+"""Shared fixtures: the real images in tests/data and small synthetic skies."""
 
 from __future__ import annotations
 
@@ -10,19 +10,14 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-IMAGES = SHARED / "data" / "images"
+TESTS = REPO / "tests"
+#: Small real images, committed with the tests (origins and citations: tests/data/README.md).
+IMAGES = TESTS / "data" / "images"
 MWP8 = IMAGES / "mwp_GLM_04130-0013_I4_8um_approxwcs.fits"
 MWP24 = IMAGES / "mwp_GLM_04130-0013_M1_24um_approxwcs.fits"
 GLIMPSE_I2 = IMAGES / "glimpse_I2_l018_cutout.fits"
 MSX = IMAGES / "msx_e_21um_galactic_centre.fits.gz"
-PROFILES_TOOL = SHARED / "tools" / "bubble_profiles.py"
-
-
-def need_shared() -> None:
-    """The real images live beside the repository (as on CI); say so if they are missing."""
-    if not MWP8.exists():
-        pytest.skip(f"real images not found at {IMAGES}")
+PROFILES_TOOL = TESTS / "tools" / "bubble_profiles.py"
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from astropy.io import fits
 from PIL import Image
 
 from bubblenet.cli import VERBS, main as bubblenet_main
-from conftest import MSX, MWP8, MWP24, REPO, car_header, need_shared, write_fits
+from conftest import MSX, MWP8, MWP24, REPO, car_header, write_fits
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
@@ -70,7 +70,6 @@ def test_bands_that_do_not_overlap_exit_2(tmp_path):
 
 
 def test_catalogue_missing_columns_exit_2(tmp_path):
-    need_shared()
     bad = tmp_path / "cat.csv"
     bad.write_text("name,ra\nx,1\n")
     result = run_module("bubblenet.preview", "--i8", str(MWP8), "--catalogue", str(bad), "--out", str(tmp_path / "p.png"))
@@ -138,7 +137,6 @@ def test_experiment_configs_parse():
 
 
 def test_preview_real_pair_and_single_compressed_band(tmp_path):
-    need_shared()
     out = tmp_path / "mwp.png"
     result = run_module("bubblenet", "preview", "--i8", str(MWP8), "--m24", str(MWP24), "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -154,7 +152,6 @@ def test_preview_real_pair_and_single_compressed_band(tmp_path):
 
 
 def test_unwritable_output_exit_2(tmp_path):
-    need_shared()
     blocker = tmp_path / "file"
     blocker.write_text("x")
     message = _one_error_line(run_module("bubblenet.preview", "--i8", str(MWP8), "--catalogue", "none",
@@ -169,3 +166,55 @@ def test_info_json_describes_survey(twin_survey):
     assert len(report["images_8um"]) == 1 and len(report["images_24um"]) == 4
     assert report["tiles"][0]["tile"] == "GLM_03000+0000_mosaic_I4"
     assert report["images_8um"][0]["unit"] == "MJy/sr"
+
+
+# -- TensorFlow's C++ start-up lines: hidden unless --verbose ---------------------------------
+
+#: What importing TensorFlow prints from C++ (absl, oneDNN, CPU features, I/W/E0000 log lines).
+TF_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
+            "This TensorFlow binary is optimized", "To enable the following instructions", "I0000 ", "W0000 ",
+            "E0000 ")
+
+
+def _without_tf_level():
+    """The child's environment without TF_CPP_MIN_LOG_LEVEL (which .ci/run sets to 2)."""
+    return {key: value for key, value in ENV.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+@pytest.mark.parametrize("spelling", [["bubblenet.export"], ["bubblenet", "export"]], ids=["module", "verb"])
+def test_tensorflow_start_up_lines_are_hidden(tmp_path, spelling):
+    result = subprocess.run([sys.executable, "-m", *spelling, "--out", str(tmp_path / "sm"), "-q"],
+                            capture_output=True, text=True, env=_without_tf_level())
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "sm" / "saved_model.pb").exists()  # TensorFlow was imported and used
+    shown = [line for line in result.stderr.splitlines() if any(noise in line for noise in TF_NOISE)]
+    assert not shown, result.stderr
+
+
+def test_tensorflow_start_up_lines_show_with_verbose(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bubblenet.export", "--out", str(tmp_path / "sm"), "--verbose"],
+                            capture_output=True, text=True, env=_without_tf_level())
+    assert result.returncode == 0, result.stderr
+    assert any(noise in result.stderr for noise in TF_NOISE), result.stderr
+
+
+def test_quiet_start_keeps_the_users_tf_level_and_other_output():
+    show_level = "import os, bubblenet.cli; print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+
+    def level(*argv, env):
+        out = subprocess.run([sys.executable, "-c", show_level, *argv], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert level(env=_without_tf_level()) == "2"
+    assert level("--verbose", env=_without_tf_level()) == "None"
+    assert level(env={**_without_tf_level(), "TF_CPP_MIN_LOG_LEVEL": "0"}) == "0"
+    assert level("-q", env={**_without_tf_level(), "TF_CPP_MIN_LOG_LEVEL": "1"}) == "1"
+    # Only the start-up noise is dropped from what the import writes; anything else comes through.
+    code = ("import os; from bubblenet.cli import _tensorflow_noise_filtered\n"
+            "with _tensorflow_noise_filtered():\n"
+            "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n'"
+            " b'I0000 00:00:1796109868.767605    7769 port.cc:153] oneDNN custom operations are on.\\n'"
+            " b'a real problem\\n')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_without_tf_level())
+    assert out.returncode == 0 and out.stderr == "a real problem\n", out.stderr

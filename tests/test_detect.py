@@ -12,6 +12,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
 
+from bubblenet.conventions import BOX_SCALE
 from bubblenet.detection.results import bubble_names, detections_table, write_catalogue
 from bubblenet.detection.merging import merge_sky, same_bubble
 
@@ -52,7 +53,7 @@ def test_catalogue_files_round_trip(tmp_path):
     table = detections_table(coords, [78.0, 39.0], [0.6, 0.9], [[0, 0, 10, 10], [5, 5, 9, 9]], ["t1", "t2"],
                              meta={"threshold": 0.5, "search": {"stride": 0.5}})
     assert list(table["score"]) == [0.9, 0.6] and table["tile"][0] == "t2"  # highest score first
-    assert table["radius_arcmin"][1] == pytest.approx(78.0 / 1.3 / 60)
+    assert table["radius_arcmin"][1] == pytest.approx(78.0 / BOX_SCALE / 60)
     written = write_catalogue(table, tmp_path)
     back = Table.read(written["ecsv"])
     assert list(back["name"]) == list(table["name"]) and back.meta["search"] == {"stride": 0.5}
@@ -120,8 +121,10 @@ def test_detect_bad_inputs_are_clear_errors(test_tile_sky, tmp_path, capsys):
     assert main(["--survey", str(test_tile_sky), "--l", "40", "41", "--out", str(tmp_path / "b")]) == 2
     assert "no image overlaps" in capsys.readouterr().err
     assert main(["--survey", str(test_tile_sky), "--sizes", "900", "100", "--out", str(tmp_path / "c")]) == 2
+    assert "error: search sizes must be two window sides 0 < MIN <= MAX (arcsec), got [900.0, 100.0]" in (
+        capsys.readouterr().err)
     assert main(["--survey", str(test_tile_sky), "--model", str(tmp_path), "--out", str(tmp_path / "d")]) == 2
-    assert "model" in capsys.readouterr().err
+    assert f"error: {tmp_path / 'model.keras'}: no such model" in capsys.readouterr().err
     assert not any((tmp_path / name / "bubbles.ecsv").exists() for name in "abcd")
 
 
@@ -216,12 +219,11 @@ def test_evaluate_scores_the_detections_and_cross_matches_them(detected, test_ti
 
 def test_shipped_detector_on_the_real_mwp_field(tmp_path):
     """The real l = 41.3° field: the synthetic-trained detector finds most of its 6 clear DR2 bubbles."""
-    from conftest import MWP8, MWP24, need_shared
+    from conftest import MWP8, MWP24
 
     from bubblenet.detect import main as detect
     from bubblenet.evaluate import main as evaluate
 
-    need_shared()
     assert detect(["--i8", str(MWP8), "--m24", str(MWP24), "--out", str(tmp_path), "--no-previews", "-q"]) == 0
     assert evaluate(["--detections", str(tmp_path / "bubbles.ecsv"), "-q"]) == 0
     result = json.loads((tmp_path / "evaluation.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -22,12 +23,21 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_build_script_is_valid_bash_and_reads_the_version():
+def test_build_script_is_valid_bash_and_reads_the_version(tmp_path):
     assert subprocess.run(["bash", "-n", str(REPO / "build.sh")]).returncode == 0
     from bubblenet import __version__
 
-    text = (REPO / "build.sh").read_text()
-    assert "bubblenet:${version}" in text and __version__
+    # Run the real script with a stand-in `docker` that records its arguments: the tags it would build.
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$DOCKER_ARGS"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "DOCKER_ARGS": str(tmp_path / "args")}
+    result = subprocess.run(["bash", str(REPO / "build.sh"), "--pull"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args[:5] == ["build", "--tag", f"bubblenet:{__version__}", "--tag", "bubblenet:latest"], args
+    assert args[5:] == ["--pull", "."], args  # extra arguments pass through; the context is the repository
+    assert f"built bubblenet:{__version__} " in result.stdout
 
 
 def test_shipped_files_exist_with_citations():

@@ -24,13 +24,12 @@ from bubblenet.sky.mosaics import (
     pair_bands,
     shift_wcs,
 )
-from conftest import GLIMPSE_I2, MSX, MWP8, MWP24, car_header, need_shared, tan_header, write_fits
+from conftest import GLIMPSE_I2, MSX, MWP8, MWP24, car_header, tan_header, write_fits
 
 
 # -- real images through the same path -------------------------------------------------
 
 def test_real_glimpse_cutout_header_is_understood():
-    need_shared()
     image = open_image(GLIMPSE_I2)
     assert image.shape == (513, 1025)
     assert image.frame == "galactic"
@@ -42,7 +41,6 @@ def test_real_glimpse_cutout_header_is_understood():
 
 
 def test_real_msx_map_opens_compressed_with_other_unit_and_scale():
-    need_shared()
     image = open_image(MSX)
     assert image.shape == (599, 599)
     assert image.pixel_scale.to_value(u.arcsec) == pytest.approx(6.0, abs=1e-3)
@@ -52,7 +50,6 @@ def test_real_msx_map_opens_compressed_with_other_unit_and_scale():
 
 
 def test_real_mwp_field_pairs_and_reads_both_bands():
-    need_shared()
     (tile,) = open_survey([MWP8], [MWP24])
     assert tile.shape == (400, 800)
     data = tile.read(Window(100, 50, 200, 100))
@@ -64,7 +61,6 @@ def test_real_mwp_field_pairs_and_reads_both_bands():
 
 
 def test_real_glimpse_and_msx_do_not_overlap():
-    need_shared()
     with pytest.raises(FitsError, match="do not overlap") as err:
         open_survey([GLIMPSE_I2], [MSX])
     assert "glimpse_I2_l018_cutout.fits" in str(err.value)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bubblenet.synth.realism import REAL_PROFILES, mwp_field_twin, profile_rms
-from conftest import MWP8, MWP24, PROFILES_TOOL, need_shared
+from conftest import MWP8, MWP24, PROFILES_TOOL
 
 
 def _profiles(catalogue, i8, m24):
@@ -19,7 +19,6 @@ def _profiles(catalogue, i8, m24):
 
 
 def test_reference_rows_are_what_the_tool_measures_on_the_real_field():
-    need_shared()
     from bubblenet.catalogues.tables import packaged_path
 
     measured = _profiles(packaged_path("mwp_dr2_jayasinghe2019.csv"), MWP8, MWP24)
@@ -30,7 +29,6 @@ def test_reference_rows_are_what_the_tool_measures_on_the_real_field():
 
 def test_twin_of_the_real_field_looks_real(tmp_path):
     """Synthetic bubbles land within 0.06 RMS of the real profiles (circles on noise: ~0.25)."""
-    need_shared()
     i8, m24, catalogue = mwp_field_twin(tmp_path, seed=0)
     measured = _profiles(catalogue, i8, m24)
     assert measured["n"] == 11  # the same bubbles as on the real field

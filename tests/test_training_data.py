@@ -10,6 +10,7 @@ from astropy import units as u
 from astropy.wcs import WCS
 
 from bubblenet.catalogues.tables import select, sky_coords
+from bubblenet.conventions import BOX_SCALE, CHANNEL_8UM, CHANNEL_24UM
 from bubblenet.training_data.cutouts import Crop, dihedral, labels_in_crop, normalise, resample
 from bubblenet.training_data.samples import DataConfig, TrainingData, survey_inputs
 from bubblenet.errors import ConfigError
@@ -151,7 +152,7 @@ def test_centred_crop_geometry(train):
     boxes = labels_in_crop(crop, train._tile_data[tile].boxes)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     own = boxes[np.argmin(np.hypot(*(centres - 0.5).T))]
-    assert (own[2] - own[0]) / 2 == pytest.approx(1.3 / (2 * 1.7), rel=0.05)
+    assert (own[2] - own[0]) / 2 == pytest.approx(BOX_SCALE / (2 * 1.7), rel=0.05)
 
 
 def test_boxes_follow_the_image_through_symmetries(train):
@@ -173,11 +174,11 @@ def test_boxes_follow_the_image_through_symmetries(train):
         yy, xx = np.mgrid[:size, :size]
         px, py = expect * size - 0.5
         disk = np.hypot(xx - px, yy - py) < max(half, 2)
-        band = sample.image[..., 0] * disk
-        band = np.clip(band - np.median(sample.image[..., 0]), 0, None)
-        if band.sum() > 0:
-            cx, cy = (band * xx).sum() / band.sum(), (band * yy).sum() / band.sum()
-            assert np.hypot(cx - px, cy - py) < max(0.35 * half, 1.5), (k, sym)
+        band = sample.image[..., CHANNEL_24UM] * disk
+        band = np.clip(band - np.median(sample.image[..., CHANNEL_24UM]), 0, None)
+        assert band.sum() > 0, (k, sym)  # every target bubble is brighter than the crop's median at 24 µm
+        cx, cy = (band * xx).sum() / band.sum(), (band * yy).sum() / band.sum()
+        assert np.hypot(cx - px, cy - py) < max(0.35 * half, 1.5), (k, sym)
     assert seen == set(range(8))
 
 
@@ -243,21 +244,21 @@ def test_normalise_masks_stars_in_8um():
     image = rng.normal(100, 2, (96, 96, 2)).astype(np.float32)
     yy, xx = np.mgrid[:96, :96]
     for sx, sy in rng.uniform(10, 86, (25, 2)):
-        image[..., 1] += 400 * np.exp(-((xx - sx) ** 2 + (yy - sy) ** 2) / (2 * 1.0**2))
+        image[..., CHANNEL_8UM] += 400 * np.exp(-((xx - sx) ** 2 + (yy - sy) ** 2) / (2 * 1.0**2))
     masked = normalise(image, fwhm8_px=2.4)
     plain = normalise(image, fwhm8_px=2.4, mask_stars=False)
     assert masked.min() >= 0 and masked.max() <= 1
     # masking the stars lowers mean + 3σ, so the sky fills more of [0, 1]
-    assert np.median(masked[..., 1]) > 1.5 * np.median(plain[..., 1])
+    assert np.median(masked[..., CHANNEL_8UM]) > 1.5 * np.median(plain[..., CHANNEL_8UM])
     flat = normalise(np.ones((16, 16, 2), np.float32), fwhm8_px=2)
     assert (flat == 0).all()
 
 
 def test_normalise_clip_sets_where_the_scale_saturates():
     image = np.random.default_rng(2).normal(100, 5, (64, 64, 2)).astype(np.float32)
-    shifted = image[..., 0] - image[..., 0].min()
+    shifted = image[..., CHANNEL_24UM] - image[..., CHANNEL_24UM].min()
     for k in (2.0, 3.0, 5.0):
-        out = normalise(image, fwhm8_px=2.4, mask_stars=False, clip_sigma=k)[..., 0]
+        out = normalise(image, fwhm8_px=2.4, mask_stars=False, clip_sigma=k)[..., CHANNEL_24UM]
         top = shifted.mean() + k * shifted.std()
         assert out.max() <= 1 and np.mean(out == 1) == pytest.approx(np.mean(shifted >= top), abs=1e-3)
     with pytest.raises(ConfigError, match="clip_sigma"):
@@ -319,7 +320,7 @@ def test_stream_shapes_mix_and_determinism(train):
     assert not np.array_equal(first(other, 1)[0][0], a[0][0])
 
 
-def test_data_cli_preview(survey, tmp_path):
+def test_data_cli_preview(survey, tmp_path, capsys):
     from bubblenet.data import main
 
     out = tmp_path / "preview"
@@ -329,7 +330,11 @@ def test_data_cli_preview(survey, tmp_path):
     assert (out / "batch_montage.png").exists() and (out / "split.json").exists()
     assert len(list(out.glob("negatives_cluster_*.png"))) == 3
     assert json.loads((out / "split.json").read_text())["test"] == ["GLM_03000+0000_mosaic_I4"]
+    capsys.readouterr()  # only what the failing run writes below
     assert main(["preview", "--survey", str(survey), "--test-l", "27", "30", "33", "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: no tile left for training among" in err, err
+    assert "(test longitudes [27.0, 30.0, 33.0])" in err, err
 
 
 def test_each_bubble_once_even_where_tiles_overlap(inputs, tmp_path):
@@ -392,8 +397,8 @@ def test_8um_only_samples_have_no_24um(train):
     shells.__dict__.update(train.__dict__)
     shells.config = dataclasses.replace(train.config, bands="8")
     both, alone = train.positive(0), shells.positive(0)
-    assert both.image[..., 0].any() and not alone.image[..., 0].any()
-    np.testing.assert_array_equal(both.image[..., 1], alone.image[..., 1])
+    assert both.image[..., CHANNEL_24UM].any() and not alone.image[..., CHANNEL_24UM].any()
+    np.testing.assert_array_equal(both.image[..., CHANNEL_8UM], alone.image[..., CHANNEL_8UM])
     np.testing.assert_array_equal(both.boxes, alone.boxes)
     with pytest.raises(ValueError):
         keep_bands(both.image, "24")
