@@ -33,10 +33,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def describe(image) -> dict:
     """A JSON-able summary of a `bubblenet.sky.mosaics.SkyImage`."""
+    from astropy import units as u
+
     centre, radius = image.centre_and_radius()
     lon, lat = centre.spherical.lon.deg, centre.spherical.lat.deg
     return {"file": str(image.path), "shape_yx": list(image.shape), "frame": image.frame,
-            "ctype": list(image.wcs.wcs.ctype), "pixscale_arcsec": round(float(image.pixel_scale.value), 4),
+            "ctype": list(image.wcs.wcs.ctype),
+            "pixscale_arcsec": round(float(image.pixel_scale.to_value(u.arcsec)), 4),
             "unit": image.unit, "centre_deg": [round(lon, 4), round(lat, 4)],
             "radius_deg": round(float(radius.deg), 4)}
 

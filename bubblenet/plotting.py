@@ -27,6 +27,7 @@ from astropy.wcs import WCS  # noqa: E402
 
 from PIL import Image, ImageDraw  # noqa: E402
 
+from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM, CHANNELS  # noqa: E402
 from bubblenet.outputs import atomic_path  # noqa: E402
 
 __all__ = ["rgb_composite", "ellipses_in_pixels", "plot_sky", "save_figure", "preview_tile", "preview_survey"]
@@ -86,14 +87,14 @@ def ellipses_in_pixels(table: Table, wcs: WCS) -> tuple[np.ndarray, ...]:
     coords = SkyCoord(l=np.asarray(table["glon"], float) * u.deg, b=np.asarray(table["glat"], float) * u.deg,
                       frame="galactic")
     x, y = wcs.world_to_pixel(coords)
-    delta = 1.0 / 3600  # one arcsec along each Galactic axis
+    delta = u.arcsec.to(u.deg)  # one arcsec along each Galactic axis, deg
     cosb = np.cos(np.radians(coords.b.deg))
     xl, yl = wcs.world_to_pixel(SkyCoord(l=coords.l + delta * u.deg / cosb, b=coords.b, frame="galactic"))
     xb, yb = wcs.world_to_pixel(SkyCoord(l=coords.l, b=coords.b + delta * u.deg, frame="galactic"))
     theta = np.radians(np.nan_to_num(np.asarray(table["theta"], float)))
     dx = np.cos(theta) * (xl - x) + np.sin(theta) * (xb - x)
     dy = np.cos(theta) * (yl - y) + np.sin(theta) * (yb - y)
-    px_per_arcmin = 60 * np.hypot(xb - x, yb - y)
+    px_per_arcmin = u.arcmin.to(u.arcsec) * np.hypot(xb - x, yb - y)  # the offsets are one arcsec
     a = np.asarray(table["maj_axis"], float) * px_per_arcmin
     b = np.asarray(table["min_axis"], float) * px_per_arcmin
     return x, y, a, b, np.arctan2(dy, dx)
@@ -106,8 +107,8 @@ def plot_sky(data: np.ndarray, wcs: WCS, *, catalogue: Table | None = None, sele
     Parameters
     ----------
     data : numpy.ndarray
-        ``(ny, nx, 2)`` with channels [24 µm, 8 µm]; a channel that is all
-        NaN is treated as missing.
+        ``(ny, nx, 2)`` with channels in `bubblenet.conventions.CHANNELS`
+        order; a channel that is all NaN is treated as missing.
     wcs : astropy.wcs.WCS
         Celestial WCS of `data`.
     catalogue : astropy.table.Table, optional
@@ -123,8 +124,8 @@ def plot_sky(data: np.ndarray, wcs: WCS, *, catalogue: Table | None = None, sele
     """
     from matplotlib.patches import Ellipse
 
-    bands = [data[..., c] if np.isfinite(data[..., c]).any() else None for c in range(2)]
-    rgb = rgb_composite(bands[0], bands[1])
+    bands = [data[..., c] if np.isfinite(data[..., c]).any() else None for c in range(len(CHANNELS))]
+    rgb = rgb_composite(bands[CHANNEL_24UM], bands[CHANNEL_8UM])
     ny, nx = rgb.shape[:2]
     aspect = ny / nx
     fig = plt.figure(figsize=(figsize_in, figsize_in * aspect + 1.2))
@@ -182,15 +183,15 @@ def preview_tile(tile, path: str | os.PathLike, *, catalogue: Table | None = Non
     from bubblenet.catalogues.tables import select
 
     selected = select(catalogue, selection) if catalogue is not None and selection is not None else None
-    title = f"{tile.name}  ({tile.pixel_scale.value * factor:.3g}″/px shown)"
+    title = f"{tile.name}  ({tile.pixel_scale.to_value(u.arcsec) * factor:.3g}″/px shown)"
     return save_figure(plot_sky(data, wcs, catalogue=catalogue, selected=selected, title=title), path)
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
     """A normalised ``(S, S, 2)`` crop as 8-bit RGB (24 µm red, 8 µm green), row 0 at the bottom."""
     rgb = np.zeros(image.shape[:2] + (3,), np.uint8)
-    rgb[..., 0] = np.clip(image[..., 0] * 255, 0, 255)
-    rgb[..., 1] = np.clip(image[..., 1] * 255, 0, 255)
+    rgb[..., 0] = np.clip(image[..., CHANNEL_24UM] * 255, 0, 255)
+    rgb[..., 1] = np.clip(image[..., CHANNEL_8UM] * 255, 0, 255)
     return rgb[::-1]  # FITS row 0 is at the bottom; PNG row 0 at the top
 
 
@@ -261,7 +262,8 @@ def preview_detections(tile, table: Table, path: str | os.PathLike, *, threshold
         coords = SkyCoord(np.asarray(table["glon"], float) * u.deg, np.asarray(table["glat"], float) * u.deg,
                           frame="galactic")
         x, y = wcs.world_to_pixel(coords)
-        radius = np.asarray(table["radius_arcmin"], float) * 60 / (float(tile.pixel_scale.value) * factor)
+        radius_arcsec = u.Quantity(table["radius_arcmin"], u.arcmin, dtype=float).to_value(u.arcsec)
+        radius = radius_arcsec / (float(tile.pixel_scale.to_value(u.arcsec)) * factor)  # binned pixels
         cmap = plt.get_cmap("plasma")
         norm = plt.Normalize(threshold, 1.0)
         for xi, yi, ri, score in zip(x, y, radius, np.asarray(table["score"], float)):

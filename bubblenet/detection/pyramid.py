@@ -27,6 +27,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy import ndimage
 
+from bubblenet.conventions import CHANNELS
 from bubblenet.training_data.cutouts import CLIP_SIGMA, Crop, block_factor, normalise
 from bubblenet.sky.stars import FWHM_8UM_ARCSEC
 from bubblenet.sky.tilecache import BadMap, TileCache
@@ -152,9 +153,10 @@ class _LevelStrips:
         cols = _axis_weights(c1 - c0, self.ratio, x1 - x0, offset=x0 - c0 * self.ratio)
         ys, xs = slice(y0 * k, y1 * k), slice(x0 * k, x1 * k)
         out = []
-        # One plane at a time (24 µm, 8 µm, point sources), so that one native plane is held at most.
-        for read in (lambda: self.cache.data[ys, xs, 0], lambda: self.cache.data[ys, xs, 1],
-                     lambda: self.cache.stars[ys, xs]):
+        # One plane at a time (the bands in CHANNELS order, then the point sources),
+        # so that one native plane is held at most.
+        bands = [lambda c=c: self.cache.data[ys, xs, c] for c in range(len(CHANNELS))]
+        for read in (*bands, lambda: self.cache.stars[ys, xs]):
             plane = np.asarray(read(), np.float32)
             if k > 1:
                 plane = plane.reshape(y1 - y0, k, x1 - x0, k).mean(axis=(1, 3))
@@ -163,7 +165,7 @@ class _LevelStrips:
                 # own edges "nearest" repeats the edge, as per-window processing does.
                 plane = ndimage.gaussian_filter(plane, self.sigma, mode="nearest")
             out.append(_resample_rows_cols(plane, rows, cols))
-        return np.stack(out[:2], axis=-1), out[2]
+        return np.stack(out[:len(CHANNELS)], axis=-1), out[len(CHANNELS)]
 
 
 def pyramid_windows(cache: TileCache, levels: Sequence[Level], *, pixscale_arcsec: float,

@@ -4,7 +4,7 @@ One row per bubble: ``name`` (``BN G012.345+00.123`` for Galactic surveys,
 ``BN J012345.67+123456.7`` for equatorial ones, after the frame of the
 images), ``glon``, ``glat``, ``ra``, ``dec`` (deg, ICRS), ``radius_arcmin``
 (the bubble's outer radius, in the sense of MWP's MajAxis: the box half-size
-over the label scale k = 1.3 the model was trained with), ``score``, the
+over the label scale the model was trained with, `bubblenet.conventions.BOX_SCALE`), ``score``, the
 pixel box in its tile (``x_min`` ... ``y_max``) and the ``tile``. The
 table's ``meta`` records the model, threshold, search, inputs and versions.
 
@@ -23,6 +23,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from bubblenet.conventions import BOX_SCALE
 from bubblenet.outputs import atomic_path
 
 __all__ = ["detections_table", "bubble_names", "write_catalogue", "in_region", "CATALOGUE_FILES"]
@@ -61,7 +62,7 @@ def bubble_names(coords: SkyCoord, frame: str = "galactic") -> np.ndarray:
     return np.array([f"BN J{r}{d}" for r, d in zip(np.atleast_1d(ra), np.atleast_1d(dec))], dtype=str)
 
 
-def detections_table(coords: SkyCoord, half_arcsec, scores, boxes_px, tiles, *, box_scale: float = 1.3,
+def detections_table(coords: SkyCoord, half_arcsec, scores, boxes_px, tiles, *, box_scale: float = BOX_SCALE,
                      frame: str = "galactic", meta: dict | None = None) -> Table:
     """The catalogue table of detections, brightest score first.
 
@@ -95,6 +96,7 @@ def detections_table(coords: SkyCoord, half_arcsec, scores, boxes_px, tiles, *, 
     table["glat"] = gal.b.deg * u.deg
     table["ra"] = icrs.ra.deg * u.deg
     table["dec"] = icrs.dec.deg * u.deg
+    # "/ 60" on purpose: astropy's arcsec -> arcmin multiplies by 1/60, which differs in the last bit.
     table["radius_arcmin"] = np.asarray(half_arcsec, float).ravel()[order] / box_scale / 60 * u.arcmin
     table["score"] = scores[order]
     for k, column in enumerate(("x_min", "y_min", "x_max", "y_max")):

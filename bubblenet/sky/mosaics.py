@@ -9,8 +9,8 @@ name, and the 24 µm data are resampled onto the 8 µm pixel grid with
 
 Conventions (see `bubblenet.conventions`): arrays are indexed ``(y, x)``; pixel
 coordinates are 0-based with integers at pixel centres, as astropy's WCS
-methods use; a two-band array is ``(ny, nx, 2)`` with channel 0 = 24 µm and
-channel 1 = 8 µm, the order of the reference method's network input.
+methods use; a two-band array is ``(ny, nx, 2)`` with channels in
+`bubblenet.conventions.CHANNELS` order (24 µm, then 8 µm).
 
 NaN handling follows Nishimoto et al. (2025, PASJ 77, 403): survey edges and
 holes are NaN in the mosaics; small holes (up to `SMALL_HOLE_AREA` pixels, e.g.
@@ -39,6 +39,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 
+from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM, CHANNELS, image_box
 from bubblenet.errors import FitsError
 
 # Large NaN areas are left NaN on purpose by `fill_small_holes`; astropy's
@@ -327,9 +328,8 @@ class SkyImage:
 
     def footprint(self, n_per_side: int = 8) -> SkyCoord:
         """Points along the image border (pixel edges), in the image's frame."""
-        ny, nx = self.shape
         t = np.linspace(0.0, 1.0, n_per_side, endpoint=False)
-        x0, x1, y0, y1 = -0.5, nx - 0.5, -0.5, ny - 0.5
+        x0, y0, x1, y1 = image_box(self.shape)
         xs = np.concatenate([x0 + t * (x1 - x0), np.full_like(t, x1), x1 - t * (x1 - x0), np.full_like(t, x0)])
         ys = np.concatenate([np.full_like(t, y0), y0 + t * (y1 - y0), np.full_like(t, y1), y1 - t * (y1 - y0)])
         return self.wcs.pixel_to_world(xs, ys)
@@ -434,9 +434,9 @@ def _overlaps(a: SkyImage, b: SkyImage) -> bool:
     bounds = a.pixel_bounds_of(b.footprint(16))
     if bounds is None:
         return False
-    ny, nx = a.shape
+    lo_x, lo_y, hi_x, hi_y = image_box(a.shape)
     xmin, ymin, xmax, ymax = bounds
-    return xmin < nx - 0.5 and xmax > -0.5 and ymin < ny - 0.5 and ymax > -0.5
+    return xmin < hi_x and xmax > lo_x and ymin < hi_y and ymax > lo_y
 
 
 def pair_bands(images8: Sequence[SkyImage], images24: Sequence[SkyImage]) -> list["SkyTile"]:
@@ -594,21 +594,21 @@ class SkyTile:
         Returns
         -------
         numpy.ndarray
-            ``(ny, nx, 2)`` float32, channel 0 = 24 µm, channel 1 = 8 µm, NaN
-            where a band has no data.
+            ``(ny, nx, 2)`` float32, channels in `bubblenet.conventions.CHANNELS`
+            order, NaN where a band has no data.
         """
         if window is None:
             window = Window(0, 0, self.shape[1], self.shape[0])
-        out = np.empty(window.shape + (2,), dtype=np.float32)
-        out[..., 0] = self.read24(window, fill_holes=fill_holes)
+        out = np.empty(window.shape + (len(CHANNELS),), dtype=np.float32)
+        out[..., CHANNEL_24UM] = self.read24(window, fill_holes=fill_holes)
         if fill_holes:
             # Holes are judged on a margin around the window, so one cut by the
             # window's edge is not mistaken for a small one.
             m = _HOLE_MARGIN
             padded = self.image8.read(Window(window.x0 - m, window.y0 - m, window.nx + 2 * m, window.ny + 2 * m))
-            out[..., 1] = fill_small_holes(padded)[m:-m, m:-m]
+            out[..., CHANNEL_8UM] = fill_small_holes(padded)[m:-m, m:-m]
         else:
-            out[..., 1] = self.image8.read(window)
+            out[..., CHANNEL_8UM] = self.image8.read(window)
         return out
 
     def read24(self, window: Window, *, fill_holes: bool = True) -> np.ndarray:
@@ -653,7 +653,8 @@ class SkyTile:
         Returns
         -------
         data : numpy.ndarray
-            ``(ny // factor, nx // factor, 2)`` float32, channels [24 µm, 8 µm].
+            ``(ny // factor, nx // factor, 2)`` float32, channels in
+            `bubblenet.conventions.CHANNELS` order.
         wcs : astropy.wcs.WCS
             The WCS of the binned grid.
         """
@@ -662,28 +663,30 @@ class SkyTile:
         factor = max(int(factor), 1)
         binned8, coarse = self.image8.read_binned(factor)
         by, bx = binned8.shape
-        out = np.empty((by, bx, 2), dtype=np.float32)
-        out[..., 1] = binned8
+        out = np.empty((by, bx, len(CHANNELS)), dtype=np.float32)
+        out[..., CHANNEL_8UM] = binned8
         total = np.zeros((by, bx))
         count = np.zeros((by, bx))
         for image in self.images24:
-            f24 = max(int(round(factor * self.pixel_scale.value / image.pixel_scale.value)), 1)
+            binned_scale = factor * self.pixel_scale.to_value(u.arcsec)  # arcsec per binned pixel
+            f24 = max(int(round(binned_scale / image.pixel_scale.to_value(u.arcsec))), 1)
             binned, w24 = image.read_binned(f24)
             values, footprint = reproject_interp((binned, w24), coarse, shape_out=(by, bx), order="bilinear")
             ok = (footprint > 0) & np.isfinite(values)
             total[ok] += values[ok]
             count[ok] += 1
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[..., 0] = total / count
+            out[..., CHANNEL_24UM] = total / count
         return out, coarse
 
 
 def _window_border(wcs: WCS, shape: tuple[int, int], n: int = 6) -> SkyCoord:
     """Sky points along the border (pixel edges) of a pixel grid, to find the data under it."""
     ny, nx = shape
+    x0, y0, x1, y1 = image_box(shape)
     t = np.linspace(0.0, 1.0, n)
-    xs = np.concatenate([-0.5 + t * nx, np.full(n, nx - 0.5), -0.5 + t * nx, np.full(n, -0.5)])
-    ys = np.concatenate([np.full(n, -0.5), -0.5 + t * ny, np.full(n, ny - 0.5), -0.5 + t * ny])
+    xs = np.concatenate([x0 + t * nx, np.full(n, x1), x0 + t * nx, np.full(n, x0)])
+    ys = np.concatenate([np.full(n, y0), y0 + t * ny, np.full(n, y1), y0 + t * ny])
     return wcs.pixel_to_world(xs, ys)
 
 

@@ -25,7 +25,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+from astropy import units as u
 
+from bubblenet.conventions import CHANNEL_8UM, CHANNELS
 from bubblenet.outputs import atomic_path, ensure_dir
 from bubblenet.sky.mosaics import SkyTile, Window
 
@@ -71,7 +73,7 @@ class TileCache:
         ny, nx = self.tile.shape
         log.info("caching %s (%d x %d px, both bands) in %s", self.tile.name, nx, ny, self.path.parent)
         with atomic_path(self.path) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(ny, nx, 2))
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(ny, nx, len(CHANNELS)))
             for y0 in range(0, ny, _STRIP_ROWS):
                 rows = min(_STRIP_ROWS, ny - y0)
                 out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows))
@@ -81,10 +83,10 @@ class TileCache:
     def _build_stars(self) -> None:
         from bubblenet.sky.stars import FWHM_8UM_ARCSEC, tile_point_source_mask
 
-        fwhm = FWHM_8UM_ARCSEC / float(self.tile.pixel_scale.value)
+        fwhm = FWHM_8UM_ARCSEC / float(self.tile.pixel_scale.to_value(u.arcsec))
         with atomic_path(self.stars_path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=bool, shape=self.shape)
-            tile_point_source_mask(self.data[..., 1], fwhm, out)
+            tile_point_source_mask(self.data[..., CHANNEL_8UM], fwhm, out)
             out.flush()
             del out
 

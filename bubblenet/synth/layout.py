@@ -26,6 +26,7 @@ import dataclasses
 import math
 
 import numpy as np
+from astropy import units as u
 from astropy.io import fits
 from astropy.wcs import WCS
 
@@ -99,7 +100,7 @@ class TileSpec:
         w.wcs.ctype = ["GLON-CAR", "GLAT-CAR"]
         w.wcs.crval = [self.crval1, 0.0]
         w.wcs.crpix = list(self.crpix)
-        w.wcs.cdelt = [-self.pixscale / 3600.0, self.pixscale / 3600.0]
+        w.wcs.cdelt = [-self.pixscale / u.deg.to(u.arcsec), self.pixscale / u.deg.to(u.arcsec)]
         w.wcs.cunit = ["deg", "deg"]
         w.array_shape = self.shape
         return w
@@ -125,7 +126,7 @@ class TileSpec:
         h["CRVAL2"] = (0.0, "[Deg] Galactic Latitude at reference pixel")
         h["CRPIX1"] = (self.crpix[0], "Reference pixel for x-position")
         h["CRPIX2"] = (self.crpix[1], "Reference pixel for y-position")
-        step = self.pixscale / 3600.0
+        step = self.pixscale / u.deg.to(u.arcsec)  # deg
         if self.band == "8um":
             h["CD1_1"], h["CD1_2"], h["CD2_1"], h["CD2_2"] = -step, 0.0, 0.0, step
         else:
@@ -155,7 +156,7 @@ class MasterGrid:
     @property
     def step(self) -> float:
         """Pixel side in degrees."""
-        return self.pixscale / 3600.0
+        return self.pixscale / u.deg.to(u.arcsec)
 
     def x_of(self, glon):
         """Fractional master x of continuous longitudes."""
@@ -199,7 +200,7 @@ def survey_layout(region: Region, pixscale: float) -> tuple[MasterGrid, list[Til
     master : MasterGrid
     tiles8, tiles24 : list of TileSpec
     """
-    step = pixscale / 3600.0
+    step = pixscale / u.deg.to(u.arcsec)  # deg
     b_lo, b_hi = region.b_min - LAT_MARGIN, region.b_max + LAT_MARGIN
     nx = int(math.ceil((region.l_max - region.l_min) / step))
     ny = int(math.ceil((b_hi - b_lo) / step))
@@ -224,7 +225,7 @@ def survey_layout(region: Region, pixscale: float) -> tuple[MasterGrid, list[Til
 
     tiles24 = []
     s24 = pixscale * PIXSCALE_RATIO_24
-    step24 = s24 / 3600.0
+    step24 = s24 / u.deg.to(u.arcsec)  # deg
     n_rows = max(int(math.ceil((region.b_max - region.b_min - 1e-9) / MIPSGAL_STEP)), 1)
     for lc in np.arange(math.ceil(region.l_min), math.floor(region.l_max) + 1, MIPSGAL_STEP)[::-1]:
         lo, hi = max(lc - MIPSGAL_WIDTH / 2, region.l_min), min(lc + MIPSGAL_WIDTH / 2, region.l_max)

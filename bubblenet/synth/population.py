@@ -209,7 +209,7 @@ def _stars(region: Region, rng: np.random.Generator, confusers: Table) -> tuple[
     extra8, extra24 = [], []
     for row in confusers[confusers["kind"] == "cluster"]:
         m = rng.integers(20, 80)
-        sigma = row["size_arcmin"] / 60 / 2
+        sigma = row["size_arcmin"] / u.deg.to(u.arcmin) / 2  # deg
         lo = row["glon"] + rng.normal(0, sigma, m)
         la = row["glat"] + rng.normal(0, sigma, m)
         f = _power_law(m, 2.0, 500.0, 1.7, rng)

@@ -56,6 +56,7 @@ def mwp_field_twin(folder, *, seed: int = 0):
     from astropy.coordinates import SkyCoord
     from astropy.io import fits
 
+    from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM
     from bubblenet.outputs import atomic_path
     from bubblenet.sky.mosaics import Window, find_survey_files, open_survey
     from bubblenet.synth.layout import Region
@@ -67,7 +68,8 @@ def mwp_field_twin(folder, *, seed: int = 0):
     region = Region(f["glon"] - half_w - 0.1, f["glon"] + half_w + 0.1, f["glat"] - half_h - 0.05,
                     f["glat"] + half_h + 0.05)
     files = make_survey(folder / "survey", SynthConfig(region, pixscale=f["pixscale"], seed=seed))
-    nx, ny = round(f["width_deg"] * 3600 / f["pixscale"]), round(f["height_deg"] * 3600 / f["pixscale"])
+    nx = round((f["width_deg"] * u.deg).to_value(u.arcsec) / f["pixscale"])  # pixscale in arcsec
+    ny = round((f["height_deg"] * u.deg).to_value(u.arcsec) / f["pixscale"])
     centre = SkyCoord(l=f["glon"] * u.deg, b=f["glat"] * u.deg, frame="galactic")
     # The 8 µm tile that holds the whole field (GLIMPSE tile l = 42°).
     tile = max(open_survey(*find_survey_files(files.folder)),
@@ -77,7 +79,7 @@ def mwp_field_twin(folder, *, seed: int = 0):
     data = tile.read(window)
     header = tile.window_wcs(window).to_header()
     out = []
-    for channel, name in ((1, "twin_I4_8um.fits"), (0, "twin_M1_24um.fits")):
+    for channel, name in ((CHANNEL_8UM, "twin_I4_8um.fits"), (CHANNEL_24UM, "twin_M1_24um.fits")):
         path = folder / name
         with atomic_path(path) as tmp:
             fits.PrimaryHDU(data[..., channel], header).writeto(tmp)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
 from scipy import ndimage
@@ -125,7 +126,7 @@ def draw_master_sky(grid: MasterGrid, population: Population, rngs: dict[str, np
     Stars and noise are added per tile later, at each band's own pixel scale.
     """
     ny, nx = grid.shape
-    step_arcmin = grid.pixscale / 60.0
+    step_arcmin = grid.pixscale / u.arcmin.to(u.arcsec)
     lat = grid.lat_of(np.arange(ny))[:, None].astype(np.float32)
     lon = grid.lon_of(np.arange(nx))[None, :].astype(np.float32)
     level8 = _background_level("8um", lon, lat).astype(np.float32)
@@ -140,7 +141,7 @@ def draw_master_sky(grid: MasterGrid, population: Population, rngs: dict[str, np
     del own
 
     # Bright wispy filaments (PAH emission of cloud edges), mostly at 8 µm.
-    area = grid.shape[0] * grid.shape[1] * (grid.pixscale / 3600) ** 2
+    area = grid.shape[0] * grid.shape[1] * (grid.pixscale / u.deg.to(u.arcsec)) ** 2  # deg²
     rng = rngs["filaments"]
     ink = render.draw_curves(grid.shape, rng.poisson(40 * area) + 1, (2 / step_arcmin, 25 / step_arcmin), rng)
     width = max(6.0 / grid.pixscale, 0.7)  # ~6″ wide
@@ -196,8 +197,8 @@ def _draw_bubbles(sky8, sky24, grid: MasterGrid, bubbles: Table, rng: np.random.
     lon = unwrap_longitude(np.asarray(bubbles["GLON"], float), grid.lon_of(grid.shape[1] / 2))
     lat = np.asarray(bubbles["GLAT"], float)
     for i, row in enumerate(bubbles):
-        a = row["MajAxis"] * 60 / grid.pixscale
-        b = min(row["MinAxis"], row["MajAxis"]) * 60 / grid.pixscale
+        a = row["MajAxis"] * u.arcmin.to(u.arcsec) / grid.pixscale  # pixels
+        b = min(row["MinAxis"], row["MajAxis"]) * u.arcmin.to(u.arcsec) / grid.pixscale
         # theta runs from +l towards +b; on the image +x points to -l.
         angle = math.pi - math.radians(row["theta"])
         p = _shell_params(str(row["kind"]), a, b, angle, float(_background_level("8um", lon[i], lat[i])),
@@ -210,7 +211,7 @@ def _draw_confusers(sky8, sky24, grid: MasterGrid, confusers: Table, rng: np.ran
     """Compact HII blobs (filled, no shell) and YSO halos; their stars come later."""
     lon = unwrap_longitude(np.asarray(confusers["glon"], float), grid.lon_of(grid.shape[1] / 2))
     for i, row in enumerate(confusers):
-        sigma = row["size_arcmin"] * 60 / grid.pixscale / 2
+        sigma = row["size_arcmin"] * u.arcmin.to(u.arcsec) / grid.pixscale / 2  # pixels
         bg8 = float(_background_level("8um", lon[i], row["glat"]))
         bg24 = float(_background_level("24um", lon[i], row["glat"]))
         amp = {"hii_blob": (rng.uniform(0.5, 1.5) * bg8, rng.uniform(1.0, 4.0) * bg24),
@@ -229,7 +230,7 @@ def _pixel_solid_angle(pixscale: float) -> float:
 
 def _stars_layer(spec: TileSpec, stars: Table, lon_x, lat_y) -> tuple[np.ndarray, float]:
     """Point sources of one band on a tile's grid (MJy/sr, PSF-convolved) and the saturation level."""
-    step = spec.pixscale / 3600.0
+    step = spec.pixscale / u.deg.to(u.arcsec)  # deg
     lon = unwrap_longitude(np.asarray(stars["glon"], float), float(lon_x[0]))
     x = (lon_x[0] - lon) / step
     y = (np.asarray(stars["glat"], float) - lat_y[0]) / step
@@ -258,7 +259,7 @@ def _coverage_mask(band: str, region: Region, lon_x, lat_y, rng: np.random.Gener
     for _ in range(rng.poisson(40 * area)):
         _punch(mask, rng.uniform(0, nx), rng.uniform(0, ny), rng.uniform(0.5, 2.5))
     if band == "24um":
-        step_arcmin = abs(lat_y[1] - lat_y[0]) * 60
+        step_arcmin = abs(lat_y[1] - lat_y[0]) * u.deg.to(u.arcmin)
         for _ in range(rng.poisson(0.3 * area)):
             _punch(mask, rng.uniform(0, nx), rng.uniform(0, ny), rng.uniform(0.5, 1.5) / step_arcmin)
     return mask
@@ -276,7 +277,7 @@ def _punch(mask: np.ndarray, cx: float, cy: float, r: float) -> None:
 
 def _tile_axes(spec: TileSpec, region: Region) -> tuple[np.ndarray, np.ndarray]:
     """Continuous longitude of each column and latitude of each row of a tile."""
-    step = spec.pixscale / 3600.0
+    step = spec.pixscale / u.deg.to(u.arcsec)  # deg
     lc = unwrap_longitude(spec.crval1, (region.l_min + region.l_max) / 2)
     lon_x = lc - (np.arange(spec.shape[1]) + 1 - spec.crpix[0]) * step
     lat_y = (np.arange(spec.shape[0]) + 1 - spec.crpix[1]) * step

@@ -31,8 +31,8 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
-from bubblenet.catalogues.tables import BOX_SCALE, label_boxes, select, sky_coords
-from bubblenet.conventions import inside_pixels
+from bubblenet.catalogues.tables import label_boxes, select, sky_coords
+from bubblenet.conventions import BOX_SCALE, inside_pixels
 from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, Crop, block_factor, dihedral, keep_bands, labels_in_crop,
                                process)
 from bubblenet.errors import ConfigError
@@ -187,7 +187,8 @@ class TrainingData:
             bad_negative.paint_boxes(boxes[masked])
         else:
             x, y = tile.world_to_pixel(sky_coords(catalogue[masked]))
-            r = self.config.core_fraction * np.asarray(catalogue["reff"][masked], float) * 60 / pixscale
+            core = self.config.core_fraction * u.Quantity(catalogue["reff"][masked], u.arcmin, dtype=float)
+            r = core.to_value(u.arcsec) / pixscale  # pixels
             inside = np.isfinite(x) & np.isfinite(y)
             bad_negative.paint_disks(x[inside], y[inside], r[inside])
         return _TileData(cache, pixscale, boxes, bad, bad_negative)
@@ -205,7 +206,7 @@ class TrainingData:
 
     def _draw_negative_pool(self, catalogue: Table, selected) -> list[Crop]:
         """Bubble-free crops per tile, half-sizes like the positives' (log-normal radii x crop scales)."""
-        log_maj = np.log(np.asarray(catalogue["maj_axis"][selected], float) * 60)  # arcsec
+        log_maj = np.log(u.Quantity(catalogue["maj_axis"][selected], u.arcmin, dtype=float).to_value(u.arcsec))
         mu, sigma = float(log_maj.mean()), float(max(log_maj.std(), 0.1))
         pool = []
         for i, data in enumerate(self._tile_data):

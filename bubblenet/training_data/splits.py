@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from bubblenet.conventions import image_box
 from bubblenet.errors import ConfigError
 from bubblenet.outputs import write_json
 
@@ -130,9 +131,9 @@ def forbidden_boxes(tiles: Sequence, split: Split, name: str) -> np.ndarray:
         bounds = tile.image8.pixel_bounds_of(other.image8.footprint(16))
         if bounds is None:
             continue
-        ny, nx = tile.shape
+        lo_x, lo_y, hi_x, hi_y = image_box(tile.shape)
         x0, y0, x1, y1 = bounds
-        if x1 < -0.5 or x0 > nx - 0.5 or y1 < -0.5 or y0 > ny - 0.5:
+        if x1 < lo_x or x0 > hi_x or y1 < lo_y or y0 > hi_y:
             continue
         boxes.append(bounds)
     return np.array(boxes, dtype=float).reshape(-1, 4)

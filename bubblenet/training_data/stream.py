@@ -9,7 +9,7 @@ negatives come from per-cluster streams mixed by the cluster weights with
 so a seeded stream is the same on every run whatever the thread count.
 
 Elements: ``(images, boxes, classes)`` with shapes ``(B, S, S, 2)`` float32
-in [0, 1] (channel 0 = 24 µm, 1 = 8 µm), ``(B, M, 4)`` float32 relative
+in [0, 1] (channels in `bubblenet.conventions.CHANNELS` order), ``(B, M, 4)`` float32 relative
 ``xyxy`` boxes (see `bubblenet.conventions`), ``(B, M)`` int32 classes (1 = bubble,
 -1 = padding), with B = positives + negatives and M = ``max_boxes``.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from bubblenet.conventions import CHANNELS
 from bubblenet.training_data.samples import TrainingData
 from bubblenet.training_data.negatives import Clusters
 
@@ -27,7 +28,7 @@ __all__ = ["training_stream", "element_spec"]
 
 def element_spec(size: int, max_boxes: int):
     """Shapes and dtypes of one sample (without the batch axis)."""
-    return (tf.TensorSpec((size, size, 2), tf.float32), tf.TensorSpec((max_boxes, 4), tf.float32),
+    return (tf.TensorSpec((size, size, len(CHANNELS)), tf.float32), tf.TensorSpec((max_boxes, 4), tf.float32),
             tf.TensorSpec((max_boxes,), tf.int32))
 
 
@@ -35,7 +36,7 @@ def _mapped(fn, size: int, max_boxes: int, parallel):
     """A counter stream mapped through a numpy sample function, shapes restored."""
     def call(k):
         image, boxes, labels = tf.numpy_function(fn, [k], (tf.float32, tf.float32, tf.int32), stateful=False)
-        image.set_shape((size, size, 2))
+        image.set_shape((size, size, len(CHANNELS)))
         boxes.set_shape((max_boxes, 4))
         labels.set_shape((max_boxes,))
         return image, boxes, labels
