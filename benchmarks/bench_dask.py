@@ -54,7 +54,7 @@ def run(folder: Path, out: Path, workers: int | None, extra: list[str]) -> dict:
 
 def input_seconds(folder: Path, search: dict) -> float:
     """Seconds to cut and normalise one tile's windows with no network (the part a GPU cannot speed up)."""
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.detector import load_detector
     from bubblenet.detection.inference import search_inputs
     from bubblenet.sky.mosaics import find_survey_files, open_survey
     from bubblenet.sky.tilecache import TileCache
@@ -91,7 +91,7 @@ def main() -> None:
                         help="window sides, arcsec (default: the shipped detector's search)")
     args = parser.parse_args()
 
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.detector import load_detector
     from bubblenet.synth import Region, SynthConfig, make_survey
 
     search = {"per_octave": 2, "stride": 0.5, "sizes_arcsec": [420.0, 3600.0], "mode": "fast",

@@ -44,7 +44,7 @@ def network_rate(batches: int = 10, batch: int = 32) -> float:
     """Windows per second of the shipped detector's network alone, on random inputs."""
     import numpy as np
 
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.detector import load_detector
 
     model = load_detector().model
     x = np.random.default_rng(0).uniform(size=(batch, 128, 128, 2)).astype(np.float32)

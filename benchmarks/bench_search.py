@@ -77,8 +77,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from bubblenet.training_data.samples import survey_inputs
-    from bubblenet.detect import PAPER_SEARCH
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.search import SearchConfig
+    from bubblenet.detection.detector import load_detector
     from bubblenet.evaluation.metrics import score_paper
     from bubblenet.synth import Region, SynthConfig, make_survey
     from bubblenet.sky.tilecache import TileCache
@@ -97,9 +97,10 @@ def main() -> None:
         finite = np.isfinite(np.asarray(cache.data[..., 0]))
         sky_deg2 = float(finite.sum()) * (args.pixscale / 3600) ** 2
         runs = {}
+        paper = SearchConfig.paper()
         for name, sizes, stride, mode in (
-                ("paper", PAPER_SEARCH["sizes_arcsec"], PAPER_SEARCH["stride"], "paper"),
-                ("paper windows, pyramid", PAPER_SEARCH["sizes_arcsec"], PAPER_SEARCH["stride"], "fast"),
+                ("paper", paper.sizes_arcsec, paper.stride, "paper"),
+                ("paper windows, pyramid", paper.sizes_arcsec, paper.stride, "fast"),
                 ("default, one by one", default["sizes_arcsec"], default["stride"], "paper"),
                 ("default", default["sizes_arcsec"], default["stride"], "fast"),
                 ("validation windows", validated["sizes_arcsec"], validated["stride"], "fast")):

@@ -19,6 +19,38 @@ The top-level modules named after verbs (`bubblenet.fit`, `bubblenet.detect`,
 ...) are the command-line front ends: each runs as ``python -m
 bubblenet.<verb>`` and as ``bubblenet <verb>``, parses its options and calls
 the library.
+
+The notebook interface is at the top level (`bubblenet.api`): `find_bubbles`,
+`load_detector`, `score`, `crossmatch`, `train`, and the configs `FitConfig`
+and `SearchConfig`. They are imported on first use, so ``import bubblenet``
+stays quick (no TensorFlow).
 """
 
 __version__ = "0.1.0"
+
+#: Public name -> module that defines it (imported on first access, PEP 562).
+_LAZY = {
+    "find_bubbles": "bubblenet.api",
+    "load_detector": "bubblenet.api",
+    "score": "bubblenet.api",
+    "crossmatch": "bubblenet.api",
+    "train": "bubblenet.api",
+    "FitConfig": "bubblenet.training.config",
+    "SearchConfig": "bubblenet.detection.search",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bubblenet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -2,4 +2,5 @@
 
 from bubblenet.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # imported by documentation tools too
+    raise SystemExit(main())

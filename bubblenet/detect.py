@@ -6,12 +6,12 @@ converts the detections to sky coordinates, merges them across scales and
 overlapping tiles (`bubblenet.detection.merging`), and writes the catalogue
 (`bubblenet.detection.results`) with a PNG preview per tile.
 
-The window sizes and stride default to the detector's survey search
-(``search`` in its ``model_info.json``: a `bubblenet fit` run records its
-validation search there; the shipped detector's starts at 200″), never
-under `bubblenet.detection.windows.MIN_WINDOW_PX` native pixels, else the reference
-method's survey search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″,
-stride 1/3). Tiles are read through memory-mapped caches, one tile at a time, so
+The search (`bubblenet.detection.search.SearchConfig`) defaults to the
+detector's (``search`` in its ``model_info.json``: a `bubblenet fit` run
+records there the search its threshold was chosen on; the shipped
+detector's starts at 200″); ``--paper`` gives the reference method's survey
+search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″, stride 1/3), and
+the search flags replace single values of either. Tiles are read through memory-mapped caches, one tile at a time, so
 memory stays bounded whatever the survey's size.
 """
 
@@ -21,8 +21,6 @@ import argparse
 import logging
 import shutil
 from pathlib import Path
-
-import numpy as np
 
 from bubblenet.cli import make_parser, progress_enabled, run_verb
 from bubblenet.errors import ConfigError, InputError
@@ -38,11 +36,6 @@ each tile (24 µm red, 8 µm green, detections circled and coloured by score).
 Without --model, uses the detector shipped with bubblenet (trained on
 synthetic sky only).
 """
-
-#: The reference method's survey search: windows of 100-3000 px at 1.2"/px, stride 1/3.
-PAPER_SEARCH = {"sizes_arcsec": [120.0, 3600.0], "stride": 1 / 3, "per_octave": 2, "mode": "paper",
-                "min_window_px": 0}
-
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = make_parser(prog, DESCRIPTION, section="detect")
@@ -76,68 +69,35 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          help="run the tiles on a local Dask cluster of N worker processes")
     parser.add_argument("--no-previews", action="store_true", help="skip the PNG previews")
     parser.add_argument("--out", type=Path, default=Path("detections"), help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an output folder that holds other things (an earlier detect run's folder "
+                             "is reused without it: its catalogue is replaced, an interrupted run resumes)")
     return parser
 
 
-def _search(args, detector) -> dict:
-    """Window sizes, stride and sizes per octave: flags, else the detector's, else the paper's."""
-    from bubblenet.detection.windows import MIN_WINDOW_PX
+def run(args: argparse.Namespace) -> int:
+    from bubblenet.detection.detector import load_detector
+    from bubblenet.detection.results import check_region, write_catalogue
+    from bubblenet.detection.runs import peak_rss_mb
+    from bubblenet.detection.search import resolve_search
+    from bubblenet.detection.survey import detect_survey, tiles_in_region
+    from bubblenet.outputs import claim_output_dir, run_record, write_json
+    from bubblenet.sky.mosaics import gather_survey_files, open_survey
 
-    # The paper's windows exactly; otherwise the detector's, none under MIN_WINDOW_PX native pixels.
-    search = dict(PAPER_SEARCH if args.paper else {**PAPER_SEARCH, "mode": "fast", "min_window_px": MIN_WINDOW_PX,
-                                                   **detector.info.get("search", {})})
-    for key, value in (("sizes_arcsec", args.sizes), ("stride", args.stride), ("per_octave", args.per_octave),
-                       ("mode", args.mode)):
-        if value is not None:
-            search[key] = list(value) if key == "sizes_arcsec" else value
-    low, high = search["sizes_arcsec"]
-    if not 0 < low <= high or not 0 < search["stride"] <= 1 or search["per_octave"] < 1:
-        raise ConfigError(f"bad search: sizes {low}-{high} arcsec, stride {search['stride']}, "
-                          f"{search['per_octave']} per octave")
-    return search
-
-
-def _check_cluster(args, tiles) -> None:
-    """--scheduler and --workers are exclusive; tile names must be unique (they key the partial results)."""
     if args.scheduler and args.workers:
         raise ConfigError("give --scheduler ADDRESS (an existing Dask cluster) or --workers N (a local one), not both")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    seen = {}
-    for tile in tiles:
-        if tile.name in seen:
-            raise InputError(f"two 8 µm images share the name {tile.name!r} ({seen[tile.name]}); rename one",
-                             tile.image8.path)
-        seen[tile.name] = tile.image8.path
-
-
-def _tile_in_region(tile, l_range, b_range) -> bool:
-    """Whether any of a grid of points over the tile falls in the region."""
-    from bubblenet.detection.results import in_region
-
-    if l_range is None and b_range is None:
-        return True
-    ny, nx = tile.shape
-    yy, xx = np.meshgrid(np.linspace(0, ny - 1, 25), np.linspace(0, nx - 1, 25), indexing="ij")
-    gal = tile.pixel_to_world(xx.ravel(), yy.ravel()).galactic
-    return bool(in_region(gal.l.deg, gal.b.deg, l_range, b_range).any())
-
-
-def run(args: argparse.Namespace) -> int:
-    from astropy.coordinates import SkyCoord
-
-    from bubblenet.detection.results import detections_table, in_region, write_catalogue
-    from bubblenet.ssd.detector import load_detector
-    from bubblenet.detection.merging import merge_sky
-    from bubblenet.outputs import ensure_dir, run_record, write_json
-    from bubblenet.sky.mosaics import gather_survey_files, open_survey
-    from bubblenet.detection.runs import Manifest, peak_rss_mb, run_key, run_tiles
-
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
+    check_region(args.l, args.b)
     files8, files24 = gather_survey_files(args.survey, args.i8, args.m24)
     if not files8 or not files24:
         raise InputError("give --survey DIR, or 8 µm (--i8) and 24 µm (--m24) images")
-    tiles = open_survey(files8, files24)
-    tiles = [t for t in tiles if _tile_in_region(t, args.l, args.b)]
+    both = sorted({Path(p).resolve() for p in files8} & {Path(p).resolve() for p in files24})
+    if both:
+        raise ConfigError("the same file is given as both bands (--i8 and --m24)", both[0])
+    tiles = tiles_in_region(open_survey(files8, files24), args.l, args.b)
     if not tiles:
         raise ConfigError(f"no image overlaps the region l = {args.l}, b = {args.b}")
     detector = load_detector(args.model)
@@ -146,45 +106,24 @@ def run(args: argparse.Namespace) -> int:
                           f"{detector.bands}; train one with 'bubblenet fit --bands {args.bands}' "
                           "(experiments/shells_8um.yaml for 8 µm-only shells) and pass it with --model")
     threshold = detector.threshold if args.threshold is None else args.threshold
-    search = _search(args, detector)
-    _check_cluster(args, tiles)
-    out = ensure_dir(args.out)
+    search = resolve_search(detector.search, paper=args.paper, sizes_arcsec=args.sizes, stride=args.stride,
+                            per_octave=args.per_octave, mode=args.mode)
+    out = claim_output_dir(args.out, "detect", overwrite=args.overwrite)
     record = run_record("detect", vars(args))
-    cache = out / ".cache"
-    show = progress_enabled(args)
-
-    key = run_key(args.model, threshold, search, tiles)
-    manifest = Manifest(out / ".partial", key)
-    survey_stats = {}
-    results = run_tiles(tiles, manifest, detector=detector,
-                        model=None if args.model is None else str(Path(args.model).resolve()),
-                        cache_dir=str(cache.resolve()), search=search, threshold=threshold,
-                        scheduler=args.scheduler, workers=args.workers, progress=show, stats=survey_stats)
-    windows = sum(r.windows for r in results)
-
-    lonlat, half, scores, boxes = (np.concatenate([getattr(r, k) for r in results])
-                                   for k in ("centres", "half", "scores", "boxes"))
-    coords = SkyCoord(lonlat[:, 0], lonlat[:, 1], unit="deg", frame="galactic")
-    names = np.concatenate([np.full(len(r.scores), r.tile) for r in results]).astype(str)
-    keep = merge_sky(coords, half, scores) if len(scores) else np.zeros(0, int)
-    keep = keep[in_region(lonlat[keep, 0], lonlat[keep, 1], args.l, args.b)] if len(keep) else keep
-    meta = {"model": str(args.model or "shipped: lite_synthetic"), "preset": detector.preset,
-            "trained_on": detector.info.get("trained_on", "unknown"), "bands": detector.bands, "threshold": threshold,
-            "search": search,
-            "region": {"l": args.l, "b": args.b}, "inputs8": [str(p) for p in files8],
-            "inputs24": [str(p) for p in files24], "tiles": [t.name for t in tiles], "windows": windows,
-            "versions": record["versions"], "created_utc": record["created_utc"]}
-    frame = tiles[0].image8.frame
-    table = detections_table(coords[keep], half[keep], scores[keep], boxes[keep], names[keep], frame=frame,
-                             meta=meta)
+    found = detect_survey(tiles, detector, search=search, threshold=threshold, l_range=args.l, b_range=args.b,
+                          work_dir=out, model_path=args.model, scheduler=args.scheduler, workers=args.workers,
+                          progress=progress_enabled(args),
+                          meta={"model": str(args.model or "shipped: lite_synthetic"),
+                                "versions": record["versions"], "created_utc": record["created_utc"]})
+    table, windows = found.table, found.windows
     written = write_catalogue(table, out)
-    write_json(out / "detect_run.json", {**record, "threshold": threshold, "search": search,
-                                         "detections": len(table), "windows": windows, **survey_stats,
+    write_json(out / "detect_run.json", {**record, "threshold": threshold, "search": search.to_dict(),
+                                         "detections": len(table), "windows": windows, **found.stats,
                                          "peak_rss_mb": round(peak_rss_mb())})
     if not args.no_previews:
         _previews(tiles, table, out / "previews", threshold)
-    manifest.remove()
-    shutil.rmtree(cache, ignore_errors=True)
+    for work in (".partial", ".cache"):  # the catalogue is written: the resumable state is done with
+        shutil.rmtree(out / work, ignore_errors=True)
     for leftover in out.glob(".*.part*"):  # temporary files of an earlier run that was killed while writing
         leftover.unlink(missing_ok=True)
     print(f"{len(table)} bubbles in {len(tiles)} tile(s) ({windows} windows, threshold {threshold:.2f}): "

@@ -1,81 +1,14 @@
-"""``bubblenet export``: a trained detector as a TF SavedModel with a detection signature.
+"""``bubblenet export`` / ``python -m bubblenet.export``: a trained detector as a TF SavedModel.
 
-The SavedModel's ``serve`` endpoint (also ``serving_default``) takes a batch
-of normalised 2-channel images ``(B, H, W, 2)`` of any size (channel 0 =
-24 µm, 1 = 8 µm, values in [0, 1] as `bubblenet.training_data.cutouts.process` makes
-them), resizes them to the network's input, and returns ``boxes`` ``(B, K, 4)``
-relative ``xyxy``, ``scores`` ``(B, K)`` and ``counts`` ``(B,)`` after
-non-maximum suppression, at the confidence threshold chosen on validation.
-It loads with plain ``tf.saved_model.load`` — no bubblenet needed.
-
-``model_info.json`` beside it records the preset, default boxes, threshold
-and software versions; loading the ``.keras`` file runs no code from the
-file (Keras ``safe_mode``).
+See `bubblenet.detection.savedmodel` for the SavedModel's signature.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import keras
-import tensorflow as tf
-
-from bubblenet.ssd.anchors import AnchorSpec
 from bubblenet.cli import make_parser, run_verb
-from bubblenet.ssd.detector import INFO_FILE, model_info
-from bubblenet.outputs import write_json
-from bubblenet.ssd.decoder import NMS_IOU, Decoder
-
-__all__ = ["export_savedmodel", "serving_function", "main"]
-
-
-def serving_function(model: keras.Model, spec: AnchorSpec, *, threshold: float, nms_iou: float = NMS_IOU,
-                     max_detections: int = 100, bands: str = "24+8"):
-    """The detection function the SavedModel serves (also usable directly); an 8 µm-only one ignores channel 0."""
-    decoder = Decoder(spec, max_detections=max_detections)
-    size = spec.image_size
-    keep = tf.constant([0.0 if bands == "8" else 1.0, 1.0])
-
-    def serve(images):
-        images = images * keep
-        resized = tf.image.resize(images, (size, size), method="bilinear", antialias=True)
-        boxes, scores, counts = decoder(model(resized, training=False), confidence=threshold, iou=nms_iou)
-        return {"boxes": boxes, "scores": scores, "counts": counts}
-
-    return serve
-
-
-def export_savedmodel(model: keras.Model, spec: AnchorSpec, path: str | os.PathLike, *, threshold: float,
-                      preset: str, nms_iou: float = NMS_IOU, max_detections: int = 100, info: dict | None = None
-                      ) -> Path:
-    """Write ``path`` (a SavedModel folder) and ``path/model_info.json``.
-
-    The folder is written under a temporary name and renamed when complete.
-    `info` adds entries (provenance, scores) to ``model_info.json``.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    serve = serving_function(model, spec, threshold=threshold, nms_iou=nms_iou, max_detections=max_detections,
-                             bands=(info or {}).get("bands", "24+8"))
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None, None, None, 2], tf.float32)])
-    archive.write_out(str(tmp), verbose=False)
-    extra = {k: v for k, v in (info or {}).items() if k not in ("preset", "anchors", "threshold", "versions")}
-    write_json(tmp / INFO_FILE, model_info(preset, spec, threshold, **extra, nms_iou=nms_iou,
-                                           max_detections=max_detections))
-    if path.exists():
-        import shutil
-
-        shutil.rmtree(path)
-    os.replace(tmp, path)
-    return path
-
+from bubblenet.errors import ConfigError
 
 DESCRIPTION = """\
 Export a trained detector (a `bubblenet fit` run folder, a .keras file beside
@@ -87,8 +20,6 @@ detector's threshold; it loads with plain tf.saved_model.load.
 
 
 def build_parser(prog: str | None = None):
-    from pathlib import Path
-
     parser = make_parser(prog, DESCRIPTION, section="export")
     parser.add_argument("--model", type=Path, default=None,
                         help="run folder or .keras file (default: the shipped model)")
@@ -96,13 +27,23 @@ def build_parser(prog: str | None = None):
     parser.add_argument("--threshold", type=float, default=None,
                         help="confidence threshold (default: the one chosen on validation)")
     parser.add_argument("--max-detections", type=int, default=100, help="detections kept per image")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an --out folder that is not an earlier export, and everything in it")
     return parser
 
 
 def run(args) -> int:
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.detector import load_detector
+    from bubblenet.detection.savedmodel import export_savedmodel
+
+    from bubblenet.outputs import claim_output_dir
 
     detector = load_detector(args.model)
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.max_detections < 1:
+        raise ConfigError(f"--max-detections must be at least 1, got {args.max_detections}")
+    claim_output_dir(args.out, "export", overwrite=args.overwrite)  # export_savedmodel replaces the folder
     threshold = detector.threshold if args.threshold is None else args.threshold
     path = export_savedmodel(detector.model, detector.spec, args.out, threshold=threshold, preset=detector.preset,
                              max_detections=args.max_detections, info=detector.info)

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 from bubblenet.errors import InputError
 
-__all__ = ["atomic_path", "write_json", "ensure_dir", "run_record"]
+__all__ = ["atomic_path", "write_json", "ensure_dir", "claim_output_dir", "run_record", "OWNER_FILE"]
 
 #: Packages whose versions are recorded with every output.
 RECORDED_PACKAGES = (
@@ -38,6 +38,64 @@ def ensure_dir(path: str | os.PathLike) -> Path:
         raise InputError(f"cannot create output folder ({err.strerror})", path) from None
     if not os.access(path, os.W_OK):
         raise InputError("output folder is not writable", path)
+    return path
+
+
+#: Written in every output folder a verb claims: which verbs' outputs the folder holds.
+OWNER_FILE = ".bubblenet-output.json"
+
+#: Record files that mark a folder as a verb's output (folders written before `OWNER_FILE` existed).
+_RECORDS = {"detect_run.json": "detect", "synth_run.json": "synth", "evaluation.json": "evaluate",
+            "saved_model.pb": "export", "batch_montage.png": "data"}
+
+
+def folder_owners(path: str | os.PathLike) -> set[str]:
+    """The verbs whose outputs a folder holds, from its `OWNER_FILE` or the run records in it."""
+    path = Path(path)
+    owners: set[str] = set()
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        owners.update(json.loads((path / OWNER_FILE).read_text())["verbs"])
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        owners.add(json.loads((path / "run.json").read_text())["command"])  # fit, tune
+    owners.update(verb for name, verb in _RECORDS.items() if (path / name).exists())
+    return owners
+
+
+def claim_output_dir(path: str | os.PathLike, verb: str, *, overwrite: bool = False,
+                     accept: tuple[str, ...] = ()) -> Path:
+    """Create `path`, or reuse it when it is empty or already holds `verb`'s outputs (to resume or redo).
+
+    A folder that holds anything else is refused unless `overwrite`: nothing
+    of the user's is written over without asking. The folder is then marked
+    as `verb`'s (`OWNER_FILE`).
+
+    Parameters
+    ----------
+    path : path-like
+        The output folder.
+    verb : str
+        The verb writing there (``"detect"``, ...).
+    overwrite : bool
+        Write into a folder that holds other things (``--overwrite``).
+    accept : tuple of str
+        Other verbs whose folders this verb may also write into (``evaluate``
+        writes beside ``detect``'s catalogue).
+
+    Raises
+    ------
+    InputError
+        If `path` is a file, or a non-empty folder of something else without `overwrite`.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("the output folder's name is taken by a file", path)
+    owners = folder_owners(path) if path.is_dir() else set()
+    if path.is_dir() and any(path.iterdir()) and not owners & {verb, *accept} and not overwrite:
+        raise InputError(f"the output folder is not empty and holds no earlier '{verb}' output; give an empty or "
+                         "new folder, or --overwrite to write into it anyway", path)
+    ensure_dir(path)
+    if verb not in owners:
+        write_json(path / OWNER_FILE, {"verbs": sorted(owners | {verb})})
     return path
 
 

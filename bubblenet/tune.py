@@ -60,7 +60,7 @@ _METRICS = ("val_f2", "val_precision", "val_recall", "val_threshold", "val_stric
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    from bubblenet.fit import build_parser as fit_parser
+    from bubblenet.fit import add_fit_options
 
     parser = make_parser(prog, DESCRIPTION, section="tune")
     parser.set_defaults(_base_sections=(("fit", _FIT_ONLY),))
@@ -68,10 +68,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         if action.dest == "config":
             action.help = ("config file (e.g. experiments/demo.yaml): its 'fit:' section, then its 'tune:' section, "
                            "set defaults that command-line flags override")
-    for action in fit_parser()._actions:
-        if action.dest in ("help", "config", "verbose", "quiet", "_section", "out"):
-            continue
-        parser._add_action(action)
+    add_fit_options(parser)
+    parser.add_argument("--demo-sky", type=Path, default=Path("demo_fit_sky"),
+                        help="where the demo's synthetic sky is drawn (or found) when no survey is given")
     search = parser.add_argument_group("search")
     search.add_argument("--trials", type=int, default=10, help="trials in all (those already run count)")
     search.add_argument("--executions", type=int, default=1,
@@ -81,7 +80,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     search.add_argument("--space", type=_space_option, default=None, metavar="YAML",
                         help="changes to the search space, e.g. '{lr: {min: 1e-5, max: 1e-2, log: true}, "
                              "anchor_scale: null}' (see bubblenet.training.search_space)")
-    search.add_argument("--overwrite", action="store_true", help="discard an earlier search in --out")
+    search.add_argument("--overwrite", action="store_true",
+                        help="discard an earlier search in --out (or search in a folder that holds other things)")
     parser.add_argument("--out", type=Path, default=Path("runs/tune"), help="search folder")
     return parser
 
@@ -104,29 +104,32 @@ def is_worker() -> bool:
 def run(args: argparse.Namespace) -> int:
     import shutil
 
-    from bubblenet.data import load_survey
-    from bubblenet.fit import _demo
-    from bubblenet.fit import build_parser as fit_parser
-    from bubblenet.outputs import ensure_dir, run_record, write_json
+    from bubblenet.data import fit_config
+    from bubblenet.outputs import claim_output_dir, ensure_dir, run_record, write_json
+    from bubblenet.training.run import open_training_survey, prepare_demo
     from bubblenet.training.search_space import resolve_space
 
     if args.trials < 1 or args.executions < 1:
         raise ConfigError(f"need --trials >= 1 and --executions >= 1, got {args.trials} and {args.executions}")
     space = resolve_space(args.space)
-    if args.survey is None and not args.i8 and not args.m24:
-        _demo(args, {a.dest: a.default for a in fit_parser()._actions})
-    out = ensure_dir(args.out)
+    config = fit_config(args)
+    if config.is_demo:
+        config = prepare_demo(config, args.demo_sky)
     worker = is_worker()
+    out = ensure_dir(args.out) if worker else claim_output_dir(args.out, "tune", overwrite=args.overwrite)
     if args.overwrite and not worker:
         for name in ("search", "trials.csv", "trials.md", "trials.png", "best.yaml"):
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     if not worker:
-        write_json(out / "run.json", run_record("tune", {**vars(args), "space": space}, seed=args.seed))
-    survey = load_survey(args, out)
+        record = {**config.options(), "trials": args.trials, "executions": args.executions,
+                  "initial_points": args.initial_points, "space": space}
+        write_json(out / "run.json", run_record("tune", record, seed=config.seed))
+    survey = open_training_survey(config, out)
     if not survey.split.val:
         raise ConfigError("tuning needs at least one validation tile (--n-val or --val)")
-    tuner = _tuner(args, survey, space, out)
+    tuner = _tuner(config, survey, space, out, trials=args.trials, executions=args.executions,
+                   initial_points=args.initial_points, verbose=not args.quiet)
     import keras_tuner
 
     try:
@@ -138,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if worker:
         return 0
     rows = trial_rows(tuner.oracle)
-    write_results(rows, space, args, out)
+    write_results(rows, config, out)
     done = [r for r in rows if r["status"] == "COMPLETED"]
     if not done:
         raise ConfigError(f"no trial completed; see the trial messages in {out}/search/")
@@ -150,18 +153,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tuner(args, survey, space, out):
-    """The keras-tuner `Tuner` of this search."""
+def _tuner(config, survey, space, out, *, trials: int, executions: int, initial_points: int | None,
+           verbose: bool):
+    """The keras-tuner `Tuner` of a search from `config` (a `FitConfig`) over `space`."""
     import keras_tuner
 
     from bubblenet.training.search_space import apply_values, declare
 
     class FitHyperModel(keras_tuner.HyperModel):
-        """Declares the space; a trial's "model" is the `fit` options it gives."""
+        """Declares the space; a trial's "model" is the `FitConfig` it gives."""
 
         def build(self, hp):
-            declare(hp, space, args)
-            return apply_values(args, hp.values)
+            declare(hp, space, config)
+            return apply_values(config, hp.values)
 
     class StartFromFitOracle(keras_tuner.oracles.BayesianOptimizationOracle):
         """Bayesian optimisation whose first trial is the `fit` options (the hyper-parameters' defaults)."""
@@ -183,31 +187,32 @@ def _tuner(args, survey, space, out):
             for execution in range(self.executions_per_trial):
                 folder = Path(self.get_trial_dir(trial.trial_id)) / f"execution{execution}"
                 values = trial.hyperparameters.values
-                trial_args = apply_values(args, values, seed=args.seed + execution)
+                trial_config = apply_values(config, values, seed=config.seed + execution)
                 name = f"trial_{trial.trial_id}" + (f"_execution{execution}" if self.executions_per_trial > 1 else "")
-                callbacks = wandb_callbacks(args.wandb, folder, config=dict(values), name=name, group=str(out))
+                callbacks = wandb_callbacks(config.wandb, folder, config=dict(values), name=name, group=str(out))
                 try:
-                    trained = train(trial_args, survey, folder, cache=out / "cache", callbacks=callbacks)
+                    trained = train(trial_config, survey, folder, cache=out / "cache", callbacks=callbacks,
+                                    verbose=verbose)
                 except InputError as err:
                     raise keras_tuner.errors.FatalError(str(err)) from err
                 finally:
-                    finish_wandb(args.wandb)
+                    finish_wandb(config.wandb)
                 scores = trained.scores
                 result = {"val_f2": scores["f2"], "val_precision": scores["precision"],
                           "val_recall": scores["recall"], "val_threshold": scores["threshold"],
                           "val_strict_f2": scores["strict"]["f2"]}
                 _log_hparams(folder / "tensorboard", name, values, result)
                 write_json(folder / "execution.json", {
-                    "trial": trial.trial_id, "execution": execution, "seed": trial_args.seed,
+                    "trial": trial.trial_id, "execution": execution, "seed": trial_config.seed,
                     "values": {k: _plain(v) for k, v in values.items()},
                     "scores": result, "tuner_id": self.tuner_id, "host": socket.gethostname(), "pid": os.getpid()})
                 results.append(result)
             return results
 
-    oracle = StartFromFitOracle(objective=keras_tuner.Objective("val_f2", "max"), max_trials=args.trials,
-                                num_initial_points=args.initial_points, seed=args.seed)
+    oracle = StartFromFitOracle(objective=keras_tuner.Objective("val_f2", "max"), max_trials=trials,
+                                num_initial_points=initial_points, seed=config.seed)
     return FitTuner(oracle=oracle, hypermodel=FitHyperModel(), directory=str(out), project_name="search",
-                    overwrite=False, executions_per_trial=args.executions)
+                    overwrite=False, executions_per_trial=executions)
 
 
 def finish_wandb(mode: str) -> None:
@@ -242,7 +247,7 @@ def trial_rows(oracle) -> list[dict]:
     return rows
 
 
-def write_results(rows: list[dict], space: dict, args: argparse.Namespace, out: Path) -> None:
+def write_results(rows: list[dict], config, out: Path) -> None:
     """``trials.csv``, ``trials.md``, ``trials.png`` and ``best.yaml`` in `out`, each written atomically."""
     from bubblenet.outputs import atomic_path
 
@@ -261,7 +266,7 @@ def write_results(rows: list[dict], space: dict, args: argparse.Namespace, out: 
     if done:
         best = max(done, key=lambda r: r["val_f2"])
         with atomic_path(out / "best.yaml") as tmp:
-            tmp.write_text(best_config(best, args, out))
+            tmp.write_text(best_config(best, config, out))
 
 
 def _markdown(rows: list[dict], columns: list[str]) -> str:
@@ -295,21 +300,23 @@ def _plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def best_config(best: dict, args: argparse.Namespace, out: Path) -> str:
-    """A config file whose ``fit:`` section is the search's fit options with the best trial's values."""
-    from bubblenet.fit import build_parser as fit_parser
+def best_config(best: dict, config, out: Path) -> str:
+    """A config file whose ``fit:`` section is `config` (a `FitConfig`) with the best trial's values.
+
+    It lists the options that differ from the defaults, and the searched ones always (to be read).
+    """
+    from bubblenet.training.config import FitConfig
     from bubblenet.training.search_space import apply_values
 
     values = {k: v for k, v in best.items() if k not in ("trial", "status", *_METRICS)}
-    tuned = vars(apply_values(args, values))
-    defaults = {a.dest: (a.option_strings[0].lstrip("-"), a.default) for a in fit_parser()._actions
-                if a.option_strings and a.dest not in ("help", "config", "verbose", "quiet", "out")}
+    tuned, defaults = apply_values(config, values).options(), FitConfig().options()
     searched = {"cluster_weights" if k.startswith("cluster_weight_") else k for k in values}
     section = {}
-    for dest, (option, default) in defaults.items():
-        value = tuned.get(dest, default)
-        if value != default or dest in searched:  # the searched values always, to be read
-            section[option] = _plain(value)
+    for name, value in tuned.items():
+        if value != defaults[name] or name in searched:
+            if name in ("survey", "i8", "m24") and value:  # the config may be used from another folder
+                value = Path(value) if name == "survey" else [Path(p) for p in value]
+            section[name.replace("_", "-")] = _plain(value)
     section["out"] = str(out / "best_fit")
     header = (f"# Written by 'bubblenet tune' ({out}): trial {best['trial']}, validation F2 {best['val_f2']:.4f} "
               f"(precision {best['val_precision']:.4f}, recall {best['val_recall']:.4f}).\n"

@@ -39,7 +39,7 @@ def test_fit_writes_a_run_and_resumes(sky, tmp_path):
     assert info["threshold"] == validation["best"]["threshold"] and info["preset"] == "lite"
 
     # The run folder is a detector, and `bubblenet export` turns it into a SavedModel.
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.detector import load_detector
     from bubblenet.export import main as export
 
     detector = load_detector(out)
@@ -65,11 +65,13 @@ def test_fit_writes_a_run_and_resumes(sky, tmp_path):
     assert epochs == [0, 1]
 
 
-def test_fit_without_validation_tiles_is_a_clear_error(sky, tmp_path):
+def test_fit_without_validation_tiles_is_a_clear_error(sky, tmp_path, capsys):
     from bubblenet.fit import main
 
     status = main(["--survey", str(sky), "--test-l", "30", "--n-val", "0", "--out", str(tmp_path / "x"), "-q"])
     assert status == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "python -m bubblenet.fit: error: training needs at least one validation tile (--n-val or --val)"]
 
 
 def test_tensorboard_gets_learning_rate_and_detection_panel(sky, tmp_path):
@@ -97,10 +99,11 @@ def test_detection_panel_draws_boxes():
 
 def test_demo_mode_draws_its_sky_and_reports_test_tiles(tmp_path, monkeypatch, capsys):
     import bubblenet.fit as fit
+    import bubblenet.training.config as config
 
-    monkeypatch.setattr(fit, "DEMO_SKY", {"l": (26.0, 34.0), "b": (-1.0, 1.0), "pixscale": 9.6, "seed": 1})
-    monkeypatch.setattr(fit, "DEMO_OPTIONS", {"n_val": 1, "epochs": 1, "val_sizes": [900.0, 1800.0],
-                                              "val_stride": 1.0})
+    monkeypatch.setattr(config, "DEMO_SKY", {"l": (26.0, 34.0), "b": (-1.0, 1.0), "pixscale": 9.6, "seed": 1})
+    monkeypatch.setattr(config, "DEMO_OPTIONS", {"n_val": 1, "epochs": 1, "val_sizes": (900.0, 1800.0),
+                                                 "val_stride": 1.0})
     status = fit.main(["--demo-sky", str(tmp_path / "sky"), "--test-l", "30", "--steps-per-epoch", "1",
                        "--positives", "2", "--negatives", "1", "--negatives-per-tile", "10",
                        "--out", str(tmp_path / "run"), "-q"])
@@ -217,6 +220,7 @@ def test_damaged_or_incomplete_detectors_are_clear_errors(tmp_path, capsys):
     assert "cannot load the model" in err and "model.keras" in err
     assert not (tmp_path / "x").exists()
     assert export(["--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    assert f"error: {tmp_path / 'nowhere'}: no such model" in capsys.readouterr().err
 
 
 def test_fit_killed_mid_epoch_resumes_to_the_same_end(sky, tmp_path):
@@ -247,7 +251,7 @@ def test_fit_killed_mid_epoch_resumes_to_the_same_end(sky, tmp_path):
     assert subprocess.run(command, capture_output=True).returncode == 0
     with open(history) as handle:
         assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.detector import load_detector
 
     assert load_detector(out).model.count_params() > 0
 

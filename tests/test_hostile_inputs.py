@@ -82,7 +82,7 @@ def _far_24um(folder: Path, out: Path):
 
 
 def _corrupt_model(folder: Path, out: Path):
-    from bubblenet.ssd.detector import default_model_path
+    from bubblenet.detection.detector import default_model_path
 
     i8, m24 = _pair(folder)
     model = folder / "model"
@@ -93,7 +93,7 @@ def _corrupt_model(folder: Path, out: Path):
 
 
 def _model_without_info(folder: Path, out: Path):
-    from bubblenet.ssd.detector import default_model_path
+    from bubblenet.detection.detector import default_model_path
 
     i8, m24 = _pair(folder)
     model = folder / "model_noinfo"
@@ -103,7 +103,7 @@ def _model_without_info(folder: Path, out: Path):
 
 
 def _garbled_model_info(folder: Path, out: Path):
-    from bubblenet.ssd.detector import default_model_path
+    from bubblenet.detection.detector import default_model_path
 
     i8, m24 = _pair(folder)
     model = folder / "model_badinfo"
@@ -174,7 +174,7 @@ def test_a_model_file_carrying_code_is_refused_without_running_it(tmp_path):
     """Keras ``safe_mode``: a ``.keras`` file with a Python lambda inside is not loaded, and the lambda never runs."""
     import keras
 
-    from bubblenet.ssd.detector import default_model_path
+    from bubblenet.detection.detector import default_model_path
 
     marker = tmp_path / "code_ran"
     model_dir = tmp_path / "trojan"

@@ -74,7 +74,7 @@ def test_strips_do_not_change_the_inputs(cache, twin_tiles):
 
 def test_fast_and_paper_modes_find_the_same_bubbles(test_tile_sky, tmp_path):
     from bubblenet.training_data.samples import survey_inputs
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.detector import load_detector
     from bubblenet.detection.inference import detect_inputs, search_inputs
     from bubblenet.ssd.decoder import Decoder
     from bubblenet.ssd.targets import pairwise_iou

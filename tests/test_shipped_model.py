@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bubblenet.ssd.detector import default_model_path, load_detector
+from bubblenet.detection.detector import default_model_path, load_detector
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,11 @@ def test_shipped_detector_is_complete_and_documented(detector):
     assert (default_model_path() / "model.keras").exists()
     assert detector.preset == "lite" and 0.5 <= detector.threshold <= 0.95
     assert "synthetic" in detector.info["trained_on"]
-    assert detector.info["test"]["recall"] > 0 and "keras" in detector.info["versions"]
+    # The recorded test score (4 held-out tiles, paper rule): recall 0.910 = 81 of 89 clear bubbles. The
+    # bound leaves room for a retraining with another seed; measured on fresh skies in the test below.
+    test = detector.info["test"]
+    assert test["recall"] >= 0.8 and test["recall"] == pytest.approx(test["tp"] / (test["tp"] + test["fn"]))
+    assert "keras" in detector.info["versions"]
     assert detector.model.count_params() < 2_000_000
 
 
@@ -26,12 +30,13 @@ def test_shipped_detector_finds_large_clear_bubbles_of_a_test_tile(detector, tes
     15'-30', the shipped detector finds most clear bubbles big enough for those windows."""
     from bubblenet.training_data.samples import survey_inputs
     from bubblenet.evaluation.metrics import found_by_size
+    from bubblenet.detection.search import SearchConfig
     from bubblenet.training.validation import SurveyValidation, ValidationTile
 
     tiles, catalogue, selection = survey_inputs(folder=test_tile_sky)
     tile = next(t for t in tiles if t.name.startswith("GLM_01200"))
     validation = SurveyValidation([ValidationTile.from_tile(tile, catalogue, selection, tmp_path / "cache")],
-                                  detector.spec, sizes_arcsec=(900.0, 1800.0), stride_fraction=0.5)
+                                  detector.spec, SearchConfig(sizes_arcsec=(900.0, 1800.0), stride=0.5))
     validation.set_model(detector.model)
     validation.evaluate()
     (boxes, scores), tile_ = validation.detections[0], validation.tiles[0]
@@ -40,3 +45,25 @@ def test_shipped_detector_finds_large_clear_bubbles_of_a_test_tile(detector, tes
     large = rows[1]
     assert large["bubbles"] >= 3, rows
     assert large["found"] >= 0.6 * large["bubbles"], rows
+
+
+def test_shipped_detector_keeps_its_recorded_recall_on_a_fresh_test_tile(detector, test_tile_sky, tmp_path):
+    """The whole of test tile l = 12° (fresh draw, seed 7) with the shipped search (200″-3600″ windows): the
+    recall the detector records is the recall it gets, not an artefact of its training sky."""
+    from bubblenet.evaluation.metrics import found_by_size
+    from bubblenet.training.validation import SurveyValidation, ValidationTile
+    from bubblenet.training_data.samples import survey_inputs
+
+    tiles, catalogue, selection = survey_inputs(folder=test_tile_sky)
+    tile = next(t for t in tiles if t.name.startswith("GLM_01200"))
+    validation = SurveyValidation([ValidationTile.from_tile(tile, catalogue, selection, tmp_path / "cache")],
+                                  detector.spec, detector.search)
+    validation.set_model(detector.model)
+    validation.evaluate()
+    (boxes, scores), tile_ = validation.detections[0], validation.tiles[0]
+    (everything,) = found_by_size(boxes[scores >= detector.threshold], tile_.bubbles, tile_.selected,
+                                  pixscale=tile_.pixscale, edges_arcsec=(0.0, np.inf))
+    # Measured (paper rule, threshold 0.50): 29 of the 31 clear bubbles (0.935) with seed 7; seeds 8, 9, 10
+    # of the same tile: 29, 30, 30 of 31. The recorded test recall is 0.910. Bound: 25 of 31.
+    assert everything["bubbles"] >= 25, everything
+    assert everything["found"] >= 0.8 * everything["bubbles"], everything

@@ -191,7 +191,7 @@ def test_decoder_recovers_encoded_boxes_and_suppresses_duplicates():
 
 
 def test_savedmodel_reproduces_keras_detections(tmp_path):
-    from bubblenet.export import export_savedmodel, serving_function
+    from bubblenet.detection.savedmodel import export_savedmodel, serving_function
 
     spec = anchor_spec("lite")
     model = build_ssd("lite")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -22,13 +21,10 @@ from bubblenet.training.search_space import DEFAULT_SPACE, apply_values, declare
 from conftest import TINY_FIT
 
 
-def _fit_args(**changes) -> argparse.Namespace:
-    from bubblenet.fit import build_parser
+def _fit_config(**changes):
+    from bubblenet.training.config import FitConfig
 
-    args = build_parser().parse_args([])
-    for key, value in changes.items():
-        setattr(args, key, value)
-    return args
+    return FitConfig(**changes)
 
 
 def test_space_has_the_papers_ranges_and_checks_changes():
@@ -44,7 +40,7 @@ def test_space_has_the_papers_ranges_and_checks_changes():
 
 
 def test_declared_defaults_are_the_fit_options_and_values_map_back():
-    args = _fit_args(lr=2e-4, positives=16, clusters=4, drop_clusters=[2], cluster_weights=None)
+    args = _fit_config(lr=2e-4, positives=16, clusters=4, drop_clusters=[2], cluster_weights=None)
     hp = keras_tuner.HyperParameters()
     declare(hp, resolve_space(None), args)
     defaults = {p.name: p.default for p in hp.space}
@@ -53,10 +49,10 @@ def test_declared_defaults_are_the_fit_options_and_values_map_back():
         ["cluster_weight_0", "cluster_weight_1", "cluster_weight_3"]  # cluster 2 is dropped
     tuned = apply_values(args, {"lr": 5e-5, "negatives": 3, "cluster_weight_1": 0.25}, seed=7)
     assert (tuned.lr, tuned.negatives, tuned.seed) == (5e-5, 3, 7)
-    assert tuned.cluster_weights == [1.0, 0.25, 1.0, 1.0] and args.lr == 2e-4  # a copy
+    assert tuned.cluster_weights == (1.0, 0.25, 1.0, 1.0) and args.lr == 2e-4  # a copy
     # Outside the range, trial 0 starts from the nearest value rather than failing.
     hp = keras_tuner.HyperParameters()
-    declare(hp, {"lr": DEFAULT_SPACE["lr"]}, _fit_args(lr=2e-3))
+    declare(hp, {"lr": DEFAULT_SPACE["lr"]}, _fit_config(lr=2e-3))
     assert hp.space[0].default == 1e-3
 
 

@@ -2,6 +2,12 @@
 
 Modules
 -------
+`bubblenet.detection.detector`
+    A trained detector on disk: ``model.keras`` + ``model_info.json``
+    (preset, default boxes, threshold, its `SearchConfig`).
+`bubblenet.detection.search`
+    `SearchConfig`, the one description of a tile search, and `search_tile`,
+    the one function that searches a tile (validation uses it too).
 `bubblenet.detection.windows`
     Planning multi-scale sliding windows over a tile (geometry only).
 `bubblenet.detection.pyramid`
@@ -14,4 +20,6 @@ Modules
     A survey searched tile by tile: resumable, in one process or on Dask.
 `bubblenet.detection.results`
     The sky catalogue of detections and its files (ECSV, FITS, CSV, DS9).
+`bubblenet.detection.savedmodel`
+    A detector as a TensorFlow SavedModel with a detection signature.
 """

@@ -23,26 +23,25 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+from bubblenet.conventions import from_relative
 from bubblenet.training_data.cutouts import CLIP_SIGMA, Crop, keep_bands, process
 from bubblenet.ssd.decoder import Decoder
 from bubblenet.detection.pyramid import plan_levels, pyramid_windows
+from bubblenet.detection.search import SEARCH_MODES
 from bubblenet.sky.tilecache import BadMap, TileCache
 from bubblenet.detection.windows import plan_windows
 
 __all__ = ["search_inputs", "detect_inputs", "prepared_windows", "window_to_tile", "merge", "MERGE_IOU",
            "SEARCH_MODES"]
 
-#: How a tile's windows are made: from an image pyramid (default), or each on its own (the reference method).
-SEARCH_MODES = ("fast", "paper")
 
 #: IoU above which detections from different windows are merged (the paper: 0.3).
 MERGE_IOU = 0.3
 
 
 def window_to_tile(boxes: np.ndarray, crop: Crop) -> np.ndarray:
-    """Relative ``xyxy`` boxes of a window -> tile pixel ``xyxy`` (inverse of `Crop.relative`)."""
-    origin = np.array([crop.x0, crop.y0, crop.x0, crop.y0], float) - 0.5
-    return np.asarray(boxes, float).reshape(-1, 4) * crop.side + origin
+    """Relative ``xyxy`` boxes of a window -> tile pixel ``xyxy`` (`bubblenet.conventions.from_relative`)."""
+    return from_relative(boxes, crop.x0, crop.y0, crop.side)
 
 
 def merge(boxes: np.ndarray, scores: np.ndarray, *, iou: float = MERGE_IOU, max_output: int = 100_000):

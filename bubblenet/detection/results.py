@@ -51,6 +51,31 @@ def in_region(glon, glat, l_range=None, b_range=None) -> np.ndarray:
     return keep
 
 
+def check_region(l_range=None, b_range=None, *, options: tuple[str, str] = ("--l", "--b")) -> None:
+    """Refuse a Galactic region that cannot be meant: reversed, wider than 360°, or off the sphere.
+
+    A longitude range crossing l = 0 is given as ``(350, 370)`` or ``(-10, 10)``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option (`options`: the longitude's and the latitude's).
+    """
+    from bubblenet.errors import ConfigError
+
+    if l_range is not None:
+        low, high = (float(v) for v in l_range)
+        if not np.isfinite([low, high]).all() or high < low:
+            raise ConfigError(f"{options[0]} {low:g} {high:g}: give MIN MAX with MIN <= MAX "
+                              "(a range across l = 0 is -10 10 or 350 370)")
+        if high - low > 360:
+            raise ConfigError(f"{options[0]} {low:g} {high:g}: wider than 360 degrees")
+    if b_range is not None:
+        low, high = (float(v) for v in b_range)
+        if not np.isfinite([low, high]).all() or high < low or low < -90 or high > 90:
+            raise ConfigError(f"{options[1]} {low:g} {high:g}: give MIN MAX with -90 <= MIN <= MAX <= 90")
+
+
 def bubble_names(coords: SkyCoord, frame: str = "galactic") -> np.ndarray:
     """IAU-style names from positions: ``BN Glll.lll+bb.bbb`` or ``BN Jhhmmss.ss+ddmmss.s``."""
     if frame == "galactic":

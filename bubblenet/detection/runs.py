@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from astropy import units as u
 
+from bubblenet.detection.search import SearchConfig
 from bubblenet.errors import ConfigError, InputError
 from bubblenet.outputs import atomic_path, ensure_dir, write_json
 
-__all__ = ["TileResult", "Manifest", "search_tile", "tile_task", "run_tiles", "run_key", "worker_detector",
+__all__ = ["TileResult", "Manifest", "tile_result", "tile_task", "run_tiles", "run_key", "worker_detector",
            "peak_rss_mb"]
 
 log = logging.getLogger("bubblenet.detection.runs")
@@ -81,19 +83,19 @@ class TileResult:
                        int(data["windows"]))
 
 
-def run_key(detector_path: str | None, threshold: float, search: dict, tiles: Sequence) -> str:
+def run_key(detector_path: str | None, threshold: float, search: SearchConfig, tiles: Sequence) -> str:
     """A digest of everything a survey's per-tile results depend on.
 
     The detector (its files' contents), the threshold, the search, and each
     tile's input files (resolved path, size and modification time).
     """
-    from bubblenet.ssd.detector import resolve_detector_files
+    from bubblenet.detection.detector import resolve_detector_files
 
     digest = hashlib.sha256()
     for path in resolve_detector_files(detector_path):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(json.dumps({"threshold": float(threshold), "search": search}, sort_keys=True).encode())
+    digest.update(json.dumps({"threshold": float(threshold), "search": search.to_dict()}, sort_keys=True).encode())
     for tile in tiles:
         for image in (tile.image8, *tile.images24):
             stat = Path(image.path).stat()
@@ -157,44 +159,34 @@ class Manifest:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def search_tile(detector, tile, cache_dir, search: dict, threshold: float, *, progress: bool = False) -> TileResult:
-    """Detections of one tile (`bubblenet.detection.inference.search_inputs` then `detect_inputs`), in sky coordinates.
+def tile_result(detector, tile, cache_dir, search: SearchConfig, threshold: float, *,
+                progress: bool = False) -> TileResult:
+    """Detections of one tile (`bubblenet.detection.search.search_tile`), in sky coordinates.
 
     Parameters
     ----------
-    detector : bubblenet.ssd.detector.Detector
+    detector : bubblenet.detection.detector.Detector
     tile : bubblenet.sky.mosaics.SkyTile
-    cache_dir : path-like
-        Folder for the tile's memory-mapped cache (`bubblenet.sky.tilecache.TileCache`).
-    search : dict
-        ``sizes_arcsec``, ``stride``, ``per_octave``, ``mode`` and optionally
-        ``min_window_px`` (`bubblenet.detection.windows.MIN_WINDOW_PX`).
+    cache_dir : path-like or None
+        Folder for the tile's memory-mapped cache (`bubblenet.sky.tilecache.TileCache`); None: in memory.
+    search : bubblenet.detection.search.SearchConfig
     threshold : float
         Confidence threshold.
     progress : bool
         Show a windows progress bar.
     """
-    from bubblenet.detection.inference import detect_inputs, search_inputs
-    from bubblenet.ssd.decoder import Decoder
+    from bubblenet.detection.search import search_tile
     from bubblenet.sky.tilecache import TileCache
-    from bubblenet.detection.windows import MIN_WINDOW_PX, sky_window_sizes
 
-    pixscale = float(tile.pixel_scale.value)
-    cache = TileCache(tile, cache_dir)
-    sizes = sky_window_sizes(search["sizes_arcsec"], pixscale, per_octave=search["per_octave"],
-                             min_px=search.get("min_window_px", MIN_WINDOW_PX))
-    count, inputs = search_inputs(cache, sizes, detector.model.input_shape[1], stride_fraction=search["stride"],
-                                  pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode=search["mode"])
-    if progress:
-        from tqdm import tqdm
-
-        inputs = tqdm(inputs, total=count, desc=tile.name, unit="window", leave=False)
-    boxes, scores = detect_inputs(detector.model, inputs, decoder=Decoder(detector.spec), confidence=threshold,
-                                  bands=detector.bands)
+    pixscale = float(tile.pixel_scale.to_value(u.arcsec))
+    found = search_tile(detector.model, detector.spec, TileCache(tile, cache_dir), search, pixscale_arcsec=pixscale,
+                        clip_sigma=detector.clip_sigma, bands=detector.bands, confidence=threshold,
+                        progress=tile.name if progress else None)
+    boxes = found.boxes
     gal = tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
     centres = np.stack([np.atleast_1d(gal.l.deg), np.atleast_1d(gal.b.deg)], axis=-1).reshape(-1, 2)
     half = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * pixscale
-    return TileResult(tile.name, centres, half, np.asarray(scores), np.asarray(boxes).reshape(-1, 4), count)
+    return TileResult(tile.name, centres, half, found.scores, boxes, found.windows)
 
 
 _WORKER_DETECTORS: dict[str, object] = {}
@@ -202,7 +194,7 @@ _WORKER_DETECTORS: dict[str, object] = {}
 
 def worker_detector(model: str | None):
     """The detector at `model` (None: the shipped one), loaded once per process."""
-    from bubblenet.ssd.detector import load_detector
+    from bubblenet.detection.detector import load_detector
 
     key = str(model)
     if key not in _WORKER_DETECTORS:
@@ -210,16 +202,17 @@ def worker_detector(model: str | None):
     return _WORKER_DETECTORS[key]
 
 
-def tile_task(model: str | None, tile, cache_dir: str, search: dict, threshold: float) -> TileResult:
-    """One survey task, as a Dask worker runs it: `search_tile` with the process's detector."""
+def tile_task(model: str | None, tile, cache_dir: str, search: SearchConfig, threshold: float) -> TileResult:
+    """One survey task, as a Dask worker runs it: `tile_result` with the process's detector."""
     try:
-        return search_tile(worker_detector(model), tile, cache_dir, search, threshold)
+        return tile_result(worker_detector(model), tile, cache_dir, search, threshold)
     finally:  # a long-lived worker should not keep every tile's files open
         for image in (tile.image8, *tile.images24):
             image.close()
 
 
-def run_tiles(tiles: Sequence, manifest: Manifest, *, detector, model: str | None, cache_dir: str, search: dict,
+def run_tiles(tiles: Sequence, manifest: Manifest | None, *, detector, model: str | None, cache_dir: str | None,
+              search: SearchConfig,
               threshold: float, scheduler: str | None = None, workers: int | None = None, progress: bool = False,
               stats: dict | None = None) -> list[TileResult]:
     """Search every tile not yet in `manifest`; the results of all tiles, in the order of `tiles`.
@@ -227,17 +220,18 @@ def run_tiles(tiles: Sequence, manifest: Manifest, *, detector, model: str | Non
     Parameters
     ----------
     tiles : sequence of bubblenet.sky.mosaics.SkyTile
-    manifest : Manifest
-        Finished tiles are read from it and new ones written to it as they finish.
-    detector : bubblenet.ssd.detector.Detector
+    manifest : Manifest or None
+        Finished tiles are read from it and new ones written to it as they
+        finish; None: nothing is stored (no resuming).
+    detector : bubblenet.detection.detector.Detector
         The loaded detector, for the in-process run.
     model : str or None
         Where it was loaded from (absolute; None: the shipped one), for Dask
         workers, which load it themselves (`worker_detector`).
-    cache_dir : str
-        Folder of the tile caches (absolute, and seen by every worker).
-    search : dict
-        As in `search_tile`.
+    cache_dir : str or None
+        Folder of the tile caches (absolute, and seen by every worker); None
+        keeps each tile's cache in memory (not with Dask).
+    search : bubblenet.detection.search.SearchConfig
     threshold : float
         Confidence threshold.
     scheduler, workers
@@ -250,7 +244,7 @@ def run_tiles(tiles: Sequence, manifest: Manifest, *, detector, model: str | Non
         ``workers`` (``dashboard`` link and each worker's ``peak_rss_mb``).
     """
     stats = {} if stats is None else stats
-    results = {t.name: r for t in tiles if (r := manifest.done(t.name)) is not None}
+    results = {} if manifest is None else {t.name: r for t in tiles if (r := manifest.done(t.name)) is not None}
     if results:
         log.info("resuming: %d of %d tiles already searched (%s)", len(results), len(tiles), manifest.folder)
     stats["resumed_tiles"] = len(results)
@@ -260,7 +254,7 @@ def run_tiles(tiles: Sequence, manifest: Manifest, *, detector, model: str | Non
         if scheduler is None and not workers:
             for tile in todo:
                 bar.set_postfix_str(tile.name)
-                _finish(search_tile(detector, tile, cache_dir, search, threshold, progress=progress), manifest,
+                _finish(tile_result(detector, tile, cache_dir, search, threshold, progress=progress), manifest,
                         results, bar)
         else:
             task = (model, cache_dir, search, threshold)
@@ -271,8 +265,9 @@ def run_tiles(tiles: Sequence, manifest: Manifest, *, detector, model: str | Non
     return [results[t.name] for t in tiles]
 
 
-def _finish(result: TileResult, manifest: Manifest, results: dict, bar) -> None:
-    manifest.add(result)
+def _finish(result: TileResult, manifest: Manifest | None, results: dict, bar) -> None:
+    if manifest is not None:
+        manifest.add(result)
     results[result.tile] = result
     log.info("%s: %d windows, %d detections", result.tile, result.windows, len(result.scores))
     bar.update(1)

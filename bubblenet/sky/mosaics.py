@@ -232,9 +232,46 @@ class SkyImage:
         self.wcs = _celestial_wcs(header, path)
         self.unit = _check_unit(header.get("BUNIT"), path)
         self._hdul = None
+        self._array = None  # the data, for an image held in memory (`from_array`)
+
+    @classmethod
+    def from_array(cls, data, wcs, *, name: str = "memory", unit: str | None = None) -> "SkyImage":
+        """An image held in memory: a 2-D array and its celestial WCS (or a FITS header holding one).
+
+        Parameters
+        ----------
+        data : array_like
+            ``(ny, nx)``, row 0 at the bottom as in a FITS file.
+        wcs : astropy.wcs.WCS or astropy.io.fits.Header
+        name : str
+            Stands for the file name in tile names and messages.
+        unit : str, optional
+            ``BUNIT`` (surface brightness, e.g. ``'MJy/sr'``); the header's by default.
+
+        Raises
+        ------
+        FitsError
+            If the array is not 2-D, has no celestial WCS, or is all NaN or constant.
+        """
+        path = Path(name)
+        data = np.asarray(data, dtype=np.float32)
+        if data.ndim != 2:
+            raise FitsError(f"expected a 2-D image, got an array of shape {data.shape}", path)
+        if not isinstance(wcs, (fits.Header, WCS)):
+            raise FitsError(f"expected an astropy WCS or FITS header, got {type(wcs).__name__}", path)
+        header = wcs.copy() if isinstance(wcs, fits.Header) else wcs.to_header()
+        header["NAXIS"], header["NAXIS1"], header["NAXIS2"] = 2, data.shape[1], data.shape[0]
+        if unit is not None:
+            header["BUNIT"] = unit
+        image = cls(path, 0, header, data.shape, ())
+        image._array = data
+        _check_values(image)
+        return image
 
     # -- file handle: opened on first read, dropped when pickled (for workers) --
     def _open(self):
+        if self._array is not None:
+            return _MemoryHDU(self._array)
         if self._hdul is None:
             self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=True)
         return self._hdul[self.hdu]
@@ -395,13 +432,25 @@ def open_image(path: str | os.PathLike, *, hdu: int | None = None, check_data: b
     shape, lead = _image_shape(header, path)
     image = SkyImage(path, index, header, shape, lead)
     if check_data:
-        stats = image.scan()
-        if stats.finite_fraction == 0:
-            raise FitsError("the image is all NaN (no data)", path)
-        if stats.vmin == stats.vmax:
-            raise FitsError(f"the image is constant ({stats.vmin:g} everywhere): no sky signal", path)
+        _check_values(image)
         image.close()
     return image
+
+
+class _MemoryHDU:
+    """What `SkyImage.read` needs of an HDU (its ``section``), for an array in memory."""
+
+    def __init__(self, array: np.ndarray):
+        self.section = array
+
+
+def _check_values(image: SkyImage) -> None:
+    """Refuse an image that is all NaN or constant, naming it."""
+    stats = image.scan()
+    if stats.finite_fraction == 0:
+        raise FitsError("the image is all NaN (no data)", image.path)
+    if stats.vmin == stats.vmax:
+        raise FitsError(f"the image is constant ({stats.vmin:g} everywhere): no sky signal", image.path)
 
 
 def _image_hdu_index(hdul: fits.HDUList, hdu: int | None, path: Path) -> int:

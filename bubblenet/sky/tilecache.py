@@ -54,12 +54,19 @@ class TileCache:
     Parameters
     ----------
     tile : bubblenet.sky.mosaics.SkyTile
-    folder : str or path-like
+    folder : str or path-like or None
         Cache folder; the file is built there on first use (atomically).
+        None holds both bands in memory instead (for images held in memory,
+        or a one-off search of a small tile).
     """
 
-    def __init__(self, tile: SkyTile, folder: str | os.PathLike):
+    def __init__(self, tile: SkyTile, folder: str | os.PathLike | None):
         self.tile = tile
+        if folder is None:
+            self.path = self.stars_path = None
+            self.data = self._fill(np.empty(self.tile.shape + (len(CHANNELS),), np.float32))
+            self.stars = self._find_stars(np.empty(self.shape, bool))
+            return
         self.path = ensure_dir(folder) / f"{tile.name}.{_cache_key(tile)}.npy"
         self.stars_path = self.path.with_name(f"{tile.name}.{_cache_key(tile)}.stars.npy")
         if not self.path.exists():
@@ -74,21 +81,30 @@ class TileCache:
         log.info("caching %s (%d x %d px, both bands) in %s", self.tile.name, nx, ny, self.path.parent)
         with atomic_path(self.path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(ny, nx, len(CHANNELS)))
-            for y0 in range(0, ny, _STRIP_ROWS):
-                rows = min(_STRIP_ROWS, ny - y0)
-                out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows))
-            out.flush()
+            self._fill(out).flush()
             del out
 
+    def _fill(self, out: np.ndarray) -> np.ndarray:
+        """Read the tile's two bands into `out` in strips of rows (bounded memory)."""
+        ny, nx = self.tile.shape
+        for y0 in range(0, ny, _STRIP_ROWS):
+            rows = min(_STRIP_ROWS, ny - y0)
+            out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows))
+        return out
+
     def _build_stars(self) -> None:
+        with atomic_path(self.stars_path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=bool, shape=self.shape)
+            self._find_stars(out).flush()
+            del out
+
+    def _find_stars(self, out: np.ndarray) -> np.ndarray:
+        """Mark the 8 µm point sources in `out` (`bubblenet.sky.stars.tile_point_source_mask`)."""
         from bubblenet.sky.stars import FWHM_8UM_ARCSEC, tile_point_source_mask
 
         fwhm = FWHM_8UM_ARCSEC / float(self.tile.pixel_scale.to_value(u.arcsec))
-        with atomic_path(self.stars_path) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=bool, shape=self.shape)
-            tile_point_source_mask(self.data[..., CHANNEL_8UM], fwhm, out)
-            out.flush()
-            del out
+        tile_point_source_mask(self.data[..., CHANNEL_8UM], fwhm, out)
+        return out
 
     @property
     def shape(self) -> tuple[int, int]:

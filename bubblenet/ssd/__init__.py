@@ -1,4 +1,4 @@
-"""Stage 3, the SSD detector: default boxes, network, loss, target coding, decoding, detectors on disk.
+"""Stage 3, the SSD network: default boxes, network, loss, target coding, decoding.
 
 Modules
 -------
@@ -12,7 +12,7 @@ Modules
     The MultiBox loss with hard-negative mining.
 `bubblenet.ssd.decoder`
     From network outputs to scored, non-maximum-suppressed boxes.
-`bubblenet.ssd.detector`
+`bubblenet.detection.detector`
     A trained detector on disk: ``model.keras`` + ``model_info.json``.
 
 Importing a module here imports Keras; this package itself imports nothing.

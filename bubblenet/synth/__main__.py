@@ -40,6 +40,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="twin: real MWP DR2 bubbles of the region; random: random bubbles")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview of every 8 µm tile")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an output folder that holds other things (never needed to resume or redo "
+                             "this verb's own output)")
     return parser
 
 
@@ -49,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         config = SynthConfig(region, pixscale=args.pixscale, seed=args.seed, mode=args.mode)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    from bubblenet.outputs import claim_output_dir
+
+    claim_output_dir(args.out, "synth", overwrite=args.overwrite)
     try:
         files = make_survey(args.out, config, progress=tqdm if progress_enabled(args) else None)
     except ValueError as err:

@@ -2,12 +2,14 @@
 
 Modules
 -------
+`bubblenet.training.config`
+    `FitConfig`: every option of a training run, its defaults and checks.
 `bubblenet.training.validation`
     Targets for the stream, the optimiser, and validation on whole tiles
     with the paper's matching rule (``val_f2``), plus TensorBoard pictures.
 `bubblenet.training.run`
-    One training run: what ``bubblenet fit`` does once and ``bubblenet
-    tune`` once per trial, resumable.
+    One training run (`train`: what ``bubblenet tune`` does per trial) and
+    the whole of ``bubblenet fit`` (`fit`), resumable.
 `bubblenet.training.search_space`
     The hyper-parameter space of ``bubblenet tune``.
 """

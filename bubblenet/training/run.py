@@ -1,6 +1,8 @@
-"""One training run from parsed options: what `bubblenet fit` does once and `bubblenet tune` once per trial.
+"""One training run from a `FitConfig`: what `bubblenet fit` does once and `bubblenet tune` once per trial.
 
-A run folder gets ``history.csv``, ``tensorboard/``, ``backup/`` (the
+`train` trains and validates in a run folder; `fit` is the whole of
+``bubblenet fit``: it also writes the detector, a SavedModel and the test
+tiles' scores. A run folder gets ``history.csv``, ``tensorboard/``, ``backup/`` (the
 progress `keras.callbacks.BackupAndRestore` resumes from) and ``best.keras``
 (the model of the best validation F2). Running the same options on the same
 folder again resumes where an interrupted run stopped; the best model and
@@ -9,7 +11,6 @@ score of the epochs before the interruption are kept.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import logging
@@ -18,16 +19,19 @@ from pathlib import Path
 
 import keras
 
-from bubblenet.ssd.anchors import AnchorSpec
-from bubblenet.data import Survey, training_data
 from bubblenet.errors import ConfigError
+from bubblenet.ssd.anchors import AnchorSpec
 from bubblenet.ssd.model import PRESETS, build_ssd
-from bubblenet.training_data.stream import training_stream
 from bubblenet.ssd.targets import TargetEncoder
-from bubblenet.training.validation import (DetectionPanel, LearningRateLogger, OptimiserConfig, SurveyValidation,
+from bubblenet.training.config import FitConfig
+from bubblenet.training_data.inputs import TrainingSurvey, load_training_survey, training_data
+from bubblenet.training_data.stream import training_stream
+from bubblenet.training.validation import (BestCheckpoint, DetectionPanel, LearningRateLogger, OptimiserConfig,
+                                           SurveyValidation,
                                 ValidationTile, compile_model, with_targets)
 
-__all__ = ["TrainedRun", "run_anchors", "train", "wandb_callbacks", "BEST_FILE"]
+__all__ = ["TrainedRun", "FitResult", "run_anchors", "open_training_survey", "train", "fit", "wandb_callbacks",
+           "BEST_FILE"]
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +63,31 @@ class TrainedRun:
     validation: SurveyValidation
 
 
-def run_anchors(args: argparse.Namespace) -> AnchorSpec:
-    """The preset's default boxes, scaled by ``--anchor-scale``."""
-    spec = PRESETS[args.preset]["anchors"]
-    return spec if args.anchor_scale == 1 else spec.scaled(args.anchor_scale)
+def run_anchors(config: FitConfig) -> AnchorSpec:
+    """The preset's default boxes, scaled by `FitConfig.anchor_scale`."""
+    spec = PRESETS[config.preset]["anchors"]
+    return spec if config.anchor_scale == 1 else spec.scaled(config.anchor_scale)
 
 
-def train(args: argparse.Namespace, survey: Survey, folder: Path, *, cache: Path,
-          callbacks: list | None = None, strategy=None) -> TrainedRun:
+def open_training_survey(config: FitConfig, out: Path | None = None) -> TrainingSurvey:
+    """The survey and split `config` names; the split is written to ``out/split.json`` when `out` is given."""
+    from bubblenet.outputs import ensure_dir
+
+    return load_training_survey(folder=config.survey, files8=config.i8, files24=config.m24,
+                                catalogue=config.catalogue, selection=config.select, test_longitudes=config.test_l,
+                                val=config.val if config.val else config.n_val, split_seed=config.split_seed,
+                                split_file=None if out is None else ensure_dir(out) / "split.json")
+
+
+def train(config: FitConfig, survey: TrainingSurvey, folder: Path, *, cache: Path, callbacks: list | None = None,
+          strategy=None, verbose: bool = True) -> TrainedRun:
     """Train, validating on the survey's validation tiles, and return the best model.
 
     Parameters
     ----------
-    args : argparse.Namespace
-        `bubblenet fit` options.
-    survey : Survey
-        From `bubblenet.data.load_survey`.
+    config : FitConfig
+    survey : TrainingSurvey
+        From `open_training_survey`.
     folder : pathlib.Path
         The run folder (see the module docstring).
     cache : pathlib.Path
@@ -83,27 +96,30 @@ def train(args: argparse.Namespace, survey: Survey, folder: Path, *, cache: Path
         More Keras callbacks, after the run's own.
     strategy : tf.distribute.Strategy, optional
         Scope the model is built in.
+    verbose : bool
+        Keras' one line per epoch.
     """
-    keras.utils.set_random_seed(args.seed)
-    spec = run_anchors(args)
-    data, clusters = training_data(args, survey, spec.image_size, cache, folder / "clusters")
-    stream = with_targets(training_stream(data, clusters, positives=args.positives, negatives=args.negatives),
+    keras.utils.set_random_seed(config.seed)
+    spec = run_anchors(config)
+    data, clusters = training_data(survey, config.data_config(spec.image_size), cache, clusters=config.clusters,
+                                   drop_clusters=config.drop_clusters, cluster_weights=config.cluster_weights,
+                                   montages=folder / "clusters")
+    stream = with_targets(training_stream(data, clusters, positives=config.positives, negatives=config.negatives),
                           TargetEncoder(spec))
     by_name = survey.by_name
     validation = SurveyValidation(
         [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, cache) for n in survey.split.val],
-        spec, sizes_arcsec=tuple(args.val_sizes), stride_fraction=args.val_stride, every=args.val_every,
-        clip_sigma=args.clip_sigma, mode=args.val_mode, bands=args.bands)
+        spec, config.search, every=config.val_every, clip_sigma=config.clip_sigma, bands=config.bands)
 
-    steps = args.steps_per_epoch or max(math.ceil(len(data.positives) / args.positives), 1)
-    decay_steps = steps * args.epochs if args.lr_schedule == "cosine" else 0
-    optimiser = OptimiserConfig(learning_rate=args.lr, weight_decay=args.weight_decay, clipnorm=args.clipnorm,
+    steps = config.steps_per_epoch or max(math.ceil(len(data.positives) / config.positives), 1)
+    decay_steps = steps * config.epochs if config.lr_schedule == "cosine" else 0
+    optimiser = OptimiserConfig(learning_rate=config.lr, weight_decay=config.weight_decay, clipnorm=config.clipnorm,
                                 decay_steps=decay_steps)
     if strategy is None:
-        model = compile_model(build_ssd(args.preset, anchors=spec), optimiser)
+        model = compile_model(build_ssd(config.preset, anchors=spec), optimiser)
     else:
         with strategy.scope():
-            model = compile_model(build_ssd(args.preset, anchors=spec), optimiser)
+            model = compile_model(build_ssd(config.preset, anchors=spec), optimiser)
     # After an interruption the checkpoint must beat the epochs already run,
     # not start again from nothing and overwrite a better model.
     before = best_in_history(folder / "history.csv")
@@ -112,16 +128,15 @@ def train(args: argparse.Namespace, survey: Survey, folder: Path, *, cache: Path
         validation,  # first: the callbacks after it read val_f2 from the logs
         LearningRateLogger(),
         DetectionPanel(validation, folder / "tensorboard" / "detections"),
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_f2", mode="max", save_best_only=True,
-                                        initial_value_threshold=before if best_path.exists() else -math.inf),
-        keras.callbacks.EarlyStopping(monitor="val_f2", mode="max", patience=args.patience,
-                                      start_from_epoch=args.val_every - 1),
+        BestCheckpoint(best_path, monitor="val_f2", best=before if best_path.exists() else -math.inf),
+        keras.callbacks.EarlyStopping(monitor="val_f2", mode="max", patience=config.patience,
+                                      start_from_epoch=config.val_every - 1),
         keras.callbacks.BackupAndRestore(str(folder / "backup"), delete_checkpoint=False),
         keras.callbacks.TensorBoard(str(folder / "tensorboard")),
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
     ]
-    model.fit(stream, epochs=args.epochs, steps_per_epoch=steps, callbacks=own + list(callbacks or []),
-              verbose=0 if args.quiet else 2)
+    model.fit(stream, epochs=config.epochs, steps_per_epoch=steps, callbacks=own + list(callbacks or []),
+              verbose=2 if verbose else 0)
 
     if validation.best is not None and validation.best[0]["f2"] > before and best_path.exists():
         scores, sweep, _ = validation.best  # best.keras was written at that validation
@@ -164,3 +179,125 @@ def wandb_callbacks(mode: str, folder: Path, *, config: dict, name: str | None =
     plain = {k: (str(v) if isinstance(v, Path) else v) for k, v in config.items()}
     wandb.init(project="bubblenet", dir=str(folder), mode=mode, config=plain, name=name, group=group, reinit=True)
     return [WandbMetricsLogger()]
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` leaves in its run folder, and the scores it printed.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+        The run folder: also a detector folder (`bubblenet.detection.detector.load_detector`).
+    info : dict
+        The detector's ``model_info.json``.
+    validation : dict
+        Validation scores at the chosen threshold (``f2``, ``precision``, ``recall``, ``threshold``, ``strict``).
+    test : dict or None
+        Test tiles' scores at that threshold, with ``found_by_box_side``; None without test tiles.
+    split : bubblenet.training_data.splits.Split
+    """
+
+    folder: Path
+    info: dict
+    validation: dict
+    test: dict | None
+    split: object
+
+
+def fit(config: FitConfig, out: Path, *, callbacks: list | None = None, strategy=None, verbose: bool = True,
+        trained_on: str | None = None) -> FitResult:
+    """Train a detector on `config`'s survey and write it, a SavedModel and its test scores to `out`.
+
+    Writes ``run.json`` (options, seed, versions), ``split.json``, the
+    training files of `train`, ``validation.json`` (the threshold sweep),
+    ``model.keras`` + ``model_info.json`` (the detector, with the threshold
+    chosen on validation and the validation search it was chosen on),
+    ``savedmodel/``, and with test tiles ``test.json`` and
+    ``test_detections.png``.
+
+    Parameters
+    ----------
+    config : FitConfig
+        With a survey (`bubblenet.training.config.with_demo` for the demo's).
+    out : pathlib.Path
+        The run folder; a run interrupted there resumes.
+    callbacks, strategy, verbose
+        As in `train`.
+    trained_on : str, optional
+        Provenance recorded in ``model_info.json`` (default: the survey's path).
+
+    Raises
+    ------
+    ConfigError
+        If the split has no validation tile.
+    """
+    from bubblenet.detection.detector import Detector, model_info, save_detector
+    from bubblenet.detection.savedmodel import export_savedmodel
+    from bubblenet.outputs import ensure_dir, run_record, write_json
+
+    out = ensure_dir(out)
+    write_json(out / "run.json", run_record("fit", config.options(), seed=config.seed))
+    survey = open_training_survey(config, out)
+    if not survey.split.val:
+        raise ConfigError("training needs at least one validation tile (--n-val or --val)")
+    trained = train(config, survey, out, cache=out / "cache", callbacks=callbacks, strategy=strategy,
+                    verbose=verbose)
+    scores, spec, split = trained.scores, trained.spec, survey.split
+    write_json(out / "validation.json", {"best": scores, "sweep": trained.sweep})
+    test = score_test_tiles(trained.model, spec, survey, scores["threshold"], config, out) if split.test else None
+    info = model_info(config.preset, spec, scores["threshold"],
+                      trained_on=trained_on or str(config.survey or [str(p) for p in config.i8]),
+                      split={"train": list(split.train), "val": list(split.val), "test": list(split.test)},
+                      validation=scores, test=test, seed=config.seed, normalisation={"clip_sigma": config.clip_sigma},
+                      bands=config.bands, search=config.search.to_dict())
+    save_detector(Detector(trained.model, spec, scores["threshold"], info), out)  # the run folder is a detector
+    export_savedmodel(trained.model, spec, out / "savedmodel", threshold=scores["threshold"], preset=config.preset,
+                      info=info)
+    return FitResult(out, info, scores, test, split)
+
+
+def score_test_tiles(model, spec, survey: TrainingSurvey, threshold: float, config: FitConfig, out: Path) -> dict:
+    """Scores on the test tiles at `threshold` (``out/test.json``), and a picture of the first (``test_detections.png``).
+
+    The test tiles are searched with the validation search (`FitConfig.search`).
+    """
+    from PIL import Image
+
+    from bubblenet.evaluation.metrics import found_by_size
+    from bubblenet.outputs import atomic_path, write_json
+    from bubblenet.training.validation import SurveyValidation, ValidationTile, detection_panel
+
+    split, by_name = survey.split, survey.by_name
+    tiles = [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, out / "cache")
+             for n in split.test]
+    test = SurveyValidation(tiles, spec, config.search, clip_sigma=config.clip_sigma, bands=config.bands)
+    test.set_model(model)
+    _, sweep = test.evaluate()
+    row = min(sweep, key=lambda r: abs(r["threshold"] - threshold))
+    by_size = None
+    for tile, (boxes, scores) in zip(tiles, test.detections):
+        rows = found_by_size(boxes[scores >= threshold], tile.bubbles, tile.selected, pixscale=tile.pixscale)
+        by_size = rows if by_size is None else [{**a, "bubbles": a["bubbles"] + b["bubbles"],
+                                                 "found": a["found"] + b["found"]} for a, b in zip(by_size, rows)]
+    row = {**row, "found_by_box_side": by_size}
+    write_json(out / "test.json", {"threshold": threshold, "scores": row, "tiles": list(split.test)})
+    boxes, scores = test.detections[0]
+    panel = detection_panel(tiles[0].cache.data, boxes[scores >= threshold], tiles[0].bubbles[tiles[0].selected],
+                            max_pixels=1600)
+    with atomic_path(out / "test_detections.png") as tmp:
+        Image.fromarray(panel).save(tmp, format="PNG")
+    return row
+
+
+def prepare_demo(config: FitConfig, sky: Path) -> FitConfig:
+    """`config` on the demo's synthetic sky at `sky`, drawn there first if it is not (about a minute)."""
+    from bubblenet.synth import Region, SynthConfig, make_survey
+    from bubblenet.training.config import DEMO_SKY, with_demo
+
+    sky = Path(sky)
+    if not (sky / "synth_run.json").exists():
+        log.info("drawing the demo sky in %s (once)", sky)
+        make_survey(sky, SynthConfig(Region(*DEMO_SKY["l"], *DEMO_SKY["b"]), DEMO_SKY["pixscale"],
+                                     seed=DEMO_SKY["seed"]))
+    return with_demo(config, sky)

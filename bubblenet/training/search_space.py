@@ -22,12 +22,13 @@ which picks a lucky initialisation rather than a better method.
 
 from __future__ import annotations
 
-import argparse
 import copy
+import dataclasses
 import logging
 from typing import Any, Mapping
 
 from bubblenet.errors import ConfigError
+from bubblenet.training.config import FitConfig
 
 __all__ = ["DEFAULT_SPACE", "resolve_space", "declare", "apply_values", "fit_value"]
 
@@ -73,33 +74,33 @@ def _check(name: str, value: Any) -> None:
         raise ConfigError(f"search space '{name}': a log range needs min > 0")
 
 
-def fit_value(args: argparse.Namespace, name: str):
+def fit_value(config: FitConfig, name: str):
     """The `fit` option's value that is a trial's starting point (trial 0 of a search)."""
-    return getattr(args, name)
+    return getattr(config, name)
 
 
-def _hp_names(args: argparse.Namespace, name: str) -> list[str]:
+def _hp_names(config: FitConfig, name: str) -> list[str]:
     """Hyper-parameter names of one space entry: one per kept cluster for ``cluster_weights``."""
     if name != "cluster_weights":
         return [name]
-    if not args.clusters:
+    if not config.clusters:
         return []
-    return [f"cluster_weight_{k}" for k in range(args.clusters) if k not in set(args.drop_clusters or ())]
+    return [f"cluster_weight_{k}" for k in range(config.clusters) if k not in set(config.drop_clusters)]
 
 
-def _default(args: argparse.Namespace, name: str, hp_name: str):
+def _default(config: FitConfig, name: str, hp_name: str):
     if name == "cluster_weights":
-        weights = args.cluster_weights
+        weights = config.cluster_weights
         k = int(hp_name.rsplit("_", 1)[1])
         return float(weights[k]) if weights else 1.0
-    return fit_value(args, name)
+    return fit_value(config, name)
 
 
-def declare(hp, space: Mapping[str, Any], args: argparse.Namespace) -> None:
-    """Declare the space on a `keras_tuner.HyperParameters`, each default being the `fit` options' value."""
+def declare(hp, space: Mapping[str, Any], config: FitConfig) -> None:
+    """Declare the space on a `keras_tuner.HyperParameters`, each default being `config`'s value."""
     for name, value in space.items():
-        for hp_name in _hp_names(args, name):
-            default = _default(args, name, hp_name)
+        for hp_name in _hp_names(config, name):
+            default = _default(config, name, hp_name)
             if isinstance(value, list):
                 if default not in value:
                     log.warning("%s = %s is not among the choices %s; trial 0 starts from %s",
@@ -122,19 +123,19 @@ def declare(hp, space: Mapping[str, Any], args: argparse.Namespace) -> None:
                          default=float(default))
 
 
-def apply_values(args: argparse.Namespace, values: Mapping[str, Any], **also) -> argparse.Namespace:
-    """A copy of `fit` options `args` with a trial's hyper-parameter values (and `also`) set."""
-    out = copy.deepcopy(args)
-    weights = list(args.cluster_weights) if args.cluster_weights else ([1.0] * args.clusters if args.clusters else [])
+def apply_values(config: FitConfig, values: Mapping[str, Any], **also) -> FitConfig:
+    """`config` with a trial's hyper-parameter values (and the options in `also`) set."""
+    fields = {f.name for f in dataclasses.fields(FitConfig)}
+    weights = list(config.cluster_weights) if config.cluster_weights else [1.0] * config.clusters
+    changes = {}
     for name, value in values.items():
+        value = value.item() if hasattr(value, "item") else value  # numpy scalars from keras-tuner
         if name.startswith("cluster_weight_"):
             weights[int(name.rsplit("_", 1)[1])] = float(value)
-        elif hasattr(out, name):
-            setattr(out, name, value.item() if hasattr(value, "item") else value)
+        elif name in fields:
+            changes[name] = value
         else:
             raise ConfigError(f"a trial sets '{name}', which is not a fit option")
     if any(n.startswith("cluster_weight_") for n in values):
-        out.cluster_weights = weights
-    for name, value in also.items():
-        setattr(out, name, value)
-    return out
+        changes["cluster_weights"] = tuple(weights)
+    return config.replace(**changes, **also)

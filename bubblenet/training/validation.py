@@ -17,17 +17,17 @@ import logging
 
 import keras
 import numpy as np
+from astropy import units as u
 import tensorflow as tf
 
 from bubblenet.catalogues.tables import label_boxes, select
+from bubblenet.conventions import BOX_SCALE
 from bubblenet.training_data.cutouts import CLIP_SIGMA
-from bubblenet.detection.inference import detect_inputs, search_inputs
+from bubblenet.detection.search import SearchConfig, search_tile
 from bubblenet.ssd.losses import MultiBoxLoss
-from bubblenet.evaluation.metrics import summarise, sweep_thresholds
-from bubblenet.ssd.decoder import Decoder
+from bubblenet.evaluation.metrics import THRESHOLDS, summarise, sweep_thresholds
 from bubblenet.ssd.targets import TargetEncoder
 from bubblenet.sky.tilecache import TileCache
-from bubblenet.detection.windows import sky_window_sizes
 
 __all__ = ["OptimiserConfig", "compile_model", "with_targets", "SurveyValidation", "ValidationTile",
            "LearningRateLogger", "DetectionPanel", "detection_panel"]
@@ -81,12 +81,12 @@ class ValidationTile:
     selected: np.ndarray
 
     @classmethod
-    def from_tile(cls, tile, catalogue, selection, cache_dir, *, box_scale: float = 1.3) -> "ValidationTile":
+    def from_tile(cls, tile, catalogue, selection, cache_dir, *, box_scale: float = BOX_SCALE) -> "ValidationTile":
         from bubblenet.catalogues.tables import in_image
 
         inside = in_image(catalogue, tile.wcs, tile.shape)
         table = catalogue[inside]
-        return cls(tile.name, TileCache(tile, cache_dir), float(tile.pixel_scale.value),
+        return cls(tile.name, TileCache(tile, cache_dir), float(tile.pixel_scale.to_value(u.arcsec)),
                    label_boxes(table, tile.wcs, k=box_scale), select(table, selection))
 
 
@@ -98,43 +98,29 @@ class SurveyValidation(keras.callbacks.Callback):
     tiles : list of ValidationTile
     spec : bubblenet.ssd.anchors.AnchorSpec
         The model's default boxes.
-    sizes_arcsec : tuple of float
-        Smallest and largest window side on the sky.
-    stride_fraction : float
-        Window stride over side (the paper: 1/3).
-    per_octave : int
-        Window sizes per factor of two.
+    search : bubblenet.detection.search.SearchConfig
+        The search (window sizes, stride, mode, caps), the same that detection
+        with the trained model uses (it is stored in its ``model_info.json``).
     every : int
         Validate at the end of every this many epochs, of the last epoch, and
         of the first epoch after resuming; epochs in between repeat the last
         scores (NaN before the first: give `keras.callbacks.ModelCheckpoint`
         ``initial_value_threshold=-inf`` and `keras.callbacks.EarlyStopping`
         ``start_from_epoch=every - 1`` so that they skip those).
-    per_window, per_tile : int
-        Detections kept per window and per tile.
     clip_sigma : float
         The normalisation the model is trained with (`bubblenet.training_data.cutouts.normalise`).
-    mode : {"fast", "paper"}
-        How windows are made (`bubblenet.detection.inference.search_inputs`).
     bands : {"24+8", "8"}
         What the model sees (`bubblenet.training_data.cutouts.keep_bands`).
     """
 
-    def __init__(self, tiles, spec, *, sizes_arcsec=(150.0, 3600.0), stride_fraction: float = 1 / 3,
-                 per_octave: int = 2, every: int = 1, per_window: int = 20, per_tile: int = 2000,
-                 clip_sigma: float = CLIP_SIGMA, mode: str = "fast", bands: str = "24+8"):
+    def __init__(self, tiles, spec, search: SearchConfig = SearchConfig(), *, every: int = 1,
+                 clip_sigma: float = CLIP_SIGMA, bands: str = "24+8"):
         super().__init__()
         self.tiles = tiles
-        # A window holds a few bubbles at most and a tile some hundreds: capping the
-        # detections kept keeps an untrained model's flood of boxes from stalling scoring.
-        self.decoder = Decoder(spec, max_detections=per_window)
-        self.per_tile = per_tile
-        self.sizes_arcsec = sizes_arcsec
-        self.stride_fraction = stride_fraction
-        self.per_octave = per_octave
+        self.spec = spec
+        self.search = search
         self.every = every
         self.clip_sigma = clip_sigma
-        self.mode = mode
         self.bands = bands
         self.last: dict = {}
         self.sweep: list[dict] = []
@@ -148,12 +134,9 @@ class SurveyValidation(keras.callbacks.Callback):
         totals = None
         self.detections = []
         for tile in self.tiles:
-            sizes = sky_window_sizes(self.sizes_arcsec, tile.pixscale, per_octave=self.per_octave)
-            _, inputs = search_inputs(tile.cache, sizes, self.model.input_shape[1],
-                                      stride_fraction=self.stride_fraction, pixscale_arcsec=tile.pixscale,
-                                      clip_sigma=self.clip_sigma, mode=self.mode)
-            boxes, scores = detect_inputs(self.model, inputs, decoder=self.decoder, bands=self.bands)
-            boxes, scores = boxes[: self.per_tile], scores[: self.per_tile]  # merge() sorts by score
+            found = search_tile(self.model, self.spec, tile.cache, self.search, pixscale_arcsec=tile.pixscale,
+                                clip_sigma=self.clip_sigma, bands=self.bands, confidence=min(THRESHOLDS))
+            boxes, scores = found.boxes, found.scores
             self.detections.append((boxes, scores))
             rows = sweep_thresholds(boxes, scores, tile.bubbles, tile.selected)
             totals = rows if totals is None else [_add(a, b) for a, b in zip(totals, rows)]
@@ -200,6 +183,40 @@ def _finish(row: dict) -> dict:
             "strict": summarise(row["strict"]["tp"], row["strict"]["fp"], row["strict"]["fn"])}
 
 
+class BestCheckpoint(keras.callbacks.Callback):
+    """Save the model to `path` whenever the logged `monitor` beats its best so far, atomically.
+
+    Written by hand because `keras.callbacks.ModelCheckpoint` writes its file
+    in place: a run killed during the write would leave a damaged best model.
+    This one writes beside it and renames (`bubblenet.outputs.atomic_path`).
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.keras`` file.
+    monitor : str
+        A key of the epoch logs (higher is better; NaN never improves).
+    best : float
+        The score to beat (from before an interruption; -inf for a new run).
+    """
+
+    def __init__(self, path, *, monitor: str = "val_f2", best: float = -np.inf):
+        super().__init__()
+        self.path = path
+        self.monitor = monitor
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Save when this epoch's score is a strict improvement."""
+        from bubblenet.outputs import atomic_path
+
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value > self.best:  # False for NaN
+            self.best = float(value)
+            with atomic_path(self.path) as tmp:
+                self.model.save(tmp)
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Put the optimiser's current learning rate into each epoch's logs (for TensorBoard and CSV)."""
 
@@ -212,7 +229,7 @@ class DetectionPanel(keras.callbacks.Callback):
     """After each validation, draw the first validation tile with its detections into TensorBoard.
 
     Catalogue boxes of selected bubbles are white, detections at the chosen
-    threshold green. The tile is block-averaged to at most `max_pixels` a side.
+    threshold green. The tile is subsampled (every f-th pixel) to at most `max_pixels` a side.
     """
 
     def __init__(self, validation: SurveyValidation, log_dir, *, max_pixels: int = 512):

@@ -2,6 +2,9 @@
 
 Modules
 -------
+`bubblenet.training_data.inputs`
+    What a training run reads: the survey, its catalogue and positives, the
+    split (`load_training_survey`), and its samples (`training_data`).
 `bubblenet.training_data.splits`
     Train / validation / test split of tiles by Galactic longitude.
 `bubblenet.training_data.cutouts`

@@ -15,10 +15,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
+import hashlib
 from importlib import resources
 from pathlib import Path
 
+from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM, CHANNELS
+from bubblenet.detection.search import SearchConfig
 from bubblenet.ssd.anchors import AnchorSpec
 from bubblenet.training_data.cutouts import CLIP_SIGMA
 from bubblenet.errors import InputError
@@ -62,6 +64,16 @@ class Detector:
         return str(self.info.get("bands", "24+8"))
 
     @property
+    def search(self) -> SearchConfig:
+        """The search detection uses by default (``search`` in ``model_info.json``).
+
+        `bubblenet fit` records there the search its validation ran, the one
+        the threshold was chosen on. A detector that records none (made
+        before searches were recorded) gets the default `SearchConfig`.
+        """
+        return SearchConfig.from_dict(self.info.get("search"))
+
+    @property
     def clip_sigma(self) -> float:
         """The input normalisation the model was trained with (`bubblenet.training_data.cutouts.normalise`)."""
         return float(self.info.get("normalisation", {}).get("clip_sigma", CLIP_SIGMA))
@@ -70,7 +82,8 @@ class Detector:
 def model_info(preset: str, spec: AnchorSpec, threshold: float, **extra) -> dict:
     """The ``model_info.json`` record: preset, default boxes, threshold, versions, and `extra` entries."""
     return {"preset": preset, "anchors": spec.to_dict(), "threshold": float(threshold),
-            "input": "normalised (B, H, W, 2) float32, channel 0 = 24 um, 1 = 8 um", **extra,
+            "input": f"normalised (B, H, W, {len(CHANNELS)}) float32, channel {CHANNEL_24UM} = 24 um, "
+                     f"{CHANNEL_8UM} = 8 um", **extra,
             "versions": package_versions()}
 
 
@@ -128,6 +141,10 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
                          info_file) from None
     except (ValueError, TypeError) as exc:
         raise InputError(f"unreadable model description ({exc})", info_file) from None
+    recorded = info.get("model_sha256")  # of the model.keras saved with it (not of best.keras beside it)
+    if recorded is not None and model_file.name == MODEL_FILE and recorded != _sha256(model_file):
+        raise InputError(f"{model_file.name} is not the model {INFO_FILE} describes (a save was interrupted, or "
+                         "one file was replaced): save or train the detector again", model_file)
     try:
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
@@ -140,18 +157,25 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
 
 
 def save_detector(detector: Detector, folder: str | os.PathLike) -> Path:
-    """Write ``folder/model.keras`` and ``folder/model_info.json``, atomically.
+    """Write ``folder/model.keras`` and ``folder/model_info.json``, each atomically; nothing else in `folder` changes.
 
-    The folder is written under a temporary name and renamed when complete;
-    an existing folder of that name is replaced.
+    ``model_info.json`` is written last and records the SHA-256 of the
+    ``model.keras`` it belongs with (``model_sha256``), so a save interrupted
+    between the two files can never pass for a detector: `load_detector`
+    refuses the mismatched pair.
     """
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    detector.model.save(tmp / MODEL_FILE)
-    write_json(tmp / INFO_FILE, detector.info)
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    from bubblenet.outputs import atomic_path, ensure_dir
+
+    folder = ensure_dir(folder)
+    with atomic_path(folder / MODEL_FILE) as tmp:
+        detector.model.save(tmp)
+    write_json(folder / INFO_FILE, {**detector.info, "model_sha256": _sha256(folder / MODEL_FILE)})
     return folder
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

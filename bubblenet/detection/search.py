@@ -1,0 +1,201 @@
+"""How a tile is searched, stated once: `SearchConfig`, and the one function that searches (`search_tile`).
+
+Validation during training (`bubblenet.training.validation.SurveyValidation`)
+and detection (`bubblenet.detection.runs`) both call `search_tile` with the
+detector's `SearchConfig` (stored in its ``model_info.json``), so the
+confidence threshold chosen on validation is applied to exactly the search it
+was chosen on. Validation decodes at the lowest threshold of its sweep and
+cuts afterwards; because non-maximum suppression is greedy by score, the
+detections at or above any threshold are the same as a search run at that
+threshold (a box below the threshold never suppresses one above it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from bubblenet.detection.windows import MIN_WINDOW_PX, sky_window_sizes
+from bubblenet.errors import ConfigError
+
+__all__ = ["SearchConfig", "SEARCH_MODES", "TileDetections", "search_tile", "resolve_search"]
+
+#: How a tile's windows are made: from an image pyramid (default), or each on its own (the reference method).
+SEARCH_MODES = ("fast", "paper")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """A multi-scale sliding-window search, sized on the sky.
+
+    Attributes
+    ----------
+    sizes_arcsec : (float, float)
+        Smallest and largest window side, arcsec.
+    stride : float
+        Window stride over window side, in (0, 1] (the reference method: 1/3).
+    per_octave : int
+        Window sizes per factor of two.
+    mode : {"fast", "paper"}
+        Windows cut from an image pyramid (fast) or each cut and normalised
+        on its own (the reference method); `bubblenet.detection.inference.search_inputs`.
+    min_window_px : float
+        No window under this many native pixels (`bubblenet.detection.windows.MIN_WINDOW_PX`;
+        0 for the reference method's windows exactly).
+    per_window : int
+        Detections kept per window after non-maximum suppression.
+    per_tile : int or None
+        Detections kept per tile after the merge across windows, by score
+        (None: all). A window holds a few bubbles and a tile some hundreds;
+        the caps keep an untrained model's flood of boxes from stalling
+        validation.
+
+    Raises
+    ------
+    ConfigError
+        On a value out of range, naming the option.
+    """
+
+    sizes_arcsec: tuple[float, float] = (150.0, 3600.0)
+    stride: float = 1 / 3
+    per_octave: int = 2
+    mode: str = "fast"
+    min_window_px: float = MIN_WINDOW_PX
+    per_window: int = 20
+    per_tile: int | None = 2000
+
+    def __post_init__(self):
+        sizes = tuple(float(s) for s in self.sizes_arcsec)
+        object.__setattr__(self, "sizes_arcsec", sizes)
+        if len(sizes) != 2 or not (math.isfinite(sizes[0]) and math.isfinite(sizes[1])) \
+                or not 0 < sizes[0] <= sizes[1]:
+            raise ConfigError(f"search sizes must be two window sides 0 < MIN <= MAX (arcsec), got {list(sizes)}")
+        if not 0 < self.stride <= 1:
+            raise ConfigError(f"search stride must be in (0, 1] (a fraction of the window side), got {self.stride}")
+        if int(self.per_octave) != self.per_octave or self.per_octave < 1:
+            raise ConfigError(f"search per-octave must be a whole number >= 1, got {self.per_octave}")
+        if self.mode not in SEARCH_MODES:
+            raise ConfigError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {self.mode!r}")
+        if not self.min_window_px >= 0:
+            raise ConfigError(f"search min_window_px must be >= 0, got {self.min_window_px}")
+        if int(self.per_window) != self.per_window or self.per_window < 1:
+            raise ConfigError(f"search per_window must be a whole number >= 1, got {self.per_window}")
+        if self.per_tile is not None and (int(self.per_tile) != self.per_tile or self.per_tile < 1):
+            raise ConfigError(f"search per_tile must be a whole number >= 1 or null, got {self.per_tile}")
+
+    @classmethod
+    def paper(cls) -> "SearchConfig":
+        """The reference method's survey search: windows of 100-3000 px at 1.2"/px (120"-3600"), stride 1/3,
+        each processed on its own; the decoder's 100 detections per window, no cap per tile."""
+        return cls(sizes_arcsec=(120.0, 3600.0), stride=1 / 3, per_octave=2, mode="paper", min_window_px=0,
+                   per_window=100, per_tile=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON (``model_info.json``, run records)."""
+        out = dataclasses.asdict(self)
+        out["sizes_arcsec"] = list(self.sizes_arcsec)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> "SearchConfig":
+        """The search a ``model_info.json`` records; entries it lacks take the defaults.
+
+        Raises
+        ------
+        ConfigError
+            On an unknown entry or a value out of range.
+        """
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown search entr{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+    def window_sides(self, pixscale_arcsec: float) -> list[int]:
+        """Window sides in native pixels of an image with this pixel scale."""
+        return sky_window_sizes(self.sizes_arcsec, pixscale_arcsec, per_octave=int(self.per_octave),
+                                min_px=self.min_window_px)
+
+
+def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=None, stride=None, per_octave=None,
+                   mode=None) -> SearchConfig:
+    """The search a detection run uses: the detector's (or the paper's), with any option given replacing its own.
+
+    Parameters
+    ----------
+    stored : SearchConfig
+        The detector's search (`bubblenet.detection.detector.Detector.search`).
+    paper : bool
+        Start from `SearchConfig.paper` instead.
+    sizes_arcsec, stride, per_octave, mode : optional
+        Replacements; None keeps the value.
+    """
+    base = SearchConfig.paper() if paper else stored
+    changes = {k: v for k, v in (("sizes_arcsec", sizes_arcsec), ("stride", stride), ("per_octave", per_octave),
+                                 ("mode", mode)) if v is not None}
+    return dataclasses.replace(base, **changes)
+
+
+@dataclasses.dataclass
+class TileDetections:
+    """One tile's detections in tile pixels.
+
+    Attributes
+    ----------
+    boxes : numpy.ndarray
+        ``(K, 4)`` ``xyxy`` tile pixels, by decreasing score.
+    scores : numpy.ndarray
+        ``(K,)`` confidences.
+    windows : int
+        Windows planned over the tile.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    windows: int
+
+
+def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: float, clip_sigma: float,
+                bands: str, confidence: float, progress: str | None = None) -> TileDetections:
+    """Search one tile: plan the windows, make their inputs, run the network, decode, merge, cap.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The SSD (`bubblenet.ssd.model.build_ssd`).
+    spec : bubblenet.ssd.anchors.AnchorSpec
+        Its default boxes.
+    cache : bubblenet.sky.tilecache.TileCache
+        The tile's two bands.
+    search : SearchConfig
+    pixscale_arcsec : float
+        The tile's pixel side.
+    clip_sigma : float
+        The normalisation the model was trained with.
+    bands : {"24+8", "8"}
+        What the model sees.
+    confidence : float
+        Per-window score threshold.
+    progress : str, optional
+        Draw a windows progress bar with this label.
+    """
+    from bubblenet.detection.inference import detect_inputs, search_inputs
+    from bubblenet.ssd.decoder import Decoder
+
+    sides = search.window_sides(pixscale_arcsec)
+    count, inputs = search_inputs(cache, sides, model.input_shape[1], stride_fraction=search.stride,
+                                  pixscale_arcsec=pixscale_arcsec, clip_sigma=clip_sigma, mode=search.mode)
+    if progress:
+        from tqdm import tqdm
+
+        inputs = tqdm(inputs, total=count, desc=progress, unit="window", leave=False)
+    boxes, scores = detect_inputs(model, inputs, decoder=Decoder(spec, max_detections=int(search.per_window)),
+                                  confidence=confidence, bands=bands)
+    if search.per_tile is not None:
+        boxes, scores = boxes[: search.per_tile], scores[: search.per_tile]  # merge() sorts by score
+    return TileDetections(np.asarray(boxes).reshape(-1, 4), np.asarray(scores), count)

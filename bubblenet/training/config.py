@@ -1,0 +1,225 @@
+"""Everything a training run is told, in one frozen dataclass: `FitConfig`.
+
+Its fields are ``bubblenet fit``'s options, by the same names (``--max-crop-scale``
+is `FitConfig.max_crop_scale`), so a config file's ``fit:`` section, the
+flags, ``bubblenet tune``'s trials and the ``best.yaml`` a search writes all
+speak of the same things. The dataclass owns every default (the command
+line takes its defaults from here) and checks every value, naming the
+option. The parts each stage needs come out of it typed:
+`FitConfig.data_config` (`bubblenet.training_data.samples.DataConfig`),
+`FitConfig.search` (`bubblenet.detection.search.SearchConfig`) and
+`FitConfig.optimiser` (`bubblenet.training.validation.OptimiserConfig`).
+
+The demo (``bubblenet fit`` with no survey) is `DEMO_SKY` and `DEMO_OPTIONS`,
+applied by `with_demo`; ``experiments/demo.yaml`` states the same values (a
+test checks that they agree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+from bubblenet.detection.search import SEARCH_MODES, SearchConfig
+from bubblenet.errors import ConfigError
+from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA
+from bubblenet.training_data.samples import DataConfig
+from bubblenet.training_data.splits import PAPER_TEST_LONGITUDES
+
+__all__ = ["FitConfig", "DEMO_SKY", "DEMO_OPTIONS", "with_demo", "PRESET_NAMES"]
+
+#: SSD presets (`bubblenet.ssd.model.PRESETS`), named here so that checking a config needs no Keras.
+PRESET_NAMES = ("lite", "paper")
+
+#: The demo's synthetic twin sky: 2.4"/px (twice GLIMPSE's pixel). At 4.8"/px the demo found 4 of the 26 clear
+#: test bubbles with boxes under 60" and 0.45 of all 89; at 2.4"/px, 22 of 26 and 0.91.
+DEMO_SKY = {"l": (10.56, 37.44), "b": (-1.0, 1.0), "pixscale": 2.4, "seed": 0}
+
+#: The options the demo changes from the defaults (where the user left them at the default).
+DEMO_OPTIONS = {"n_val": 1, "epochs": 12, "steps_per_epoch": 50, "positives": 8, "negatives": 4, "lr": 2e-3,
+                "lr_schedule": "cosine", "val_sizes": (420.0, 3600.0), "val_stride": 0.5, "val_every": 4,
+                "patience": 24}
+
+_DATA = DataConfig()
+_SEARCH = SearchConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """The options of one training run (``bubblenet fit``; one trial of ``bubblenet tune``).
+
+    Survey: `survey` (a folder of GLIMPSE/MIPSGAL-named tiles) or `i8` and
+    `m24` (files); `catalogue` (a file or shipped name; default the survey's
+    own or MWP DR2) and `select` (positives: a shipped selection or a file of
+    names; default the survey's ``clear_bubbles.txt`` or the clear DR2 list).
+
+    Split: `test_l` (centre longitudes of the test tiles), `val` (of the
+    validation tiles; None: `n_val` drawn with `split_seed`).
+
+    Samples (`bubblenet.training_data.samples.DataConfig`): `positives` and
+    `negatives` per step, `negatives_per_tile` (the pool), `mask` (what of each
+    catalogue bubble negatives avoid), `mask_selected_only` (the paper: only
+    the selected), `paper_exact` (8-bit inputs like the paper's PNGs),
+    `clusters`, `drop_clusters`, `cluster_weights` (negative clustering),
+    `max_crop_scale` (augmentation), `clip_sigma` (normalisation), `bands`
+    (``"24+8"`` or ``"8"``), `seed` (of every sample and of the weights).
+
+    Training: `preset`, `epochs`, `steps_per_epoch` (None: each positive once),
+    `lr`, `lr_schedule` (``"constant"`` or ``"cosine"``), `weight_decay`,
+    `clipnorm`, `anchor_scale`, `patience` (early stopping on validation F2,
+    epochs), `val_every`, `wandb` (``"off"``, ``"offline"``, ``"online"``).
+
+    Validation search, which the trained detector records and detection
+    uses (`bubblenet.detection.search.SearchConfig`): `val_sizes` (window
+    sides, arcsec), `val_stride`, `val_mode`.
+
+    Raises
+    ------
+    ConfigError
+        On a value out of range, naming the option.
+    """
+
+    # survey
+    survey: Path | None = None
+    i8: tuple[Path, ...] = ()
+    m24: tuple[Path, ...] = ()
+    catalogue: str | None = None
+    select: str | None = None
+    # split
+    test_l: tuple[float, ...] = PAPER_TEST_LONGITUDES
+    val: tuple[float, ...] | None = None
+    n_val: int = 4
+    split_seed: int = 0
+    # samples
+    positives: int = 8
+    negatives: int = 8
+    negatives_per_tile: int = _DATA.negatives_per_tile
+    mask: str = _DATA.mask
+    mask_selected_only: bool = not _DATA.mask_all_bubbles
+    paper_exact: bool = _DATA.quantize
+    clusters: int = 0
+    drop_clusters: tuple[int, ...] = ()
+    cluster_weights: tuple[float, ...] | None = None
+    max_crop_scale: float = _DATA.crop_scales[1]
+    clip_sigma: float = CLIP_SIGMA
+    bands: str = _DATA.bands
+    seed: int = 0
+    # training
+    preset: str = "lite"
+    epochs: int = 30
+    steps_per_epoch: int | None = None
+    lr: float = 1e-4
+    lr_schedule: str = "constant"
+    weight_decay: float = 1e-3
+    clipnorm: float = 10.0
+    anchor_scale: float = 1.0
+    patience: int = 15
+    val_every: int = 1
+    wandb: str = "off"
+    # validation search
+    val_sizes: tuple[float, float] = _SEARCH.sizes_arcsec
+    val_stride: float = _SEARCH.stride
+    val_mode: str = _SEARCH.mode
+
+    def __post_init__(self):
+        # Sequences arrive as lists from flags and YAML: store tuples (hashable, immutable).
+        for name in ("i8", "m24", "test_l", "val", "drop_clusters", "cluster_weights", "val_sizes"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+        for name in ("i8", "m24"):
+            object.__setattr__(self, name, tuple(Path(p) for p in getattr(self, name)))
+        if self.survey is not None:
+            object.__setattr__(self, "survey", Path(self.survey))
+        self._check()
+
+    def _check(self) -> None:
+        def need(ok: bool, option: str, text: str, value) -> None:
+            if not ok:
+                raise ConfigError(f"option --{option.replace('_', '-')}: {text}, got {value!r}")
+
+        for name in ("positives", "negatives", "negatives_per_tile", "n_val", "epochs", "val_every", "patience"):
+            value = getattr(self, name)
+            minimum = 0 if name in ("negatives", "n_val", "patience") else 1
+            need(isinstance(value, int) and value >= minimum, name, f"must be a whole number >= {minimum}", value)
+        need(self.steps_per_epoch is None or (isinstance(self.steps_per_epoch, int) and self.steps_per_epoch >= 1),
+             "steps_per_epoch", "must be a whole number >= 1 (or unset: each positive once)", self.steps_per_epoch)
+        need(isinstance(self.clusters, int) and self.clusters >= 0, "clusters", "must be a whole number >= 0",
+             self.clusters)
+        need(all(0 <= k < max(self.clusters, 1) for k in self.drop_clusters), "drop_clusters",
+             f"must be cluster numbers 0-{self.clusters - 1}", list(self.drop_clusters))
+        need(self.cluster_weights is None or (len(self.cluster_weights) == self.clusters
+                                              and all(w >= 0 for w in self.cluster_weights)),
+             "cluster_weights", f"must be {self.clusters} weights >= 0, one per cluster",
+             None if self.cluster_weights is None else list(self.cluster_weights))
+        for name in ("lr", "clipnorm", "anchor_scale", "clip_sigma"):
+            value = getattr(self, name)
+            need(math.isfinite(value) and value > 0, name, "must be > 0", value)
+        need(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "must be >= 0",
+             self.weight_decay)
+        need(self.max_crop_scale > _DATA.crop_scales[0], "max_crop_scale",
+             f"must exceed the smallest translated crop, {_DATA.crop_scales[0]} MajAxis", self.max_crop_scale)
+        need(all(-360 <= l <= 360 for l in self.test_l), "test_l", "must be longitudes in degrees", list(self.test_l))
+        need(self.val is None or all(-360 <= l <= 360 for l in self.val), "val", "must be longitudes in degrees",
+             self.val)
+        for name, choices in (("mask", ("core", "box")), ("bands", BANDS), ("preset", PRESET_NAMES),
+                              ("lr_schedule", ("constant", "cosine")), ("wandb", ("off", "offline", "online")),
+                              ("val_mode", SEARCH_MODES)):
+            need(getattr(self, name) in choices, name, f"must be one of {', '.join(choices)}", getattr(self, name))
+        need(not (set(self.i8) & set(self.m24)), "m24", "the same file is given as both bands (--i8 and --m24)",
+             sorted(str(p) for p in set(self.i8) & set(self.m24)))
+        try:
+            self.search  # noqa: B018  (checks val_sizes and val_stride)
+        except ConfigError as err:
+            raise ConfigError(f"options --val-sizes/--val-stride: {err}") from None
+
+    # -- the parts each stage needs ------------------------------------------------------------
+    @property
+    def search(self) -> SearchConfig:
+        """The validation search, which the trained detector records for detection."""
+        return dataclasses.replace(_SEARCH, sizes_arcsec=self.val_sizes, stride=self.val_stride, mode=self.val_mode)
+
+    def data_config(self, size: int) -> DataConfig:
+        """How samples are made, for a network input of `size` px."""
+        return DataConfig(size=size, mask=self.mask, mask_all_bubbles=not self.mask_selected_only,
+                          negatives_per_tile=self.negatives_per_tile, quantize=self.paper_exact,
+                          crop_scales=(_DATA.crop_scales[0], self.max_crop_scale), clip_sigma=self.clip_sigma,
+                          bands=self.bands, seed=self.seed)
+
+    @property
+    def is_demo(self) -> bool:
+        """No survey given: `bubblenet fit` runs the demo (`with_demo`)."""
+        return self.survey is None and not self.i8 and not self.m24
+
+    def replace(self, **changes) -> "FitConfig":
+        """A copy with some options changed (and checked)."""
+        return dataclasses.replace(self, **changes)
+
+    def options(self) -> dict[str, Any]:
+        """The options as plain values (paths as strings, tuples as lists), for records and YAML."""
+        def plain(value):
+            if isinstance(value, Path):
+                return str(value)
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            return value
+
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> "FitConfig":
+        """A config from option values by name; names that are not fit options are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"not fit option(s): {', '.join(unknown)}")
+        return cls(**options)
+
+
+def with_demo(config: FitConfig, sky: Path) -> FitConfig:
+    """`config` on the demo sky at `sky`, with `DEMO_OPTIONS` wherever `config` has the default value."""
+    defaults = FitConfig()
+    changes = {k: v for k, v in DEMO_OPTIONS.items() if getattr(config, k) == getattr(defaults, k)}
+    return config.replace(survey=Path(sky), **changes)
