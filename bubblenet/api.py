@@ -65,27 +65,35 @@ def load_detector(path: str | os.PathLike | None = None):
     return _load(path)
 
 
-def _images(value, band: str) -> list:
-    """`bubblenet.sky.mosaics.SkyImage` objects from paths, HDUs, HDU lists or ``(array, WCS)`` pairs."""
+def _images(value, band: str, index: list[int] | None = None) -> list:
+    """`bubblenet.sky.mosaics.SkyImage` objects from paths, HDUs, HDU lists or ``(array, WCS)`` pairs, or lists.
+
+    Images held in memory are named ``memory_<band>_<n>`` (n counts them), so several make distinct tiles.
+    """
     from astropy.io import fits
     from astropy.wcs import WCS
 
     from bubblenet.sky.mosaics import SkyImage, open_image
 
+    index = [0] if index is None else index
+
+    def in_memory(data, wcs):
+        index[0] += 1
+        return [SkyImage.from_array(np.asarray(data), wcs, name=f"memory_{band}_{index[0]}")]
+
     if isinstance(value, (str, os.PathLike)):
         return [open_image(value)]
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (WCS, fits.Header)):
-        data, wcs = value
-        return [SkyImage.from_array(np.asarray(data), wcs, name=f"memory_{band}")]
+        return in_memory(*value)
     if isinstance(value, fits.HDUList):
         hdu = next((h for h in value if h.is_image and h.data is not None and h.data.ndim >= 2), None)
         if hdu is None:
             raise InputError("the HDU list holds no image", f"{band} input")
         value = hdu
     if isinstance(value, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
-        return [SkyImage.from_array(np.asarray(value.data), value.header, name=value.name.lower() or band)]
+        return in_memory(value.data, value.header)
     if isinstance(value, (list, tuple)):
-        return [image for item in value for image in _images(item, band)]
+        return [image for item in value for image in _images(item, band, index)]
     raise InputError(f"expected a FITS path, an HDU or an (array, WCS) pair, got {type(value).__name__}",
                      f"{band} input")
 
@@ -130,14 +138,13 @@ def find_bubbles(image8, image24, *, detector=None, search=None, threshold: floa
     from bubblenet.detection.detector import Detector
     from bubblenet.detection.search import SearchConfig
     from bubblenet.detection.results import check_region
-    from bubblenet.detection.survey import detect_survey, tiles_in_region
+    from bubblenet.detection.survey import check_tile_names, detect_survey, tiles_in_region
     from bubblenet.outputs import claim_output_dir
     from bubblenet.sky.mosaics import pair_bands
 
-    model_path = None
     if not isinstance(detector, Detector):
-        model_path = detector
         detector = load_detector(detector)
+    model_path = detector.source
     if search is None:
         search = detector.search
     elif not isinstance(search, SearchConfig):
@@ -149,11 +156,12 @@ def find_bubbles(image8, image24, *, detector=None, search=None, threshold: floa
         raise ConfigError(f"region takes 'l' and 'b' ranges, not {', '.join(sorted(unknown))}")
     l_range, b_range = region.get("l"), region.get("b")
     check_region(l_range, b_range, options=("region['l']", "region['b']"))
-    if work_dir is not None:
-        claim_output_dir(work_dir, "detect")
     tiles = tiles_in_region(pair_bands(_images(image8, "8um"), _images(image24, "24um")), l_range, b_range)
     if not tiles:
         raise ConfigError(f"no 8 µm image overlaps the region {region}")
+    check_tile_names(tiles)
+    if work_dir is not None:
+        claim_output_dir(work_dir, "detect")
     found = detect_survey(tiles, detector, search=search, threshold=threshold, l_range=l_range, b_range=b_range,
                           work_dir=work_dir, model_path=model_path, progress=progress,
                           meta={"model": str(model_path or "shipped: lite_synthetic")})
@@ -210,7 +218,7 @@ def crossmatch(detections, catalogues: Sequence[str] | None = None):
     return crossmatch_table(_detection_table(detections), CROSSMATCH if catalogues is None else tuple(catalogues))
 
 
-def train(config=None, out: str | os.PathLike = "runs/fit", *, demo_sky: str | os.PathLike = "demo_fit_sky",
+def train(config=None, out: str | os.PathLike = "runs/fit", *, demo_sky: str | os.PathLike | None = None,
           overwrite: bool = False, verbose: bool = False, **options: Any):
     """Train a detector, as ``bubblenet fit`` does; with no survey, the demo on its synthetic sky.
 
@@ -220,8 +228,9 @@ def train(config=None, out: str | os.PathLike = "runs/fit", *, demo_sky: str | o
         The options; `options` (by the same names) change them.
     out : path-like
         Run folder (a detector folder once done); an interrupted run there resumes.
-    demo_sky : path-like
-        Where the demo's sky is drawn (or found) when no survey is given.
+    demo_sky : path-like, optional
+        Where the demo's sky is drawn (or found) when no survey is given
+        (`bubblenet.training.config.DEMO_SKY_FOLDER` by default).
     overwrite : bool
         Train in an `out` that holds other things (never needed to resume a run).
     verbose : bool
@@ -231,32 +240,38 @@ def train(config=None, out: str | os.PathLike = "runs/fit", *, demo_sky: str | o
     -------
     bubblenet.training.run.FitResult
     """
-    from bubblenet.outputs import claim_output_dir
-    from bubblenet.training.config import FitConfig
-    from bubblenet.training.run import fit, prepare_demo
+    from bubblenet.training.config import DEMO_SKY_FOLDER, FitConfig
+    from bubblenet.training.run import fit
 
-    config = (config or FitConfig()).replace(**options) if options else (config or FitConfig())
-    claim_output_dir(out, "fit", overwrite=overwrite)
-    demo = config.is_demo
-    if demo:
-        config = prepare_demo(config, Path(demo_sky))
-    return fit(config, Path(out), verbose=verbose, trained_on="synthetic twin sky (the fit demo)" if demo else None)
+    config = (config or FitConfig()).replace(**options)
+    return fit(config, Path(out), demo_sky=Path(demo_sky or DEMO_SKY_FOLDER), overwrite=overwrite, verbose=verbose)
 
 
 def _detection_table(detections):
-    from astropy.table import QTable, Table
+    """A detection table in the layout of ``bubblenet detect``'s files (``glon``, ``glat``, ``radius_arcmin``, ...).
 
-    from bubblenet.evaluation.scoring import read_detections
+    Takes such a file, or a table: `find_bubbles`' (``coord``, ``radius`` as a Quantity) or one read from a file.
+    """
+    from astropy import units as u
+    from astropy.table import Table
+
+    from bubblenet.evaluation.scoring import DETECTION_COLUMNS, read_detections
 
     if isinstance(detections, (str, os.PathLike)):
         return read_detections(detections)
-    if isinstance(detections, QTable):  # find_bubbles' table: back to the catalogue file's columns
-        table = Table(detections, meta=detections.meta)
-        if "coord" in table.colnames:
-            table.remove_column("coord")
-        if "radius" in table.colnames:
-            table.rename_column("radius", "radius_arcmin")
-        return table
-    if isinstance(detections, Table):
-        return detections
-    raise InputError(f"expected a detection table or its file, got {type(detections).__name__}", "detections")
+    if not isinstance(detections, Table):
+        raise InputError(f"expected a detection table or its file, got {type(detections).__name__}", "detections")
+    table = Table(detections, meta=detections.meta, copy=False)
+    if "radius" in table.colnames and "radius_arcmin" not in table.colnames:
+        radius = table["radius"]
+        table["radius_arcmin"] = (np.asarray(radius, float) * (radius.unit or u.arcmin)).to_value(u.arcmin)
+        table.remove_column("radius")
+    if "coord" in table.colnames:
+        if "glon" not in table.colnames or "glat" not in table.colnames:
+            galactic = table["coord"].galactic
+            table["glon"], table["glat"] = galactic.l.deg, galactic.b.deg
+        table.remove_column("coord")
+    missing = [c for c in DETECTION_COLUMNS if c not in table.colnames]
+    if missing:
+        raise InputError(f"not a detection table: missing column(s) {', '.join(missing)}", "detections")
+    return table

@@ -242,6 +242,15 @@ def make_parser(prog: str | None, description: str, *, section: str) -> argparse
     return parser
 
 
+def add_output_options(parser: argparse.ArgumentParser, default: Path | None, *, help: str = "output folder",
+                       overwrite: str = "write into an output folder that holds other things (never needed to "
+                                        "resume or redo this verb's own output)") -> None:
+    """``--out`` and ``--overwrite``: the output folder and the permission to write into someone else's
+    (`bubblenet.outputs.claim_output_dir`)."""
+    parser.add_argument("--out", type=Path, default=default, help=help)
+    parser.add_argument("--overwrite", action="store_true", help=overwrite)
+
+
 def load_config_section(path: str | os.PathLike, section: str) -> dict[str, Any]:
     """Read one verb's section of a YAML config file.
 
@@ -296,7 +305,11 @@ def _apply_config(parser: argparse.ArgumentParser, path: str, section: str, igno
         dest = action.dest
         convert = action.type or (lambda v: v)
         try:
-            if value is None:
+            if action.nargs == 0:  # a flag (store_true): YAML must say true or false
+                if not isinstance(value, bool):
+                    raise ValueError(f"expected true or false, got {value!r}")
+                defaults[dest] = value
+            elif value is None:
                 defaults[dest] = None
             elif action.nargs not in (None, "?"):
                 values = value if isinstance(value, list) else [value]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bubblenet.cli import make_parser, run_verb
+from bubblenet.cli import add_output_options, make_parser, run_verb
 
 DESCRIPTION = """\
 Build the training data of a survey and show it. 'preview' writes
@@ -28,10 +28,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add_sample_options(parser)
     parser.add_argument("--size", type=int, default=128, help="network input side, px (lite: 128, paper: 300)")
     parser.add_argument("--cache", type=Path, default=None, help="tile cache folder (default: OUT/cache)")
-    parser.add_argument("--out", type=Path, default=Path("data_preview"), help="output folder")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into an output folder that holds other things (never needed to resume or redo "
-                             "this verb's own output)")
+    add_output_options(parser, Path("data_preview"))
     return parser
 
 
@@ -58,7 +55,8 @@ def add_survey_options(parser: argparse.ArgumentParser) -> None:
 
 def add_sample_options(parser: argparse.ArgumentParser) -> None:
     """The sample options of `bubblenet.training.config.FitConfig`."""
-    from bubblenet.training.config import FitConfig
+    from bubblenet.training.config import MASKS, FitConfig
+    from bubblenet.training_data.cutouts import BANDS
 
     d = FitConfig()
     samples = parser.add_argument_group("samples")
@@ -66,7 +64,7 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     samples.add_argument("--negatives", type=int, default=d.negatives, help="negatives per step")
     samples.add_argument("--negatives-per-tile", type=int, default=d.negatives_per_tile,
                          help="negative pool per tile (paper: 3000)")
-    samples.add_argument("--mask", choices=("core", "box"), default=d.mask,
+    samples.add_argument("--mask", choices=MASKS, default=d.mask,
                          help="what of each catalogue bubble is kept out of negatives")
     samples.add_argument("--mask-selected-only", action="store_true", default=d.mask_selected_only,
                          help="mask only the selected bubbles in negatives (the paper), not every catalogue bubble")
@@ -82,7 +80,7 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
                          help="augmentation: largest translated crop half-side over the bubble's MajAxis (paper: 5.88)")
     samples.add_argument("--clip-sigma", type=float, default=d.clip_sigma,
                          help="normalisation: each band saturates at mean + this many sigma (paper: 3)")
-    samples.add_argument("--bands", choices=("24+8", "8"), default=d.bands,
+    samples.add_argument("--bands", choices=BANDS, default=d.bands,
                          help="what the detector sees: 24 + 8 µm, or 8 µm alone (its 24 µm input kept at zero)")
     samples.add_argument("--seed", type=int, default=d.seed, help="seed of every sample")
 
@@ -106,10 +104,10 @@ def run(args: argparse.Namespace) -> int:
 
     from bubblenet.outputs import claim_output_dir
 
+    if args.action == "clusters" and not args.clusters:
+        args.clusters = 10  # the paper's k: 'clusters' is for picking clusters to drop
     config = fit_config(args)
     claim_output_dir(args.out, "data", overwrite=args.overwrite)
-    if args.action == "clusters" and not config.clusters:
-        config = config.replace(clusters=10)
     survey = open_training_survey(config, args.out)
     data, clusters = training_data(survey, config.data_config(args.size), args.cache or args.out / "cache",
                                    clusters=config.clusters, drop_clusters=config.drop_clusters,

@@ -22,7 +22,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from bubblenet.cli import make_parser, progress_enabled, run_verb
+from bubblenet.cli import add_output_options, make_parser, progress_enabled, run_verb
 from bubblenet.errors import ConfigError, InputError
 
 log = logging.getLogger("bubblenet.detect")
@@ -38,6 +38,9 @@ synthetic sky only).
 """
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    from bubblenet.detection.search import SEARCH_MODES
+    from bubblenet.training_data.cutouts import BANDS
+
     parser = make_parser(prog, DESCRIPTION, section="detect")
     inputs = parser.add_argument_group("inputs")
     inputs.add_argument("--i8", type=Path, nargs="+", default=[], help="8 µm FITS images")
@@ -53,10 +56,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                              "model_info.json)")
     search.add_argument("--stride", type=float, help="window stride over side (the paper: 1/3)")
     search.add_argument("--per-octave", type=int, help="window sizes per factor of two")
-    search.add_argument("--bands", choices=("24+8", "8"),
+    search.add_argument("--bands", choices=BANDS,
                         help="24 + 8 µm bubbles, or shells seen at 8 µm alone: needs a detector trained with "
                              "'fit --bands 8' (default: what the detector was trained on)")
-    search.add_argument("--mode", choices=("fast", "paper"),
+    search.add_argument("--mode", choices=SEARCH_MODES,
                         help="windows cut from an image pyramid (fast, the default) or each processed on its own "
                              "(paper)")
     search.add_argument("--paper", action="store_true",
@@ -68,19 +71,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     cluster.add_argument("--workers", type=int, metavar="N",
                          help="run the tiles on a local Dask cluster of N worker processes")
     parser.add_argument("--no-previews", action="store_true", help="skip the PNG previews")
-    parser.add_argument("--out", type=Path, default=Path("detections"), help="output folder")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into an output folder that holds other things (an earlier detect run's folder "
-                             "is reused without it: its catalogue is replaced, an interrupted run resumes)")
+    add_output_options(parser, Path("detections"),
+                       overwrite="write into an output folder that holds other things (an earlier detect run's "
+                                 "folder is reused without it: its catalogue is replaced, an interrupted run resumes)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from bubblenet.detection.detector import load_detector
-    from bubblenet.detection.results import check_region, write_catalogue
+    from bubblenet.detection.detector import check_threshold, load_detector
+    from bubblenet.detection.results import CATALOGUE_FILES, check_region, write_catalogue
     from bubblenet.detection.runs import peak_rss_mb
     from bubblenet.detection.search import resolve_search
-    from bubblenet.detection.survey import detect_survey, tiles_in_region
+    from bubblenet.detection.survey import CACHE_DIR, PARTIAL_DIR, check_tile_names, detect_survey, tiles_in_region
     from bubblenet.outputs import claim_output_dir, run_record, write_json
     from bubblenet.sky.mosaics import gather_survey_files, open_survey
 
@@ -88,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give --scheduler ADDRESS (an existing Dask cluster) or --workers N (a local one), not both")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
+    check_threshold(args.threshold)
     check_region(args.l, args.b)
     files8, files24 = gather_survey_files(args.survey, args.i8, args.m24)
     if not files8 or not files24:
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     threshold = detector.threshold if args.threshold is None else args.threshold
     search = resolve_search(detector.search, paper=args.paper, sizes_arcsec=args.sizes, stride=args.stride,
                             per_octave=args.per_octave, mode=args.mode)
+    check_tile_names(tiles)
     out = claim_output_dir(args.out, "detect", overwrite=args.overwrite)
     record = run_record("detect", vars(args))
     found = detect_survey(tiles, detector, search=search, threshold=threshold, l_range=args.l, b_range=args.b,
@@ -122,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
                                          "peak_rss_mb": round(peak_rss_mb())})
     if not args.no_previews:
         _previews(tiles, table, out / "previews", threshold)
-    for work in (".partial", ".cache"):  # the catalogue is written: the resumable state is done with
+    for work in (PARTIAL_DIR, CACHE_DIR):  # the catalogue is written: the resumable state is done with
         shutil.rmtree(out / work, ignore_errors=True)
-    for leftover in out.glob(".*.part*"):  # temporary files of an earlier run that was killed while writing
-        leftover.unlink(missing_ok=True)
+    for name in (*CATALOGUE_FILES.values(), "detect_run.json"):  # temporaries of a run killed while writing
+        for leftover in out.glob(f".{name}.*.part*"):
+            leftover.unlink(missing_ok=True)
     print(f"{len(table)} bubbles in {len(tiles)} tile(s) ({windows} windows, threshold {threshold:.2f}): "
           + ", ".join(str(p) for p in written.values()))
     if not args.no_previews:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bubblenet.cli import make_parser, run_verb
+from bubblenet.cli import add_output_options, make_parser, run_verb
 from bubblenet.errors import ConfigError
 
 DESCRIPTION = """\
@@ -43,30 +43,28 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--b", type=float, nargs=2, metavar=("MIN", "MAX"), help="Galactic latitude range, deg")
     parser.add_argument("--threshold", type=float, help="score cut (default: keep all detections)")
     parser.add_argument("--montage-size", type=int, default=48, help="cut-outs per montage (0: no montages)")
-    parser.add_argument("--out", type=Path, help="folder for evaluation.json and crossmatch.ecsv "
-                                                   "(default: beside the detections)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into an --out folder that holds other things")
+    add_output_options(parser, None, help="folder for evaluation.json and crossmatch.ecsv (default: beside the "
+                                          "detections)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from bubblenet.catalogues.tables import read_selection
+    from bubblenet.detection.detector import check_threshold
     from bubblenet.detection.results import check_region
     from bubblenet.evaluation.crossmatch import CROSSMATCH, crossmatch_table
     from bubblenet.evaluation.montages import evaluation_montages
     from bubblenet.evaluation.scoring import read_detections, reference_catalogue, score_catalogue
     from bubblenet.outputs import atomic_path, claim_output_dir, run_record, write_json
 
+    check_threshold(args.threshold)
+    check_region(args.l, args.b)
+    if args.montage_size < 0:
+        raise ConfigError(f"--montage-size must be >= 0, got {args.montage_size}")
     table = read_detections(args.detections)
     evaluation = score_catalogue(table, reference_catalogue(args.catalogue), read_selection(args.select),
                                  l_range=args.l, b_range=args.b, threshold=args.threshold)
     detections = crossmatch_table(evaluation.detections, CROSSMATCH)
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
-    check_region(args.l, args.b)
-    if args.montage_size < 0:
-        raise ConfigError(f"--montage-size must be >= 0, got {args.montage_size}")
     out = claim_output_dir(args.out or args.detections.parent, "evaluate", overwrite=args.overwrite,
                            accept=("detect",))
     with atomic_path(out / "crossmatch.ecsv") as tmp:

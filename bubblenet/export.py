@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bubblenet.cli import make_parser, run_verb
+from bubblenet.cli import add_output_options, make_parser, run_verb
 from bubblenet.errors import ConfigError
 
 DESCRIPTION = """\
@@ -23,24 +23,22 @@ def build_parser(prog: str | None = None):
     parser = make_parser(prog, DESCRIPTION, section="export")
     parser.add_argument("--model", type=Path, default=None,
                         help="run folder or .keras file (default: the shipped model)")
-    parser.add_argument("--out", type=Path, default=Path("savedmodel"), help="SavedModel folder to write")
     parser.add_argument("--threshold", type=float, default=None,
                         help="confidence threshold (default: the one chosen on validation)")
     parser.add_argument("--max-detections", type=int, default=100, help="detections kept per image")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an --out folder that is not an earlier export, and everything in it")
+    add_output_options(parser, Path("savedmodel"), help="SavedModel folder to write",
+                       overwrite="replace an --out folder that is not an earlier export, and everything in it")
     return parser
 
 
 def run(args) -> int:
-    from bubblenet.detection.detector import load_detector
+    from bubblenet.detection.detector import check_threshold, load_detector
     from bubblenet.detection.savedmodel import export_savedmodel
 
     from bubblenet.outputs import claim_output_dir
 
     detector = load_detector(args.model)
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
+    check_threshold(args.threshold)
     if args.max_detections < 1:
         raise ConfigError(f"--max-detections must be at least 1, got {args.max_detections}")
     claim_output_dir(args.out, "export", overwrite=args.overwrite)  # export_savedmodel replaces the folder

@@ -14,7 +14,8 @@ import logging
 import math
 from pathlib import Path
 
-from bubblenet.cli import make_parser, run_verb
+from bubblenet.cli import add_output_options, make_parser, run_verb
+from bubblenet.training.config import DEMO_SKY_FOLDER
 
 log = logging.getLogger("bubblenet.fit")
 
@@ -33,18 +34,18 @@ and precision on the paper's test tiles l = 12°, 15°, 18°, 21°.
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = make_parser(prog, DESCRIPTION, section="fit")
     add_fit_options(parser)
-    parser.add_argument("--demo-sky", type=Path, default=Path("demo_fit_sky"),
+    parser.add_argument("--demo-sky", type=Path, default=DEMO_SKY_FOLDER,
                         help="where the demo's synthetic sky is drawn (or found) when no survey is given")
-    parser.add_argument("--out", type=Path, default=Path("runs/fit"), help="run folder")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="train in a run folder that holds other things (never needed to resume a run)")
+    add_output_options(parser, Path("runs/fit"), help="run folder",
+                       overwrite="train in a run folder that holds other things (never needed to resume a run)")
     return parser
 
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
     """Every option of `bubblenet.training.config.FitConfig` (`tune` has them too), its defaults from there."""
     from bubblenet.data import add_sample_options, add_survey_options
-    from bubblenet.training.config import PRESET_NAMES, FitConfig
+    from bubblenet.detection.search import SEARCH_MODES
+    from bubblenet.training.config import LR_SCHEDULES, PRESET_NAMES, WANDB_MODES, FitConfig
 
     d = FitConfig()
     add_survey_options(parser)
@@ -55,7 +56,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch,
                        help="steps per epoch (default: each positive once)")
     train.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
-    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default=d.lr_schedule,
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                        help="constant (the paper) or cosine decay to zero over the run")
     train.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
     train.add_argument("--clipnorm", type=float, default=d.clipnorm, help="gradient clipping norm")
@@ -65,27 +66,20 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--val-sizes", type=float, nargs=2, default=list(d.val_sizes), metavar=("MIN", "MAX"),
                        help="validation window sides on the sky, arcsec (the detector's search: detection uses it)")
     train.add_argument("--val-stride", type=float, default=d.val_stride, help="validation window stride over side")
-    train.add_argument("--val-mode", choices=("fast", "paper"), default=d.val_mode,
+    train.add_argument("--val-mode", choices=SEARCH_MODES, default=d.val_mode,
                        help="validation windows cut from an image pyramid (fast) or each processed on its own "
                             "(paper)")
     train.add_argument("--val-every", type=int, default=d.val_every, help="validate every N epochs")
-    train.add_argument("--wandb", choices=("off", "offline", "online"), default=d.wandb,
+    train.add_argument("--wandb", choices=WANDB_MODES, default=d.wandb,
                        help="log to Weights & Biases (needs the 'wandb' extra)")
 
 
 def run(args: argparse.Namespace) -> int:
     from bubblenet.data import fit_config
-    from bubblenet.outputs import claim_output_dir
-    from bubblenet.training.run import fit, prepare_demo, wandb_callbacks
+    from bubblenet.training.run import fit
 
-    config = fit_config(args)
-    claim_output_dir(args.out, "fit", overwrite=args.overwrite)
-    demo = config.is_demo
-    if demo:
-        config = prepare_demo(config, args.demo_sky)
-    result = fit(config, args.out, callbacks=wandb_callbacks(config.wandb, args.out, config=config.options()),
-                 strategy=_strategy(), verbose=not args.quiet,
-                 trained_on="synthetic twin sky (the fit demo)" if demo else None)
+    result = fit(fit_config(args), args.out, demo_sky=args.demo_sky, overwrite=args.overwrite,
+                 verbose=not args.quiet)
     scores, out = result.validation, result.folder
     print(f"validation: F2 {scores['f2']:.3f} (precision {scores['precision']:.3f}, recall {scores['recall']:.3f}) "
           f"at threshold {scores['threshold']:.2f}; strict F2 {scores['strict']['f2']:.3f}")
@@ -109,17 +103,6 @@ def _print_test(row: dict, split) -> None:
 
 def _size_label(low: float, high: float) -> str:
     return f">= {low:.0f}\"" if math.isinf(high) else f"{low:.0f}-{high:.0f}\""
-
-
-def _strategy():
-    """Mirrored training over all GPUs when there are several; the default device otherwise."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        log.info("training on %d GPUs (MirroredStrategy)", len(gpus))
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def main(argv=None, prog=None) -> int:

@@ -36,6 +36,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                              "'none' for no highlight")
     parser.add_argument("--max-pixels", type=int, default=1600, help="longest side of the picture, image pixels")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return parser
 
 
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give --i8 and/or --m24")
     if args.out.suffix.lower() != ".png":
         raise InputError("--out must name a .png file", args.out)
+    if args.out.exists() and not args.overwrite:
+        raise InputError("the file exists; give another --out, or --overwrite to replace it", args.out)
     catalogue = None
     if args.catalogue.lower() != "none":
         catalogue = packaged_catalogue(args.catalogue) if args.catalogue in CATALOGUES else read_catalogue(args.catalogue)

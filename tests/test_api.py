@@ -115,3 +115,34 @@ def test_score_and_crossmatch_of_the_real_field(detector):
     assert (matched["new"] == ~(matched["in_mwp_dr2"] | matched["in_mwp_dr1"] | matched["in_churchwell_dr2"]
                                 | matched["in_wise_hii"])).all()
     assert matched["in_mwp_dr2"].sum() >= paper["tp"] > 0
+
+
+def test_find_bubbles_on_several_tiles_in_memory_and_resuming_in_a_work_dir(ring, detector, tmp_path):
+    i8, m24, wcs = ring
+    other = _ring_pair(l0=31.2)
+    tiles8, tiles24 = [(i8, wcs), (other[0], other[2])], [(m24, wcs), (other[1], other[2])]
+    table = bubblenet.find_bubbles(tiles8, tiles24, detector=detector)
+    assert len(table) == 2 and sorted(table["tile"]) == ["memory_8um_1", "memory_8um_2"]
+    assert sorted(round(c.l.deg, 1) for c in table["coord"]) == [30.0, 31.2]
+    work = tmp_path / "work"
+    first = bubblenet.find_bubbles(tiles8, tiles24, detector=detector, work_dir=work)
+    again = bubblenet.find_bubbles(tiles8, tiles24, detector=detector, work_dir=work)  # from the stored tiles
+    assert list(first["score"]) == list(again["score"]) == list(table["score"])
+    # A detector loaded from a folder is recorded as such, not as the shipped one.
+    from bubblenet.detection.detector import default_model_path
+
+    folder = bubblenet.find_bubbles((i8, wcs), (m24, wcs), detector=bubblenet.load_detector(default_model_path()))
+    assert folder.meta["model"] == str(default_model_path())
+
+
+def test_score_takes_find_bubbles_tables_in_any_form(detector, tmp_path):
+    from astropy.table import Table
+
+    table = bubblenet.find_bubbles(MWP8, MWP24, detector=detector)
+    reference = bubblenet.score(table)
+    plain = Table(table)
+    assert bubblenet.score(plain) == reference
+    table["radius"] = table["radius"].to(u.arcsec)  # units are read, not assumed
+    assert bubblenet.score(table) == reference
+    with pytest.raises(InputError, match="missing column"):
+        bubblenet.score(Table({"glon": [1.0]}))

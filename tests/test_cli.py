@@ -6,11 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from PIL import Image
 
 from bubblenet.cli import VERBS, main as bubblenet_main

@@ -160,3 +160,22 @@ def test_a_torn_detector_save_is_refused(tmp_path):
     build_ssd("lite", anchors=PRESETS["lite"]["anchors"]).save(folder / "model.keras")
     with pytest.raises(InputError, match="model.keras is not the model model_info.json describes"):
         load_detector(folder)
+
+
+def test_config_flags_take_true_or_false(tmp_path, capsys):
+    from bubblenet.data import build_parser
+    from bubblenet.cli import _apply_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  mask-selected-only: false\n  paper-exact: true\n")
+    parser = build_parser()
+    _apply_config(parser, str(path), "data")
+    args = parser.parse_args(["preview"])
+    assert args.mask_selected_only is False and args.paper_exact is True
+    path.write_text("data:\n  mask-selected-only: 'no'\n")
+    with pytest.raises(ConfigError, match="option 'mask-selected-only': expected true or false"):
+        _apply_config(build_parser(), str(path), "data")
+    with pytest.raises(ConfigError, match="option --paper-exact: must be true or false"):
+        FitConfig(paper_exact=[False])
+    with pytest.raises(ConfigError, match="option --drop-clusters: needs --clusters K"):
+        FitConfig(drop_clusters=(1,))

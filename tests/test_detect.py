@@ -13,6 +13,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from bubblenet.conventions import BOX_SCALE
+from bubblenet.detection.survey import CACHE_DIR
 from bubblenet.detection.results import bubble_names, detections_table, write_catalogue
 from bubblenet.detection.merging import merge_sky, same_bubble
 
@@ -85,7 +86,7 @@ def test_detect_writes_a_catalogue_that_finds_the_large_clear_bubbles(detected, 
     for name in ("bubbles.fits", "bubbles.csv", "bubbles.reg", "detect_run.json",
                  "previews/GLM_01200+0000_mosaic_I4.png"):
         assert (detected / name).exists(), name
-    assert not (detected / ".cache").exists()
+    assert not (detected / CACHE_DIR).exists()
 
     truth = read_catalogue(test_tile_sky / "bubbles_mwp_dr2.csv")
     clear = select(truth, read_selection(test_tile_sky / "clear_bubbles.txt"))

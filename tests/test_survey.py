@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from bubblenet.detection.survey import CACHE_DIR, PARTIAL_DIR
+
 #: A quick search of the 9.6″/px three-tile sky (`fit_sky`): about 1400 windows in all.
 QUICK = ["--sizes", "900", "1800", "--stride", "0.5", "--no-previews"]
 
@@ -38,7 +40,7 @@ def reference(fit_sky, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("reference") / "out"
     assert main(["--survey", str(fit_sky), "--out", str(out), "-q", *QUICK]) == 0
-    assert not (out / ".partial").exists() and not (out / ".cache").exists()
+    assert not (out / PARTIAL_DIR).exists() and not (out / CACHE_DIR).exists()
     return out
 
 
@@ -84,14 +86,14 @@ def test_killed_driver_resumes_to_the_same_catalogue(fit_sky, reference, tmp_pat
     done_before_kill = rng.randint(0, 1)
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        _wait_for(lambda: len(list((out / ".partial").glob("*.npz"))) >= done_before_kill
-                  and (out / ".cache").exists() and any((out / ".cache").glob("*.npy")), 300, proc)
+        _wait_for(lambda: len(list((out / PARTIAL_DIR).glob("*.npz"))) >= done_before_kill
+                  and (out / CACHE_DIR).exists() and any((out / CACHE_DIR).glob("*.npy")), 300, proc)
         time.sleep(rng.uniform(0.0, 1.5))
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert not (out / "bubbles.ecsv").exists()
-    finished = list((out / ".partial").glob("*.npz"))
+    finished = list((out / PARTIAL_DIR).glob("*.npz"))
     from bubblenet.detection.runs import TileResult
 
     for path in finished:  # only whole results under final names (temporary names may be left)
@@ -100,7 +102,7 @@ def test_killed_driver_resumes_to_the_same_catalogue(fit_sky, reference, tmp_pat
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     _assert_same_catalogue(reference, out)
-    assert not (out / ".partial").exists()
+    assert not (out / PARTIAL_DIR).exists()
     assert not list(out.rglob(".*.part*")), "temporary files left behind"
     assert len(finished) < 3  # the kill did interrupt the survey
     assert json.loads((out / "detect_run.json").read_text())["resumed_tiles"] == len(finished)

@@ -15,7 +15,6 @@ from scipy import ndimage
 from bubblenet.catalogues.tables import packaged_catalogue, read_catalogue, read_selection
 from bubblenet.sky.mosaics import Window, open_image
 from bubblenet.synth import Region, SynthConfig, make_survey, survey_layout
-from bubblenet.synth.layout import PIXSCALE_RATIO_24
 from bubblenet.synth.population import DR2_COLUMNS, mwp_name
 
 

@@ -6,8 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from astropy import units as u
-from astropy.wcs import WCS
 
 from bubblenet.catalogues.tables import select, sky_coords
 from bubblenet.conventions import BOX_SCALE, CHANNEL_8UM, CHANNEL_24UM

@@ -18,6 +18,9 @@ Modules
     Merging detections across windows, scales and tiles on the sky.
 `bubblenet.detection.runs`
     A survey searched tile by tile: resumable, in one process or on Dask.
+`bubblenet.detection.survey`
+    A whole survey into one merged sky catalogue (`detect_survey`: what
+    ``bubblenet detect`` and `bubblenet.find_bubbles` run).
 `bubblenet.detection.results`
     The sky catalogue of detections and its files (ECSV, FITS, CSV, DS9).
 `bubblenet.detection.savedmodel`

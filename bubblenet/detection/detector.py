@@ -19,14 +19,14 @@ import hashlib
 from importlib import resources
 from pathlib import Path
 
-from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM, CHANNELS
+from bubblenet.conventions import BOX_SCALE, CHANNEL_8UM, CHANNEL_24UM, CHANNELS
 from bubblenet.detection.search import SearchConfig
 from bubblenet.ssd.anchors import AnchorSpec
 from bubblenet.training_data.cutouts import CLIP_SIGMA
 from bubblenet.errors import InputError
 from bubblenet.outputs import package_versions, write_json
 
-__all__ = ["Detector", "load_detector", "resolve_detector_files", "save_detector", "model_info",
+__all__ = ["Detector", "check_threshold", "load_detector", "resolve_detector_files", "save_detector", "model_info",
            "default_model_path", "MODEL_FILE", "INFO_FILE"]
 
 MODEL_FILE = "model.keras"
@@ -47,12 +47,15 @@ class Detector:
         Confidence threshold chosen on validation.
     info : dict
         The whole ``model_info.json`` (preset, provenance, scores).
+    source : pathlib.Path or None
+        Where it was loaded from (None: the shipped detector, or one made in memory).
     """
 
     model: object
     spec: AnchorSpec
     threshold: float
     info: dict
+    source: Path | None = None
 
     @property
     def preset(self) -> str:
@@ -74,14 +77,27 @@ class Detector:
         return SearchConfig.from_dict(self.info.get("search"))
 
     @property
+    def box_scale(self) -> float:
+        """Label-box half-side over bubble radius the model was trained with (`bubblenet.conventions.BOX_SCALE`)."""
+        return float(self.info.get("box_scale", BOX_SCALE))
+
+    @property
     def clip_sigma(self) -> float:
         """The input normalisation the model was trained with (`bubblenet.training_data.cutouts.normalise`)."""
         return float(self.info.get("normalisation", {}).get("clip_sigma", CLIP_SIGMA))
 
 
+def check_threshold(threshold: float | None, option: str = "--threshold") -> None:
+    """Refuse a confidence threshold outside [0, 1] (None: the detector's), naming the option."""
+    from bubblenet.errors import ConfigError
+
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise ConfigError(f"{option} must be in [0, 1], got {threshold}")
+
+
 def model_info(preset: str, spec: AnchorSpec, threshold: float, **extra) -> dict:
     """The ``model_info.json`` record: preset, default boxes, threshold, versions, and `extra` entries."""
-    return {"preset": preset, "anchors": spec.to_dict(), "threshold": float(threshold),
+    return {"preset": preset, "anchors": spec.to_dict(), "threshold": float(threshold), "box_scale": BOX_SCALE,
             "input": f"normalised (B, H, W, {len(CHANNELS)}) float32, channel {CHANNEL_24UM} = 24 um, "
                      f"{CHANNEL_8UM} = 8 um", **extra,
             "versions": package_versions()}
@@ -153,7 +169,7 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
     if tuple(model.input_shape[1:]) != (spec.image_size, spec.image_size, 2):
         raise InputError(f"the network takes {model.input_shape[1:]} but {INFO_FILE} describes "
                          f"{spec.image_size} px, 2 bands", model_file)
-    return Detector(model, spec, threshold, info)
+    return Detector(model, spec, threshold, info, source=None if path is None else Path(path))
 
 
 def save_detector(detector: Detector, folder: str | os.PathLike) -> Path:

@@ -87,7 +87,7 @@ def run_key(detector_path: str | None, threshold: float, search: SearchConfig, t
     """A digest of everything a survey's per-tile results depend on.
 
     The detector (its files' contents), the threshold, the search, and each
-    tile's input files (resolved path, size and modification time).
+    tile's inputs (`bubblenet.sky.mosaics.SkyImage.fingerprint`).
     """
     from bubblenet.detection.detector import resolve_detector_files
 
@@ -98,8 +98,7 @@ def run_key(detector_path: str | None, threshold: float, search: SearchConfig, t
     digest.update(json.dumps({"threshold": float(threshold), "search": search.to_dict()}, sort_keys=True).encode())
     for tile in tiles:
         for image in (tile.image8, *tile.images24):
-            stat = Path(image.path).stat()
-            digest.update(f"{Path(image.path).resolve()}:{image.hdu}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            digest.update(image.fingerprint().encode())
     return digest.hexdigest()[:20]
 
 

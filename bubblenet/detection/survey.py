@@ -19,7 +19,12 @@ from bubblenet.conventions import image_box
 from bubblenet.detection.search import SearchConfig
 from bubblenet.errors import ConfigError, InputError
 
-__all__ = ["SurveyDetections", "tiles_in_region", "check_tile_names", "detect_survey"]
+__all__ = ["SurveyDetections", "tiles_in_region", "check_tile_names", "detect_survey", "CACHE_DIR", "PARTIAL_DIR"]
+
+#: Sub-folders of a detection run's work folder: tile caches and per-tile results (named for bubblenet, so
+#: that cleaning them up never touches a user's own ``.cache``).
+CACHE_DIR = ".bubblenet-cache"
+PARTIAL_DIR = ".bubblenet-partial"
 
 
 def tiles_in_region(tiles: Sequence, l_range=None, b_range=None) -> list:
@@ -102,7 +107,7 @@ def detect_survey(tiles: Sequence, detector, *, search: SearchConfig, threshold:
     l_range, b_range : (float, float), optional
         Galactic region, degrees: detections outside it are dropped.
     work_dir : path-like, optional
-        Where tile caches (``.cache/``) and per-tile results (``.partial/``)
+        Where tile caches (`CACHE_DIR`) and per-tile results (`PARTIAL_DIR`)
         go, so that an interrupted run resumes (the caller removes them once
         the catalogue is written); None keeps everything in memory (no
         resuming, no Dask).
@@ -124,12 +129,12 @@ def detect_survey(tiles: Sequence, detector, *, search: SearchConfig, threshold:
     """
     from astropy.coordinates import SkyCoord
 
+    from bubblenet.detection.detector import check_threshold
     from bubblenet.detection.merging import merge_sky
     from bubblenet.detection.results import detections_table, in_region
     from bubblenet.detection.runs import Manifest, run_key, run_tiles
 
-    if not 0 <= threshold <= 1:
-        raise ConfigError(f"the confidence threshold must be in [0, 1], got {threshold}")
+    check_threshold(threshold, "the confidence threshold")
     if not tiles:
         raise ConfigError("no tile to search")
     if work_dir is None and (scheduler or workers):
@@ -140,8 +145,8 @@ def detect_survey(tiles: Sequence, detector, *, search: SearchConfig, threshold:
         manifest, cache_dir = None, None
     else:
         work_dir = Path(work_dir)
-        manifest = Manifest(work_dir / ".partial", run_key(model_path, threshold, search, tiles))
-        cache_dir = str((work_dir / ".cache").resolve())
+        manifest = Manifest(work_dir / PARTIAL_DIR, run_key(model_path, threshold, search, tiles))
+        cache_dir = str((work_dir / CACHE_DIR).resolve())
     stats: dict = {}
     results = run_tiles(tiles, manifest, detector=detector, model=model, cache_dir=cache_dir, search=search,
                         threshold=threshold, scheduler=scheduler, workers=workers, progress=progress, stats=stats)
@@ -160,5 +165,5 @@ def detect_survey(tiles: Sequence, detector, *, search: SearchConfig, threshold:
             "inputs24": list(dict.fromkeys(str(i.path) for t in tiles for i in t.images24)),
             "tiles": [t.name for t in tiles], "windows": windows, **(meta or {})}
     table = detections_table(coords[keep], half[keep], scores[keep], boxes[keep], names[keep],
-                             frame=tiles[0].image8.frame, meta=info)
+                             box_scale=detector.box_scale, frame=tiles[0].image8.frame, meta=info)
     return SurveyDetections(table, windows, stats)

@@ -268,6 +268,16 @@ class SkyImage:
         _check_values(image)
         return image
 
+    def fingerprint(self) -> str:
+        """What the image's data depend on: the file's resolved path, HDU, size and modification time, or,
+        for an image held in memory, a digest of its values (caches and partial results are keyed by it)."""
+        if self._array is not None:
+            import hashlib
+
+            return f"memory:{self.path}:{hashlib.sha256(self._array.tobytes()).hexdigest()[:20]}"
+        stat = self.path.stat()
+        return f"{self.path.resolve()}:{self.hdu}:{stat.st_size}:{stat.st_mtime_ns}"
+
     # -- file handle: opened on first read, dropped when pickled (for workers) --
     def _open(self):
         if self._array is not None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 from astropy import units as u
@@ -41,10 +40,7 @@ _STRIP_ROWS = 512
 
 
 def _cache_key(tile: SkyTile) -> str:
-    parts = []
-    for image in (tile.image8, *tile.images24):
-        stat = os.stat(image.path)
-        parts.append(f"{Path(image.path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{image.hdu}")
+    parts = [image.fingerprint() for image in (tile.image8, *tile.images24)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bubblenet.cli import make_parser, progress_enabled, run_verb
+from bubblenet.cli import add_output_options, make_parser, progress_enabled, run_verb
 from bubblenet.errors import ConfigError
 from bubblenet.synth.layout import Region
 from bubblenet.synth.survey import SynthConfig, make_survey
@@ -29,7 +29,7 @@ region; in 'random' mode they are drawn at random.
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = make_parser(prog, DESCRIPTION, section="synth")
-    parser.add_argument("--out", type=Path, default=Path("demo_sky"), help="output folder")
+    add_output_options(parser, Path("demo_sky"))
     parser.add_argument("--l", dest="l_range", nargs=2, type=float, metavar=("LMIN", "LMAX"), default=[10.0, 16.0],
                         help="Galactic longitude range, deg (may cross 0: -2 2)")
     parser.add_argument("--b", dest="b_range", nargs=2, type=float, metavar=("BMIN", "BMAX"), default=[-1.0, 1.0],
@@ -40,9 +40,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="twin: real MWP DR2 bubbles of the region; random: random bubbles")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview of every 8 µm tile")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into an output folder that holds other things (never needed to resume or redo "
-                             "this verb's own output)")
     return parser
 
 

@@ -12,4 +12,6 @@ Modules
     the whole of ``bubblenet fit`` (`fit`), resumable.
 `bubblenet.training.search_space`
     The hyper-parameter space of ``bubblenet tune``.
+`bubblenet.training.tuning`
+    The keras-tuner search itself, its results and the ``best.yaml`` it writes.
 """

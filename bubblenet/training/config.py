@@ -6,9 +6,8 @@ flags, ``bubblenet tune``'s trials and the ``best.yaml`` a search writes all
 speak of the same things. The dataclass owns every default (the command
 line takes its defaults from here) and checks every value, naming the
 option. The parts each stage needs come out of it typed:
-`FitConfig.data_config` (`bubblenet.training_data.samples.DataConfig`),
-`FitConfig.search` (`bubblenet.detection.search.SearchConfig`) and
-`FitConfig.optimiser` (`bubblenet.training.validation.OptimiserConfig`).
+`FitConfig.data_config` (`bubblenet.training_data.samples.DataConfig`) and
+`FitConfig.search` (`bubblenet.detection.search.SearchConfig`).
 
 The demo (``bubblenet fit`` with no survey) is `DEMO_SKY` and `DEMO_OPTIONS`,
 applied by `with_demo`; ``experiments/demo.yaml`` states the same values (a
@@ -28,14 +27,21 @@ from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA
 from bubblenet.training_data.samples import DataConfig
 from bubblenet.training_data.splits import PAPER_TEST_LONGITUDES
 
-__all__ = ["FitConfig", "DEMO_SKY", "DEMO_OPTIONS", "with_demo", "PRESET_NAMES"]
+__all__ = ["FitConfig", "MASKS", "LR_SCHEDULES", "WANDB_MODES", "DEMO_SKY", "DEMO_SKY_FOLDER", "DEMO_OPTIONS", "with_demo", "PRESET_NAMES"]
 
 #: SSD presets (`bubblenet.ssd.model.PRESETS`), named here so that checking a config needs no Keras.
 PRESET_NAMES = ("lite", "paper")
+#: What of each catalogue bubble negatives avoid; learning-rate schedules; Weights & Biases modes.
+MASKS = ("core", "box")
+LR_SCHEDULES = ("constant", "cosine")
+WANDB_MODES = ("off", "offline", "online")
 
 #: The demo's synthetic twin sky: 2.4"/px (twice GLIMPSE's pixel). At 4.8"/px the demo found 4 of the 26 clear
 #: test bubbles with boxes under 60" and 0.45 of all 89; at 2.4"/px, 22 of 26 and 0.91.
 DEMO_SKY = {"l": (10.56, 37.44), "b": (-1.0, 1.0), "pixscale": 2.4, "seed": 0}
+
+#: Where the demo's sky is drawn (once) when no folder is given.
+DEMO_SKY_FOLDER = Path("demo_fit_sky")
 
 #: The options the demo changes from the defaults (where the user left them at the default).
 DEMO_OPTIONS = {"n_val": 1, "epochs": 12, "steps_per_epoch": 50, "positives": 8, "negatives": 4, "lr": 2e-3,
@@ -148,8 +154,12 @@ class FitConfig:
              "steps_per_epoch", "must be a whole number >= 1 (or unset: each positive once)", self.steps_per_epoch)
         need(isinstance(self.clusters, int) and self.clusters >= 0, "clusters", "must be a whole number >= 0",
              self.clusters)
-        need(all(0 <= k < max(self.clusters, 1) for k in self.drop_clusters), "drop_clusters",
+        need(not self.drop_clusters or self.clusters > 0, "drop_clusters", "needs --clusters K (clusters to drop)",
+             list(self.drop_clusters))
+        need(all(0 <= k < self.clusters for k in self.drop_clusters), "drop_clusters",
              f"must be cluster numbers 0-{self.clusters - 1}", list(self.drop_clusters))
+        for name in ("mask_selected_only", "paper_exact"):
+            need(isinstance(getattr(self, name), bool), name, "must be true or false", getattr(self, name))
         need(self.cluster_weights is None or (len(self.cluster_weights) == self.clusters
                                               and all(w >= 0 for w in self.cluster_weights)),
              "cluster_weights", f"must be {self.clusters} weights >= 0, one per cluster",
@@ -164,9 +174,8 @@ class FitConfig:
         need(all(-360 <= l <= 360 for l in self.test_l), "test_l", "must be longitudes in degrees", list(self.test_l))
         need(self.val is None or all(-360 <= l <= 360 for l in self.val), "val", "must be longitudes in degrees",
              self.val)
-        for name, choices in (("mask", ("core", "box")), ("bands", BANDS), ("preset", PRESET_NAMES),
-                              ("lr_schedule", ("constant", "cosine")), ("wandb", ("off", "offline", "online")),
-                              ("val_mode", SEARCH_MODES)):
+        for name, choices in (("mask", MASKS), ("bands", BANDS), ("preset", PRESET_NAMES),
+                              ("lr_schedule", LR_SCHEDULES), ("wandb", WANDB_MODES), ("val_mode", SEARCH_MODES)):
             need(getattr(self, name) in choices, name, f"must be one of {', '.join(choices)}", getattr(self, name))
         need(not (set(self.i8) & set(self.m24)), "m24", "the same file is given as both bands (--i8 and --m24)",
              sorted(str(p) for p in set(self.i8) & set(self.m24)))

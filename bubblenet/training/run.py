@@ -23,7 +23,7 @@ from bubblenet.errors import ConfigError
 from bubblenet.ssd.anchors import AnchorSpec
 from bubblenet.ssd.model import PRESETS, build_ssd
 from bubblenet.ssd.targets import TargetEncoder
-from bubblenet.training.config import FitConfig
+from bubblenet.training.config import DEMO_SKY_FOLDER, FitConfig
 from bubblenet.training_data.inputs import TrainingSurvey, load_training_survey, training_data
 from bubblenet.training_data.stream import training_stream
 from bubblenet.training.validation import (BestCheckpoint, DetectionPanel, LearningRateLogger, OptimiserConfig,
@@ -131,7 +131,8 @@ def train(config: FitConfig, survey: TrainingSurvey, folder: Path, *, cache: Pat
         BestCheckpoint(best_path, monitor="val_f2", best=before if best_path.exists() else -math.inf),
         keras.callbacks.EarlyStopping(monitor="val_f2", mode="max", patience=config.patience,
                                       start_from_epoch=config.val_every - 1),
-        keras.callbacks.BackupAndRestore(str(folder / "backup"), delete_checkpoint=False),
+        # double_checkpoint: the previous state is kept, so a kill while the backup is written loses one epoch.
+        keras.callbacks.BackupAndRestore(str(folder / "backup"), delete_checkpoint=False, double_checkpoint=True),
         keras.callbacks.TensorBoard(str(folder / "tensorboard")),
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
     ]
@@ -205,9 +206,10 @@ class FitResult:
     split: object
 
 
-def fit(config: FitConfig, out: Path, *, callbacks: list | None = None, strategy=None, verbose: bool = True,
-        trained_on: str | None = None) -> FitResult:
-    """Train a detector on `config`'s survey and write it, a SavedModel and its test scores to `out`.
+def fit(config: FitConfig, out: Path, *, demo_sky: Path = DEMO_SKY_FOLDER, overwrite: bool = False,
+        callbacks: list | None = None, verbose: bool = True) -> FitResult:
+    """Train a detector on `config`'s survey (the demo's without one) and write it, a SavedModel and its
+    test scores to `out`: what ``bubblenet fit`` does.
 
     Writes ``run.json`` (options, seed, versions), ``split.json``, the
     training files of `train`, ``validation.json`` (the threshold sweep),
@@ -219,13 +221,18 @@ def fit(config: FitConfig, out: Path, *, callbacks: list | None = None, strategy
     Parameters
     ----------
     config : FitConfig
-        With a survey (`bubblenet.training.config.with_demo` for the demo's).
+        The options; with no survey, the demo (`prepare_demo`).
     out : pathlib.Path
-        The run folder; a run interrupted there resumes.
-    callbacks, strategy, verbose
-        As in `train`.
-    trained_on : str, optional
-        Provenance recorded in ``model_info.json`` (default: the survey's path).
+        The run folder; a run interrupted there resumes. A folder that holds
+        other things is refused unless `overwrite` (`bubblenet.outputs.claim_output_dir`).
+    demo_sky : pathlib.Path
+        Where the demo's sky is drawn, or found.
+    overwrite : bool
+        Train in an `out` that holds other things.
+    callbacks : list, optional
+        More Keras callbacks (W&B logging is added when `FitConfig.wandb` asks for it).
+    verbose : bool
+        Keras' line per epoch.
 
     Raises
     ------
@@ -234,20 +241,25 @@ def fit(config: FitConfig, out: Path, *, callbacks: list | None = None, strategy
     """
     from bubblenet.detection.detector import Detector, model_info, save_detector
     from bubblenet.detection.savedmodel import export_savedmodel
-    from bubblenet.outputs import ensure_dir, run_record, write_json
+    from bubblenet.outputs import claim_output_dir, run_record, write_json
 
-    out = ensure_dir(out)
+    out = claim_output_dir(out, "fit", overwrite=overwrite)
+    demo = config.is_demo
+    if demo:
+        config = prepare_demo(config, demo_sky)
     write_json(out / "run.json", run_record("fit", config.options(), seed=config.seed))
     survey = open_training_survey(config, out)
     if not survey.split.val:
         raise ConfigError("training needs at least one validation tile (--n-val or --val)")
-    trained = train(config, survey, out, cache=out / "cache", callbacks=callbacks, strategy=strategy,
+    callbacks = wandb_callbacks(config.wandb, out, config=config.options()) + list(callbacks or [])
+    trained = train(config, survey, out, cache=out / "cache", callbacks=callbacks, strategy=default_strategy(),
                     verbose=verbose)
     scores, spec, split = trained.scores, trained.spec, survey.split
     write_json(out / "validation.json", {"best": scores, "sweep": trained.sweep})
     test = score_test_tiles(trained.model, spec, survey, scores["threshold"], config, out) if split.test else None
     info = model_info(config.preset, spec, scores["threshold"],
-                      trained_on=trained_on or str(config.survey or [str(p) for p in config.i8]),
+                      trained_on="synthetic twin sky (the fit demo)" if demo
+                      else str(config.survey or [str(p) for p in config.i8]),
                       split={"train": list(split.train), "val": list(split.val), "test": list(split.test)},
                       validation=scores, test=test, seed=config.seed, normalisation={"clip_sigma": config.clip_sigma},
                       bands=config.bands, search=config.search.to_dict())
@@ -288,6 +300,17 @@ def score_test_tiles(model, spec, survey: TrainingSurvey, threshold: float, conf
     with atomic_path(out / "test_detections.png") as tmp:
         Image.fromarray(panel).save(tmp, format="PNG")
     return row
+
+
+def default_strategy():
+    """Mirrored training over all GPUs when there are several; the default device otherwise."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        log.info("training on %d GPUs (MirroredStrategy)", len(gpus))
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def prepare_demo(config: FitConfig, sky: Path) -> FitConfig:

@@ -104,9 +104,9 @@ class SurveyValidation(keras.callbacks.Callback):
     every : int
         Validate at the end of every this many epochs, of the last epoch, and
         of the first epoch after resuming; epochs in between repeat the last
-        scores (NaN before the first: give `keras.callbacks.ModelCheckpoint`
-        ``initial_value_threshold=-inf`` and `keras.callbacks.EarlyStopping`
-        ``start_from_epoch=every - 1`` so that they skip those).
+        scores (NaN before the first, which `BestCheckpoint` never takes for
+        an improvement; give `keras.callbacks.EarlyStopping`
+        ``start_from_epoch=every - 1`` so that it skips them).
     clip_sigma : float
         The normalisation the model is trained with (`bubblenet.training_data.cutouts.normalise`).
     bands : {"24+8", "8"}
@@ -126,7 +126,7 @@ class SurveyValidation(keras.callbacks.Callback):
         self.sweep: list[dict] = []
         self.detections: list[tuple[np.ndarray, np.ndarray]] = []  # per tile, from the last evaluation
         #: ``(best row, sweep, detections)`` of the highest F2 so far, the epoch
-        #: `keras.callbacks.ModelCheckpoint` keeps (it too needs a strict improvement).
+        #: `BestCheckpoint` keeps (it too needs a strict improvement).
         self.best: tuple[dict, list[dict], list] | None = None
 
     def evaluate(self) -> tuple[dict, list[dict]]:

@@ -34,7 +34,6 @@ and 3 and area at least 1/36 of the frame after clipping (the paper's rules).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 from scipy import ndimage
