@@ -40,9 +40,10 @@ True
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -65,7 +66,7 @@ def load_detector(path: str | os.PathLike | None = None):
     return _load(path)
 
 
-def _images(value, band: str, index: list[int] | None = None) -> list:
+def _images(value, band: str, counter: Iterator[int] | None = None) -> list:
     """`bubblenet.sky.mosaics.SkyImage` objects from paths, HDUs, HDU lists or ``(array, WCS)`` pairs, or lists.
 
     Images held in memory are named ``memory_<band>_<n>`` (n counts them), so several make distinct tiles.
@@ -75,11 +76,10 @@ def _images(value, band: str, index: list[int] | None = None) -> list:
 
     from bubblenet.sky.mosaics import SkyImage, open_image
 
-    index = [0] if index is None else index
+    counter = itertools.count(1) if counter is None else counter
 
     def in_memory(data, wcs):
-        index[0] += 1
-        return [SkyImage.from_array(np.asarray(data), wcs, name=f"memory_{band}_{index[0]}")]
+        return [SkyImage.from_array(np.asarray(data), wcs, name=f"memory_{band}_{next(counter)}")]
 
     if isinstance(value, (str, os.PathLike)):
         return [open_image(value)]
@@ -93,7 +93,7 @@ def _images(value, band: str, index: list[int] | None = None) -> list:
     if isinstance(value, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
         return in_memory(value.data, value.header)
     if isinstance(value, (list, tuple)):
-        return [image for item in value for image in _images(item, band, index)]
+        return [image for item in value for image in _images(item, band, counter)]
     raise InputError(f"expected a FITS path, an HDU or an (array, WCS) pair, got {type(value).__name__}",
                      f"{band} input")
 

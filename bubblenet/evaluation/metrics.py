@@ -28,7 +28,7 @@ import numpy as np
 
 from bubblenet.conventions import box_area, box_intersection, xyxy_to_centre_halfsize
 
-__all__ = ["score_paper", "score_strict", "score_on_sky", "sky_geometry", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
+__all__ = ["score_paper", "score_strict", "score_on_sky", "score_geometry", "sky_geometry", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
 
 #: Share of a bubble's box a detection must cover to hit it (paper rule).
 COVERAGE = 1 / 3
@@ -179,6 +179,13 @@ def score_on_sky(detections, det_half, scores, bubbles, bubble_half, selected, *
                  size_ratio: float = 2.0) -> dict:
     """Both rules on the sky: ``{"paper": {...}, "strict": {...}}`` (see `sky_geometry` for the boxes)."""
     cover, distance = sky_geometry(detections, det_half, bubbles, bubble_half)
+    return score_geometry(cover, distance, det_half, scores, bubble_half, selected,
+                          centre_tolerance=centre_tolerance, size_ratio=size_ratio)
+
+
+def score_geometry(cover, distance, det_half, scores, bubble_half, selected, *, centre_tolerance: float = 0.5,
+                   size_ratio: float = 2.0) -> dict:
+    """Both rules from a `sky_geometry` result, for a caller that needs the geometry itself too."""
     return {"paper": _paper(cover >= COVERAGE, selected),
             "strict": _strict(scores, distance, np.asarray(det_half, float).ravel(),
                               np.asarray(bubble_half, float).ravel(), selected, centre_tolerance=centre_tolerance,

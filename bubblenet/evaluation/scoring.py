@@ -134,7 +134,7 @@ def score_catalogue(table, reference, selection, *, l_range=None, b_range=None,
     from astropy.coordinates import SkyCoord
 
     from bubblenet.catalogues.tables import select
-    from bubblenet.evaluation.metrics import COVERAGE, score_on_sky, sky_geometry
+    from bubblenet.evaluation.metrics import COVERAGE, score_geometry, sky_geometry
 
     if threshold is not None:
         table = table[np.asarray(table["score"], float) >= threshold]
@@ -149,7 +149,7 @@ def score_catalogue(table, reference, selection, *, l_range=None, b_range=None,
     bubbles = SkyCoord(glon[inside], glat[inside], unit="deg", frame="galactic")
     bubble_half = u.Quantity(np.asarray(reference["maj_axis"], float)[inside] * BOX_SCALE,
                              u.arcmin).to_value(u.arcsec)
-    scores = score_on_sky(coords, det_half, np.asarray(detections["score"], float), bubbles, bubble_half,
-                          selected[inside])
-    hits = sky_geometry(coords, det_half, bubbles, bubble_half)[0] >= COVERAGE
-    return Evaluation(detections, reference[inside], selected[inside], scores, hits)
+    cover, distance = sky_geometry(coords, det_half, bubbles, bubble_half)  # once: the scores and the montages
+    scores = score_geometry(cover, distance, det_half, np.asarray(detections["score"], float), bubble_half,
+                            selected[inside])
+    return Evaluation(detections, reference[inside], selected[inside], scores, cover >= COVERAGE)
