@@ -65,10 +65,10 @@ def input_seconds(folder: Path, search: dict) -> float:
     pixscale = float(tile.pixel_scale.value)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        cache = TileCache(tile, tmp)
+        cache = TileCache(tile, tmp, missing=detector.search.missing)
         sides = sky_window_sizes(search["sizes_arcsec"], pixscale, per_octave=search["per_octave"])
         _, inputs = search_inputs(cache, sides, detector.model.input_shape[1], stride_fraction=search["stride"],
-                                  pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode="fast")
+                                  pixscale_arcsec=pixscale, norm=detector.normalisation, mode="fast")
         for _ in inputs:
             pass
         return time.perf_counter() - start

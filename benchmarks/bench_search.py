@@ -55,7 +55,7 @@ def search(detector, tile, cache, sizes_arcsec, stride, mode, paper=False):
     sides = sky_window_sizes(sizes_arcsec, pixscale, per_octave=2, min_px=0 if paper else MIN_WINDOW_PX)
     start = time.perf_counter()
     count, inputs = search_inputs(cache, sides, detector.model.input_shape[1], stride_fraction=stride,
-                                  pixscale_arcsec=pixscale, clip_sigma=detector.clip_sigma, mode=mode)
+                                  pixscale_arcsec=pixscale, norm=detector.normalisation, mode=mode)
     n = 0
 
     def counted():
@@ -92,8 +92,9 @@ def main() -> None:
         make_survey(folder, SynthConfig(Region(10.56, 13.44, -1.0, 1.0), args.pixscale, seed=7))
         tiles, catalogue, selection = survey_inputs(folder=folder)
         tile = next(t for t in tiles if t.name.startswith("GLM_01200"))
-        truth = ValidationTile.from_tile(tile, catalogue, selection, Path(tmp) / "cache")
-        cache = TileCache(tile, Path(tmp) / "cache")
+        missing = detector.search.missing
+        truth = ValidationTile.from_tile(tile, catalogue, selection, Path(tmp) / "cache", missing=missing)
+        cache = TileCache(tile, Path(tmp) / "cache", missing=missing)
         finite = np.isfinite(np.asarray(cache.data[..., 0]))
         sky_deg2 = float(finite.sum()) * (args.pixscale / 3600) ** 2
         runs = {}

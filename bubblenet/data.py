@@ -55,8 +55,10 @@ def add_survey_options(parser: argparse.ArgumentParser) -> None:
 
 def add_sample_options(parser: argparse.ArgumentParser) -> None:
     """The sample options of `bubblenet.training.config.FitConfig`."""
+    from bubblenet.sky.tilecache import MISSING_RULES
     from bubblenet.training.config import MASKS, FitConfig
-    from bubblenet.training_data.cutouts import BANDS
+    from bubblenet.training_data.cutouts import BANDS, NORM_LEVELS
+    from bubblenet.training_data.samples import CROP_RULES
 
     d = FitConfig()
     samples = parser.add_argument_group("samples")
@@ -78,8 +80,21 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
                          help="weight per cluster")
     samples.add_argument("--max-crop-scale", type=float, default=d.max_crop_scale,
                          help="augmentation: largest translated crop half-side over the bubble's MajAxis (paper: 5.88)")
+    samples.add_argument("--crop-rule", choices=CROP_RULES, default=d.crop_rule,
+                         help="augmentation: translated crops' half-side over MajAxis uniform in [1.72, MAX], or "
+                              "1 / U(0.17, 0.58) (paper)")
+    samples.add_argument("--samples-per-bubble", type=int, choices=(1, 7), default=d.samples_per_bubble,
+                         help="positives per bubble per epoch: 1, or the paper's 7 (centred, translated, "
+                              "3 rotations, 2 flips)")
+    samples.add_argument("--label-selected-only", action="store_true", default=d.label_selected_only,
+                         help="label only the selected bubbles in a crop (the paper), not every catalogue bubble")
     samples.add_argument("--clip-sigma", type=float, default=d.clip_sigma,
                          help="normalisation: each band saturates at mean + this many sigma (paper: 3)")
+    samples.add_argument("--norm-level", choices=NORM_LEVELS, default=d.norm_level,
+                         help="normalisation level mean(x - min) + k sigma (shifted), or mean(x) + k sigma (paper)")
+    samples.add_argument("--missing-data", choices=MISSING_RULES, default=d.missing_data,
+                         help="NaN islands under 70,000 px at 1.2\"/px filled with the tile's maximum (fill-max, the "
+                              "paper), or small holes interpolated and windows touching NaN rejected")
     samples.add_argument("--bands", choices=BANDS, default=d.bands,
                          help="what the detector sees: 24 + 8 µm, or 8 µm alone (its 24 µm input kept at zero)")
     samples.add_argument("--seed", type=int, default=d.seed, help="seed of every sample")

@@ -10,8 +10,11 @@ The search (`bubblenet.detection.search.SearchConfig`) defaults to the
 detector's (``search`` in its ``model_info.json``: a `bubblenet fit` run
 records there the search its threshold was chosen on; the shipped
 detector's starts at 200″); ``--paper`` gives the reference method's survey
-search (100–3000 px at GLIMPSE's 1.2″/px, i.e. 120″–3600″, stride 1/3), and
-the search flags replace single values of either. Tiles are read through memory-mapped caches, one tile at a time, so
+search (the original code's windows of 100, 150, 300, 600, 900, 1200, 1800,
+2400 and 3000 px at GLIMPSE's 1.2″/px, stride 1/3, rows from a fifth of the
+side, NaN islands filled with the tile's maximum) and its catalogue's cut at
+score 0.95 (unless ``--threshold`` is given), and the search flags replace
+single values of either. ``--missing-data`` overrides the detector's rule. Tiles are read through memory-mapped caches, one tile at a time, so
 memory stays bounded whatever the survey's size.
 """
 
@@ -39,6 +42,7 @@ synthetic sky only).
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     from bubblenet.detection.search import SEARCH_MODES
+    from bubblenet.sky.tilecache import MISSING_RULES
     from bubblenet.training_data.cutouts import BANDS
 
     parser = make_parser(prog, DESCRIPTION, section="detect")
@@ -50,7 +54,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     inputs.add_argument("--l", type=float, nargs=2, metavar=("MIN", "MAX"), help="Galactic longitude range, deg")
     inputs.add_argument("--b", type=float, nargs=2, metavar=("MIN", "MAX"), help="Galactic latitude range, deg")
     search = parser.add_argument_group("search")
-    search.add_argument("--threshold", type=float, help="confidence threshold (default: the detector's)")
+    search.add_argument("--threshold", type=float,
+                        help="confidence threshold (default: the detector's; with --paper the paper's 0.95)")
     search.add_argument("--sizes", type=float, nargs=2, metavar=("MIN", "MAX"),
                         help="window sides on the sky, arcsec (default: the detector's search, in its "
                              "model_info.json)")
@@ -63,8 +68,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="windows cut from an image pyramid (fast, the default) or each processed on its own "
                              "(paper)")
     search.add_argument("--paper", action="store_true",
-                        help="the reference method's search: 120\"-3600\" windows, stride 1/3, each window "
-                             "processed on its own")
+                        help="the reference method's survey search (its window list, 120\"-3600\", stride 1/3, "
+                             "each window processed on its own) and catalogue cut (score >= 0.95)")
+    search.add_argument("--missing-data", choices=MISSING_RULES,
+                        help="NaN islands filled with the tile's maximum (fill-max) or small holes interpolated "
+                             "(interpolate); default: the detector's rule")
     cluster = parser.add_argument_group("survey runs (resumable: run the same command again after an interruption)")
     cluster.add_argument("--scheduler", metavar="ADDRESS",
                          help="run the tiles on this Dask cluster (e.g. tcp://host:8786), one task per tile")
@@ -81,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from bubblenet.detection.detector import check_threshold, load_detector
     from bubblenet.detection.results import CATALOGUE_FILES, check_region, write_catalogue
     from bubblenet.detection.runs import peak_rss_mb
-    from bubblenet.detection.search import resolve_search
+    from bubblenet.detection.search import PAPER_SURVEY_THRESHOLD, resolve_search
     from bubblenet.detection.survey import CACHE_DIR, PARTIAL_DIR, check_tile_names, detect_survey, tiles_in_region
     from bubblenet.outputs import claim_output_dir, run_record, write_json
     from bubblenet.sky.mosaics import gather_survey_files, open_survey
@@ -106,9 +114,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--bands {args.bands}: the detector {args.model or '(shipped)'} was trained on bands "
                           f"{detector.bands}; train one with 'bubblenet fit --bands {args.bands}' "
                           "(experiments/shells_8um.yaml for 8 µm-only shells) and pass it with --model")
-    threshold = detector.threshold if args.threshold is None else args.threshold
+    threshold = args.threshold
+    if threshold is None:
+        threshold = PAPER_SURVEY_THRESHOLD if args.paper else detector.threshold
     search = resolve_search(detector.search, paper=args.paper, sizes_arcsec=args.sizes, stride=args.stride,
-                            per_octave=args.per_octave, mode=args.mode)
+                            per_octave=args.per_octave, mode=args.mode, missing=args.missing_data)
     check_tile_names(tiles)
     out = claim_output_dir(args.out, "detect", overwrite=args.overwrite)
     record = run_record("detect", vars(args))

@@ -45,13 +45,16 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     """Every option of `bubblenet.training.config.FitConfig` (`tune` has them too), its defaults from there."""
     from bubblenet.data import add_sample_options, add_survey_options
     from bubblenet.detection.search import SEARCH_MODES
-    from bubblenet.training.config import LR_SCHEDULES, PRESET_NAMES, WANDB_MODES, FitConfig
+    from bubblenet.detection.windows import WINDOW_ORIGINS
+    from bubblenet.training.config import CLIPS, INITS, LOSS_NORMS, LR_SCHEDULES, PRESET_NAMES, WANDB_MODES, FitConfig
 
     d = FitConfig()
     add_survey_options(parser)
     add_sample_options(parser)
     train = parser.add_argument_group("training")
     train.add_argument("--preset", choices=PRESET_NAMES, default=d.preset, help="SSD preset")
+    train.add_argument("--init", choices=INITS, default=d.init,
+                       help="convolution kernels' initialisation (paper: kaiming)")
     train.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (paper: 300)")
     train.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch,
                        help="steps per epoch (default: each positive once)")
@@ -59,13 +62,26 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                        help="constant (the paper) or cosine decay to zero over the run")
     train.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
-    train.add_argument("--clipnorm", type=float, default=d.clipnorm, help="gradient clipping norm")
+    train.add_argument("--clipnorm", type=float, default=d.clipnorm,
+                       help="gradient clipping level (a global norm, or each element's value with --clip value)")
+    train.add_argument("--clip", choices=CLIPS, default=d.clip,
+                       help="clip gradients by their global norm, or each by value (paper: value)")
+    train.add_argument("--loss-norm", choices=LOSS_NORMS, default=d.loss_norm,
+                       help="loss terms summed over the matched priors' count, or each averaged over its own "
+                            "count (paper)")
     train.add_argument("--anchor-scale", type=float, default=d.anchor_scale,
                        help="multiply the preset's default box sizes by this")
     train.add_argument("--patience", type=int, default=d.patience, help="early stopping patience on val_f2, epochs")
     train.add_argument("--val-sizes", type=float, nargs=2, default=list(d.val_sizes), metavar=("MIN", "MAX"),
                        help="validation window sides on the sky, arcsec (the detector's search: detection uses it)")
+    train.add_argument("--val-sides", type=float, nargs="*", default=list(d.val_sides),
+                       help="an explicit list of validation window sides, arcsec, instead of --val-sizes' series "
+                            "(paper: 180 360 720 1080 1440 2160 2880 3600)")
     train.add_argument("--val-stride", type=float, default=d.val_stride, help="validation window stride over side")
+    train.add_argument("--val-origin", choices=WINDOW_ORIGINS, default=d.val_origin,
+                       help="rows of windows cover the tile edge to edge, or start at a fifth of the side (paper)")
+    train.add_argument("--threshold-step", type=float, default=d.threshold_step,
+                       help="step of the validation sweep of thresholds 0.50-0.95 (paper: 0.01)")
     train.add_argument("--val-mode", choices=SEARCH_MODES, default=d.val_mode,
                        help="validation windows cut from an image pyramid (fast) or each processed on its own "
                             "(paper)")

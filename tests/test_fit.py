@@ -145,7 +145,7 @@ def test_validation_runs_every_n_epochs_and_at_the_end_and_keeps_the_best():
     from bubblenet.ssd.model import PRESETS
     from bubblenet.training.validation import SurveyValidation
 
-    validation = SurveyValidation([], PRESETS["lite"]["anchors"], every=3)
+    validation = SurveyValidation([], None, PRESETS["lite"]["anchors"], every=3)
     validation.evaluate = _Scripted([0.4, 0.7, 0.6])
     logs = _run_epochs(validation, 7, total=7)
     # NaN until the first validation (epoch 3), fresh scores at 3 and 6 and at the last epoch (7).
@@ -153,7 +153,7 @@ def test_validation_runs_every_n_epochs_and_at_the_end_and_keeps_the_best():
     assert validation.evaluate.calls == 3 and validation.best[0]["f2"] == 0.7
 
     # Resumed at epoch 4 (BackupAndRestore): validated at once, not left at NaN until epoch 6.
-    resumed = SurveyValidation([], PRESETS["lite"]["anchors"], every=3)
+    resumed = SurveyValidation([], None, PRESETS["lite"]["anchors"], every=3)
     resumed.evaluate = _Scripted([0.5, 0.8, 0.6])
     assert _run_epochs(resumed, 3, total=7, first=4) == [0.5, 0.8, 0.6]
 
@@ -168,7 +168,7 @@ def test_nan_before_the_first_validation_neither_checkpoints_nor_stops(tmp_path)
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    validation = SurveyValidation([], PRESETS["lite"]["anchors"], every=3)
+    validation = SurveyValidation([], None, PRESETS["lite"]["anchors"], every=3)
     validation.evaluate = _Scripted([0.2, 0.3, 0.1])
     saved = []
 

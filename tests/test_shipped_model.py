@@ -35,8 +35,10 @@ def test_shipped_detector_finds_large_clear_bubbles_of_a_test_tile(detector, tes
 
     tiles, catalogue, selection = survey_inputs(folder=test_tile_sky)
     tile = next(t for t in tiles if t.name.startswith("GLM_01200"))
-    validation = SurveyValidation([ValidationTile.from_tile(tile, catalogue, selection, tmp_path / "cache")],
-                                  detector.spec, SearchConfig(sizes_arcsec=(900.0, 1800.0), stride=0.5))
+    search = SearchConfig(sizes_arcsec=(900.0, 1800.0), stride=0.5, missing=detector.search.missing)
+    validation = SurveyValidation([ValidationTile.from_tile(tile, catalogue, selection, tmp_path / "cache",
+                                                            missing=search.missing)],
+                                  catalogue, detector.spec, search, norm=detector.normalisation)
     validation.set_model(detector.model)
     validation.evaluate()
     (boxes, scores), tile_ = validation.detections[0], validation.tiles[0]
@@ -56,8 +58,9 @@ def test_shipped_detector_keeps_its_recorded_recall_on_a_fresh_test_tile(detecto
 
     tiles, catalogue, selection = survey_inputs(folder=test_tile_sky)
     tile = next(t for t in tiles if t.name.startswith("GLM_01200"))
-    validation = SurveyValidation([ValidationTile.from_tile(tile, catalogue, selection, tmp_path / "cache")],
-                                  detector.spec, detector.search)
+    validation = SurveyValidation([ValidationTile.from_tile(tile, catalogue, selection, tmp_path / "cache",
+                                                            missing=detector.search.missing)],
+                                  catalogue, detector.spec, detector.search, norm=detector.normalisation)
     validation.set_model(detector.model)
     validation.evaluate()
     (boxes, scores), tile_ = validation.detections[0], validation.tiles[0]

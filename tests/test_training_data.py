@@ -9,7 +9,7 @@ import pytest
 
 from bubblenet.catalogues.tables import select, sky_coords
 from bubblenet.conventions import BOX_SCALE, CHANNEL_8UM, CHANNEL_24UM
-from bubblenet.training_data.cutouts import Crop, dihedral, labels_in_crop, normalise, resample
+from bubblenet.training_data.cutouts import Crop, Normalisation, dihedral, labels_in_crop, normalise, resample
 from bubblenet.training_data.samples import DataConfig, TrainingData, survey_inputs
 from bubblenet.errors import ConfigError
 from bubblenet.training_data.negatives import cluster_negatives, cluster_weights
@@ -256,7 +256,7 @@ def test_normalise_clip_sets_where_the_scale_saturates():
     image = np.random.default_rng(2).normal(100, 5, (64, 64, 2)).astype(np.float32)
     shifted = image[..., CHANNEL_24UM] - image[..., CHANNEL_24UM].min()
     for k in (2.0, 3.0, 5.0):
-        out = normalise(image, fwhm8_px=2.4, mask_stars=False, clip_sigma=k)[..., CHANNEL_24UM]
+        out = normalise(image, fwhm8_px=2.4, mask_stars=False, norm=Normalisation(clip_sigma=k))[..., CHANNEL_24UM]
         top = shifted.mean() + k * shifted.std()
         assert out.max() <= 1 and np.mean(out == 1) == pytest.approx(np.mean(shifted >= top), abs=1e-3)
     with pytest.raises(ConfigError, match="clip_sigma"):

@@ -22,7 +22,7 @@ from pathlib import Path
 from bubblenet.conventions import BOX_SCALE, CHANNEL_8UM, CHANNEL_24UM, CHANNELS
 from bubblenet.detection.search import SearchConfig
 from bubblenet.ssd.anchors import AnchorSpec
-from bubblenet.training_data.cutouts import CLIP_SIGMA
+from bubblenet.training_data.cutouts import Normalisation
 from bubblenet.errors import InputError
 from bubblenet.outputs import package_versions, write_json
 
@@ -82,9 +82,9 @@ class Detector:
         return float(self.info.get("box_scale", BOX_SCALE))
 
     @property
-    def clip_sigma(self) -> float:
-        """The input normalisation the model was trained with (`bubblenet.training_data.cutouts.normalise`)."""
-        return float(self.info.get("normalisation", {}).get("clip_sigma", CLIP_SIGMA))
+    def normalisation(self) -> Normalisation:
+        """The input normalisation the model was trained with (`bubblenet.training_data.cutouts.Normalisation`)."""
+        return Normalisation.from_dict(self.info.get("normalisation"))
 
 
 def check_threshold(threshold: float | None, option: str = "--threshold") -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from bubblenet.conventions import from_relative
-from bubblenet.training_data.cutouts import CLIP_SIGMA, Crop, keep_bands, process
+from bubblenet.training_data.cutouts import Crop, Normalisation, keep_bands, process
 from bubblenet.ssd.decoder import Decoder
 from bubblenet.detection.pyramid import plan_levels, pyramid_windows
 from bubblenet.detection.search import SEARCH_MODES
@@ -55,20 +55,20 @@ def merge(boxes: np.ndarray, scores: np.ndarray, *, iou: float = MERGE_IOU, max_
 
 def prepared_windows(cache: TileCache, windows: Iterable[Crop], size: int, *, pixscale_arcsec: float,
                      workers: int | None = None, chunk: int = 256,
-                     clip_sigma: float = CLIP_SIGMA) -> Iterator[tuple[Crop, np.ndarray]]:
+                     norm: Normalisation = Normalisation()) -> Iterator[tuple[Crop, np.ndarray]]:
     """``(crop, network input)`` for each window without missing data, in order.
 
     Windows are processed `chunk` at a time by `workers` threads (default:
     one per CPU), so memory stays bounded however many windows there are.
-    `clip_sigma` is the normalisation the model was trained with
-    (`bubblenet.training_data.cutouts.normalise`).
+    `norm` is the normalisation the model was trained with
+    (`bubblenet.training_data.cutouts.Normalisation`).
     """
     def one(crop):
         window = cache.window(crop.x0, crop.y0, crop.side)
         if window is None or not np.isfinite(window).all():
             return crop, None
         return crop, process(window, size, pixscale_arcsec=pixscale_arcsec,
-                             stars=cache.stars_window(crop.x0, crop.y0, crop.side), clip_sigma=clip_sigma)
+                             stars=cache.stars_window(crop.x0, crop.y0, crop.side), norm=norm)
 
     windows = iter(windows)
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
@@ -79,8 +79,8 @@ def prepared_windows(cache: TileCache, windows: Iterable[Crop], size: int, *, pi
 
 
 def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_fraction: float,
-                  pixscale_arcsec: float, clip_sigma: float = CLIP_SIGMA, mode: str = "fast",
-                  tile: int = 0) -> tuple[int, Iterator[tuple[Crop, np.ndarray]]]:
+                  pixscale_arcsec: float, norm: Normalisation = Normalisation(), mode: str = "fast",
+                  tile: int = 0, origin: str = "edge") -> tuple[int, Iterator[tuple[Crop, np.ndarray]]]:
     """The network inputs of a multi-scale sliding-window search of a tile.
 
     Parameters
@@ -94,13 +94,15 @@ def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_f
         Stride over window side.
     pixscale_arcsec : float
         Native pixel side.
-    clip_sigma : float
+    norm : bubblenet.training_data.cutouts.Normalisation
         The model's normalisation.
     mode : {"fast", "paper"}
         ``"paper"``: every window cut and processed on its own
         (`bubblenet.training_data.cutouts.process`), as the reference method does;
         ``"fast"``: the same windows cut from an image pyramid
         (`bubblenet.detection.pyramid`), each level resampled once.
+    origin : {"edge", "paper"}
+        Where rows of windows start (`bubblenet.detection.windows.window_starts`).
 
     Returns
     -------
@@ -109,12 +111,12 @@ def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_f
     inputs : iterator of (Crop, numpy.ndarray)
     """
     if mode == "paper":
-        windows = list(plan_windows(cache.shape, sides, stride_fraction=stride_fraction, tile=tile))
-        return len(windows), prepared_windows(cache, windows, size, pixscale_arcsec=pixscale_arcsec,
-                                              clip_sigma=clip_sigma)
+        windows = list(plan_windows(cache.shape, sides, stride_fraction=stride_fraction, tile=tile, origin=origin))
+        return len(windows), prepared_windows(cache, windows, size, pixscale_arcsec=pixscale_arcsec, norm=norm)
     if mode == "fast":
-        levels = plan_levels(cache.shape, sides, size, stride_fraction=stride_fraction, bad=BadMap(cache))
-        inputs = pyramid_windows(cache, levels, pixscale_arcsec=pixscale_arcsec, clip_sigma=clip_sigma, tile=tile)
+        levels = plan_levels(cache.shape, sides, size, stride_fraction=stride_fraction, bad=BadMap(cache),
+                             origin=origin)
+        inputs = pyramid_windows(cache, levels, pixscale_arcsec=pixscale_arcsec, norm=norm, tile=tile)
         return sum(map(len, levels)), in_background(inputs)
     raise ValueError(f"search mode must be one of {SEARCH_MODES}, got {mode!r}")
 

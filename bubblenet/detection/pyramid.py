@@ -9,7 +9,8 @@ resampled once to ``size / side`` of its scale (the same three steps as
 `bubblenet.training_data.cutouts.resample`), in strips of rows so that memory stays
 bounded, and each window is a ``size`` x ``size`` slice of the level,
 normalised on its own exactly as before (`bubblenet.training_data.cutouts.normalise`, with
-the tile's 8 µm point-source mask brought to the level the same way).
+the tile's 8 µm point-source mask brought to the level the same way, as the
+share of each level pixel that is a source).
 
 Slices start on whole level pixels, so the window origins on the tile are
 multiples of ``side / size`` native pixels rather than whole pixels; `Crop`
@@ -28,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from bubblenet.conventions import CHANNELS
-from bubblenet.training_data.cutouts import CLIP_SIGMA, Crop, block_factor, normalise
+from bubblenet.training_data.cutouts import Crop, Normalisation, block_factor, normalise
 from bubblenet.sky.stars import FWHM_8UM_ARCSEC
 from bubblenet.sky.tilecache import BadMap, TileCache
 from bubblenet.detection.windows import window_starts
@@ -77,13 +78,14 @@ class Level:
 
 
 def plan_levels(shape: tuple[int, int], sides: Sequence[int], size: int, *, stride_fraction: float = 1 / 3,
-                bad: BadMap | None = None) -> list[Level]:
+                bad: BadMap | None = None, origin: str = "edge") -> list[Level]:
     """The levels of a search of a ``(ny, nx)`` tile with windows of `sides` native pixels.
 
     Sides larger than the tile's short side are skipped, as in
     `bubblenet.detection.windows.plan_windows`; the stride is `stride_fraction` of the
-    window in level pixels. With `bad` (the tile's `BadMap`), windows that
-    touch missing data are left out.
+    window in level pixels, and rows start as `origin` says
+    (`bubblenet.detection.windows.window_starts`). With `bad` (the tile's
+    `BadMap`), windows that touch missing data are left out.
     """
     ny, nx = shape
     stride = max(int(round(size * stride_fraction)), 1)
@@ -94,8 +96,8 @@ def plan_levels(shape: tuple[int, int], sides: Sequence[int], size: int, *, stri
             continue
         scale = side / size
         plan = []
-        for ly in window_starts(rows, size, stride):
-            xs = tuple(lx for lx in window_starts(cols, size, stride)
+        for ly in window_starts(rows, size, stride, origin=origin):
+            xs = tuple(lx for lx in window_starts(cols, size, stride, origin=origin)
                        if bad is None or not bad.touches(int(lx * scale), int(ly * scale), side + 1))
             if xs:
                 plan.append((ly, xs))
@@ -169,7 +171,7 @@ class _LevelStrips:
 
 
 def pyramid_windows(cache: TileCache, levels: Sequence[Level], *, pixscale_arcsec: float,
-                    clip_sigma: float = CLIP_SIGMA, tile: int = 0,
+                    norm: Normalisation = Normalisation(), tile: int = 0,
                     strip_rows: int = STRIP_ROWS) -> Iterator[tuple[Crop, np.ndarray]]:
     """``(crop, network input)`` for the windows of each level, level by level, row by row.
 
@@ -182,7 +184,7 @@ def pyramid_windows(cache: TileCache, levels: Sequence[Level], *, pixscale_arcse
         windows over missing data; any that still hold a NaN are skipped).
     pixscale_arcsec : float
         Native pixel side (sizes the point-source kernel, as in `bubblenet.training_data.cutouts.process`).
-    clip_sigma : float
+    norm : bubblenet.training_data.cutouts.Normalisation
         The model's normalisation.
     tile : int
         Tile index put in each `Crop`.
@@ -208,5 +210,5 @@ def pyramid_windows(cache: TileCache, levels: Sequence[Level], *, pixscale_arcse
                     window = image[rows, cols]
                     if not np.isfinite(window).all():
                         continue
-                    yield level.crop(ly, lx, tile), normalise(window, fwhm8_px=fwhm, stars=stars[rows, cols] > 0.05,
-                                                              clip_sigma=clip_sigma)
+                    share = np.clip(stars[rows, cols], 0.0, 1.0)  # of each level pixel that is a point source
+                    yield level.crop(ly, lx, tile), normalise(window, fwhm8_px=fwhm, stars=share, norm=norm)

@@ -178,8 +178,9 @@ def tile_result(detector, tile, cache_dir, search: SearchConfig, threshold: floa
     from bubblenet.sky.tilecache import TileCache
 
     pixscale = float(tile.pixel_scale.to_value(u.arcsec))
-    found = search_tile(detector.model, detector.spec, TileCache(tile, cache_dir), search, pixscale_arcsec=pixscale,
-                        clip_sigma=detector.clip_sigma, bands=detector.bands, confidence=threshold,
+    cache = TileCache(tile, cache_dir, missing=search.missing)
+    found = search_tile(detector.model, detector.spec, cache, search, pixscale_arcsec=pixscale,
+                        norm=detector.normalisation, bands=detector.bands, confidence=threshold,
                         progress=tile.name if progress else None)
     boxes = found.boxes
     gal = tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic

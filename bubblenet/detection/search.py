@@ -18,10 +18,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from bubblenet.detection.windows import MIN_WINDOW_PX, sky_window_sizes
+from bubblenet.detection.windows import (MIN_WINDOW_PX, PAPER_SURVEY_SIDES_ARCSEC, WINDOW_ORIGINS,
+                                         sky_window_sizes)
 from bubblenet.errors import ConfigError
+from bubblenet.sky.tilecache import MISSING_RULES
 
-__all__ = ["SearchConfig", "SEARCH_MODES", "TileDetections", "search_tile", "resolve_search"]
+__all__ = ["SearchConfig", "SEARCH_MODES", "TileDetections", "search_tile", "resolve_search",
+           "PAPER_SURVEY_THRESHOLD"]
+
+#: The reference method's survey catalogue keeps detections scoring at least this.
+PAPER_SURVEY_THRESHOLD = 0.95
 
 #: How a tile's windows are made: from an image pyramid (default), or each on its own (the reference method).
 SEARCH_MODES = ("fast", "paper")
@@ -35,6 +41,10 @@ class SearchConfig:
     ----------
     sizes_arcsec : (float, float)
         Smallest and largest window side, arcsec.
+    sides_arcsec : tuple of float
+        An explicit list of window sides, arcsec, in place of the geometric
+        series from `sizes_arcsec` (the original code's list:
+        `bubblenet.detection.windows.PAPER_VALIDATION_SIDES_ARCSEC`); empty: the series.
     stride : float
         Window stride over window side, in (0, 1] (the reference method: 1/3).
     per_octave : int
@@ -52,6 +62,14 @@ class SearchConfig:
         (None: all). A window holds a few bubbles and a tile some hundreds;
         the caps keep an untrained model's flood of boxes from stalling
         validation.
+    origin : {"edge", "paper"}
+        Where rows of windows start (`bubblenet.detection.windows.window_starts`):
+        covering the tile edge to edge, or the original code's rows from a
+        fifth of the window side.
+    missing : {"fill-max", "interpolate"}
+        How the tile's missing data are handled (`bubblenet.sky.tilecache.MISSING_RULES`).
+        A recorded search that names no rule is from before the rule was a
+        choice, and gets ``"interpolate"`` (`from_dict`).
 
     Raises
     ------
@@ -66,10 +84,22 @@ class SearchConfig:
     min_window_px: float = MIN_WINDOW_PX
     per_window: int = 20
     per_tile: int | None = 2000
+    sides_arcsec: tuple[float, ...] = ()
+    origin: str = "edge"
+    missing: str = "fill-max"
 
     def __post_init__(self):
         sizes = tuple(float(s) for s in self.sizes_arcsec)
         object.__setattr__(self, "sizes_arcsec", sizes)
+        sides = tuple(float(s) for s in self.sides_arcsec)
+        object.__setattr__(self, "sides_arcsec", sides)
+        if not all(math.isfinite(s) and s > 0 for s in sides):
+            raise ConfigError(f"search window sides must be > 0 (arcsec), got {list(sides)}")
+        if self.origin not in WINDOW_ORIGINS:
+            raise ConfigError(f"search origin must be one of {', '.join(WINDOW_ORIGINS)}, got {self.origin!r}")
+        if self.missing not in MISSING_RULES:
+            raise ConfigError(f"search missing-data rule must be one of {', '.join(MISSING_RULES)}, "
+                              f"got {self.missing!r}")
         if len(sizes) != 2 or not (math.isfinite(sizes[0]) and math.isfinite(sizes[1])) \
                 or not 0 < sizes[0] <= sizes[1]:
             raise ConfigError(f"search sizes must be two window sides 0 < MIN <= MAX (arcsec), got {list(sizes)}")
@@ -88,15 +118,19 @@ class SearchConfig:
 
     @classmethod
     def paper(cls) -> "SearchConfig":
-        """The reference method's survey search: windows of 100-3000 px at 1.2"/px (120"-3600"), stride 1/3,
-        each processed on its own; the decoder's 100 detections per window, no cap per tile."""
-        return cls(sizes_arcsec=(120.0, 3600.0), stride=1 / 3, per_octave=2, mode="paper", min_window_px=0,
-                   per_window=100, per_tile=None)
+        """The reference method's survey search: the original code's windows of 100, 150, 300, 600, 900, 1200,
+        1800, 2400 and 3000 px at 1.2"/px, stride 1/3, rows from a fifth of the side, each window processed
+        on its own, NaN islands filled with the tile's maximum; the decoder's 100 detections per window, no
+        cap per tile. (Its catalogue then keeps scores >= `PAPER_SURVEY_THRESHOLD`.)"""
+        return cls(sizes_arcsec=(min(PAPER_SURVEY_SIDES_ARCSEC), max(PAPER_SURVEY_SIDES_ARCSEC)), stride=1 / 3,
+                   per_octave=2, mode="paper", min_window_px=0, per_window=100, per_tile=None,
+                   sides_arcsec=PAPER_SURVEY_SIDES_ARCSEC, origin="paper", missing="fill-max")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON (``model_info.json``, run records)."""
         out = dataclasses.asdict(self)
         out["sizes_arcsec"] = list(self.sizes_arcsec)
+        out["sides_arcsec"] = list(self.sides_arcsec)
         return out
 
     @classmethod
@@ -109,6 +143,8 @@ class SearchConfig:
             On an unknown entry or a value out of range.
         """
         values = dict(values or {})
+        if values:
+            values.setdefault("missing", "interpolate")  # recorded before the missing-data rule was a choice
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -117,13 +153,16 @@ class SearchConfig:
         return cls(**values)
 
     def window_sides(self, pixscale_arcsec: float) -> list[int]:
-        """Window sides in native pixels of an image with this pixel scale."""
+        """Window sides in native pixels of an image with this pixel scale (none under `min_window_px`)."""
+        if self.sides_arcsec:
+            sides = {int(round(s / pixscale_arcsec)) for s in self.sides_arcsec}
+            return sorted(s for s in sides if s >= max(self.min_window_px, 1))
         return sky_window_sizes(self.sizes_arcsec, pixscale_arcsec, per_octave=int(self.per_octave),
                                 min_px=self.min_window_px)
 
 
 def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=None, stride=None, per_octave=None,
-                   mode=None) -> SearchConfig:
+                   mode=None, missing=None) -> SearchConfig:
     """The search a detection run uses: the detector's (or the paper's), with any option given replacing its own.
 
     Parameters
@@ -132,12 +171,14 @@ def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=No
         The detector's search (`bubblenet.detection.detector.Detector.search`).
     paper : bool
         Start from `SearchConfig.paper` instead.
-    sizes_arcsec, stride, per_octave, mode : optional
+    sizes_arcsec, stride, per_octave, mode, missing : optional
         Replacements; None keeps the value.
     """
     base = SearchConfig.paper() if paper else stored
     changes = {k: v for k, v in (("sizes_arcsec", sizes_arcsec), ("stride", stride), ("per_octave", per_octave),
-                                 ("mode", mode)) if v is not None}
+                                 ("mode", mode), ("missing", missing)) if v is not None}
+    if sizes_arcsec is not None:
+        changes["sides_arcsec"] = ()  # sizes given: their geometric series, not a recorded list
     return dataclasses.replace(base, **changes)
 
 
@@ -160,8 +201,8 @@ class TileDetections:
     windows: int
 
 
-def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: float, clip_sigma: float,
-                bands: str, confidence: float, progress: str | None = None) -> TileDetections:
+def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: float, norm, bands: str,
+                confidence: float, progress: str | None = None) -> TileDetections:
     """Search one tile: plan the windows, make their inputs, run the network, decode, merge, cap.
 
     Parameters
@@ -171,11 +212,11 @@ def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: fl
     spec : bubblenet.ssd.anchors.AnchorSpec
         Its default boxes.
     cache : bubblenet.sky.tilecache.TileCache
-        The tile's two bands.
+        The tile's two bands (made with ``missing=search.missing``).
     search : SearchConfig
     pixscale_arcsec : float
         The tile's pixel side.
-    clip_sigma : float
+    norm : bubblenet.training_data.cutouts.Normalisation
         The normalisation the model was trained with.
     bands : {"24+8", "8"}
         What the model sees.
@@ -189,7 +230,8 @@ def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: fl
 
     sides = search.window_sides(pixscale_arcsec)
     count, inputs = search_inputs(cache, sides, model.input_shape[1], stride_fraction=search.stride,
-                                  pixscale_arcsec=pixscale_arcsec, clip_sigma=clip_sigma, mode=search.mode)
+                                  pixscale_arcsec=pixscale_arcsec, norm=norm, mode=search.mode,
+                                  origin=search.origin)
     if progress:
         from tqdm import tqdm
 

@@ -6,6 +6,13 @@ stride one third of the size, and resizes each window to the network input.
 Its edge windows were truncated and resized anisotropically while labels
 assumed squares; here every window is a full square: the last window of a
 row or column is moved back to end at the tile's edge instead.
+
+Where the windows start is a named choice (`WINDOW_ORIGINS`): ``"edge"``
+(ours) covers the tile from its first pixel to its last; ``"paper"`` starts
+at a fifth of the window side and steps by the stride up to, not including,
+``stride x (floor(length / stride) - 1)``, as the original code does, which
+leaves a strip at each edge unsearched (windows that would leave the tile
+are dropped rather than truncated).
 """
 
 from __future__ import annotations
@@ -18,10 +25,18 @@ import numpy as np
 from bubblenet.training_data.cutouts import Crop
 
 __all__ = ["window_sizes", "sky_window_sizes", "window_starts", "plan_windows", "PAPER_SIZES_ARCSEC",
-           "MIN_WINDOW_PX"]
+           "PAPER_VALIDATION_SIDES_ARCSEC", "PAPER_SURVEY_SIDES_ARCSEC", "MIN_WINDOW_PX", "WINDOW_ORIGINS"]
 
 #: The paper's survey window sizes, converted from 100–3000 px at GLIMPSE's 1.2″/px.
 PAPER_SIZES_ARCSEC = (120.0, 3600.0)
+
+#: The original code's window list, 150, 300, 600, 900, 1200, 1800, 2400 and 3000 px at 1.2″/px, in arcsec;
+#: its survey search adds 100 px.
+PAPER_VALIDATION_SIDES_ARCSEC = tuple(1.2 * px for px in (150, 300, 600, 900, 1200, 1800, 2400, 3000))
+PAPER_SURVEY_SIDES_ARCSEC = (120.0,) + PAPER_VALIDATION_SIDES_ARCSEC
+
+#: Where a row of windows starts (see the module notes).
+WINDOW_ORIGINS = ("edge", "paper")
 
 #: Smallest window searched, native pixels. Windows sized in arcsec shrink to a handful of pixels on
 #: coarse images (200″ is 30 px at the MWP field's 6.75″/px), and a window blown up from so few pixels
@@ -68,8 +83,17 @@ def sky_window_sizes(sizes_arcsec: Sequence[float], pixscale_arcsec: float, *, p
     return window_sizes(smallest, largest, per_octave=per_octave)
 
 
-def window_starts(length: int, size: int, stride: int) -> list[int]:
-    """Window starts covering [0, length) with full windows; the last is flush with the end."""
+def window_starts(length: int, size: int, stride: int, *, origin: str = "edge") -> list[int]:
+    """Starts of full windows of `size` along [0, length).
+
+    ``origin="edge"``: from 0, the last flush with the end. ``"paper"``: from
+    ``size // 5`` in steps of `stride`, below ``stride * (length // stride - 1)``,
+    windows that would leave [0, length) dropped (the original code's rows).
+    """
+    if origin == "paper":
+        return [x for x in range(size // 5, stride * (length // stride - 1), stride) if x + size <= length]
+    if origin != "edge":
+        raise ValueError(f"window origin must be one of {', '.join(WINDOW_ORIGINS)}, got {origin!r}")
     if size >= length:
         return [0]
     starts = list(range(0, length - size + 1, stride))
@@ -79,7 +103,7 @@ def window_starts(length: int, size: int, stride: int) -> list[int]:
 
 
 def plan_windows(shape: tuple[int, int], sizes: Sequence[int], *, stride_fraction: float = 1 / 3,
-                 tile: int = 0) -> Iterator[Crop]:
+                 tile: int = 0, origin: str = "edge") -> Iterator[Crop]:
     """Square windows covering a tile at each size.
 
     Parameters
@@ -92,6 +116,8 @@ def plan_windows(shape: tuple[int, int], sizes: Sequence[int], *, stride_fractio
         Stride over window side (the paper: 1/3).
     tile : int
         Tile index stored in each `Crop`.
+    origin : {"edge", "paper"}
+        Where rows and columns of windows start (`window_starts`).
 
     Yields
     ------
@@ -102,6 +128,6 @@ def plan_windows(shape: tuple[int, int], sizes: Sequence[int], *, stride_fractio
         if size > min(nx, ny):
             continue
         stride = max(int(round(size * stride_fraction)), 1)
-        for y0 in window_starts(ny, size, stride):
-            for x0 in window_starts(nx, size, stride):
+        for y0 in window_starts(ny, size, stride, origin=origin):
+            for x0 in window_starts(nx, size, stride, origin=origin):
                 yield Crop(tile, x0, y0, size)

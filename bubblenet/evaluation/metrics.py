@@ -28,12 +28,20 @@ import numpy as np
 
 from bubblenet.conventions import box_area, box_intersection, xyxy_to_centre_halfsize
 
-__all__ = ["score_paper", "score_strict", "score_on_sky", "score_geometry", "sky_geometry", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS"]
+__all__ = ["score_paper", "score_strict", "score_on_sky", "score_geometry", "sky_geometry", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS", "thresholds", "found_by_side"]
 
 #: Share of a bubble's box a detection must cover to hit it (paper rule).
 COVERAGE = 1 / 3
-#: Confidence thresholds swept on validation (the paper: 0.50–0.95).
-THRESHOLDS = tuple(np.round(np.arange(0.50, 0.951, 0.05), 2))
+def thresholds(step: float = 0.05) -> tuple[float, ...]:
+    """Confidence thresholds swept on validation: 0.50 to 0.95 in steps of `step` (the original code: 0.01)."""
+    if not 0 < step <= 0.45:
+        raise ValueError(f"threshold step must be in (0, 0.45], got {step}")
+    n = int(round(0.45 / step))
+    return tuple(float(t) for t in np.round(np.linspace(0.50, 0.50 + n * step, n + 1), 4) if t <= 0.95 + 1e-9)
+
+
+#: Confidence thresholds swept on validation by default (the paper: 0.50–0.95).
+THRESHOLDS = thresholds(0.05)
 
 
 def f_beta(precision: float, recall: float, beta: float) -> float:
@@ -96,10 +104,14 @@ def found_by_size(detections: np.ndarray, bubbles: np.ndarray, selected: np.ndar
     list of dict
         Per size bin: ``box_arcsec`` ``[low, high)``, ``bubbles``, ``found``.
     """
-    selected = np.asarray(selected, bool)
     bubbles = np.asarray(bubbles, float).reshape(-1, 4)
     found = (coverage(np.asarray(detections, float).reshape(-1, 4), bubbles) >= COVERAGE).any(axis=0)
-    side = (bubbles[:, 2] - bubbles[:, 0]) * pixscale
+    return found_by_side(found, (bubbles[:, 2] - bubbles[:, 0]) * pixscale, selected, edges_arcsec=edges_arcsec)
+
+
+def found_by_side(found, side_arcsec, selected, *, edges_arcsec=(0.0, 60.0, 120.0, 240.0, np.inf)) -> list[dict]:
+    """`found_by_size` from which bubbles were found and their label-box sides (arcsec)."""
+    found, side, selected = np.asarray(found, bool), np.asarray(side_arcsec, float), np.asarray(selected, bool)
     rows = []
     for low, high in zip(edges_arcsec[:-1], edges_arcsec[1:]):
         inside = selected & (side >= low) & (side < high)

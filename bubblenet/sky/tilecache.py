@@ -1,5 +1,21 @@
 """A tile's two bands, resampled and hole-filled once, memory-mapped for fast cut-outs.
 
+Missing data (NaN) are handled by one of two rules (`MISSING_RULES`), chosen
+per cache and recorded by each detector:
+
+* ``"fill-max"`` (the default, and the reference method's): every NaN island
+  of a band smaller than `PAPER_ISLAND_AREA_ARCSEC2` (70,000 px at GLIMPSE's
+  1.2″/px, about 28 arcmin²) is filled with that band's maximum over the tile.
+  MIPSGAL leaves the saturated 24 µm cores of bright HII regions NaN, often
+  inside bubbles; filled with the maximum they look like what they are (too
+  bright to measure), and the windows around them can be trained on and
+  searched. Larger islands (survey edges, missing coverage) stay NaN;
+* ``"interpolate"``: holes of at most `bubblenet.sky.mosaics.SMALL_HOLE_AREA`
+  pixels are interpolated from their surroundings and any window touching
+  the remaining NaN is rejected — a bubble with a saturated core is then
+  never trained on nor searched. Earlier bubblenet detectors (which record
+  no rule) were trained this way.
+
 Training cuts thousands of windows of every size from the same tiles each
 epoch. Resampling the 24 µm band for each of them would dominate the cost,
 so each tile is resampled once, in strips of rows (bounded memory), into a
@@ -30,7 +46,7 @@ from bubblenet.conventions import CHANNEL_8UM, CHANNELS
 from bubblenet.outputs import atomic_path, ensure_dir
 from bubblenet.sky.mosaics import SkyTile, Window
 
-__all__ = ["TileCache", "BadMap", "BAD_MAP_FACTOR"]
+__all__ = ["TileCache", "BadMap", "BAD_MAP_FACTOR", "MISSING_RULES", "PAPER_ISLAND_AREA_ARCSEC2", "fill_islands"]
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +54,49 @@ log = logging.getLogger(__name__)
 BAD_MAP_FACTOR = 4
 _STRIP_ROWS = 512
 
+#: How NaN pixels are handled (see the module notes).
+MISSING_RULES = ("fill-max", "interpolate")
 
-def _cache_key(tile: SkyTile) -> str:
+#: Largest NaN island the reference method fills with the tile's maximum: 70,000 px at 1.2"/px, on the sky
+#: (so that the rule means the same at other pixel scales).
+PAPER_ISLAND_AREA_ARCSEC2 = 70_000 * 1.2 ** 2
+
+
+def fill_islands(band: np.ndarray, max_area_px: float) -> int:
+    """Fill, in place, the NaN islands of `band` smaller than `max_area_px` pixels with its maximum.
+
+    Islands are connected NaN regions (4-connectivity) within the array.
+
+    Returns
+    -------
+    int
+        Pixels filled.
+    """
+    from scipy import ndimage
+
+    missing = ~np.isfinite(band)
+    if not missing.any() or missing.all():
+        return 0
+    labels, n = ndimage.label(missing)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    small = sizes < max_area_px
+    small[0] = False  # label 0: the pixels with data
+    fill = small[labels]
+    count = int(fill.sum())
+    if count:
+        band[fill] = np.nanmax(band)
+    return count
+
+
+def _cache_key(tile: SkyTile, missing: str) -> str:
     parts = [image.fingerprint() for image in (tile.image8, *tile.images24)]
+    if missing != "interpolate":  # caches of the first rule keep their names
+        parts.append(f"missing={missing}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 class TileCache:
-    """Both bands of a `SkyTile` on its 8 µm grid, hole-filled, memory-mapped.
+    """Both bands of a `SkyTile` on its 8 µm grid, missing data handled, memory-mapped.
 
     Parameters
     ----------
@@ -54,17 +105,23 @@ class TileCache:
         Cache folder; the file is built there on first use (atomically).
         None holds both bands in memory instead (for images held in memory,
         or a one-off search of a small tile).
+    missing : {"fill-max", "interpolate"}
+        How NaN pixels are handled (`MISSING_RULES`, see the module notes).
     """
 
-    def __init__(self, tile: SkyTile, folder: str | os.PathLike | None):
+    def __init__(self, tile: SkyTile, folder: str | os.PathLike | None, *, missing: str = "fill-max"):
+        if missing not in MISSING_RULES:
+            raise ValueError(f"missing-data rule must be one of {', '.join(MISSING_RULES)}, got {missing!r}")
         self.tile = tile
+        self.missing = missing
         if folder is None:
             self.path = self.stars_path = None
             self.data = self._fill(np.empty(self.tile.shape + (len(CHANNELS),), np.float32))
             self.stars = self._find_stars(np.empty(self.shape, bool))
             return
-        self.path = ensure_dir(folder) / f"{tile.name}.{_cache_key(tile)}.npy"
-        self.stars_path = self.path.with_name(f"{tile.name}.{_cache_key(tile)}.stars.npy")
+        key = _cache_key(tile, missing)
+        self.path = ensure_dir(folder) / f"{tile.name}.{key}.npy"
+        self.stars_path = self.path.with_name(f"{tile.name}.{key}.stars.npy")
         if not self.path.exists():
             self._build()
         self.data = np.load(self.path, mmap_mode="r")
@@ -81,11 +138,19 @@ class TileCache:
             del out
 
     def _fill(self, out: np.ndarray) -> np.ndarray:
-        """Read the tile's two bands into `out` in strips of rows (bounded memory)."""
+        """Read the tile's two bands into `out` in strips of rows (bounded memory), then apply the missing-data rule."""
         ny, nx = self.tile.shape
+        interpolate = self.missing == "interpolate"
         for y0 in range(0, ny, _STRIP_ROWS):
             rows = min(_STRIP_ROWS, ny - y0)
-            out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows))
+            out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows), fill_holes=interpolate)
+        if not interpolate:
+            # Islands are judged on the whole tile: a strip would cut them. One band at a time (memory).
+            limit = PAPER_ISLAND_AREA_ARCSEC2 / float(self.tile.pixel_scale.to_value(u.arcsec)) ** 2
+            for c in range(len(CHANNELS)):
+                band = np.array(out[..., c])
+                if fill_islands(band, limit):
+                    out[..., c] = band
         return out
 
     def _build_stars(self) -> None:

@@ -29,7 +29,19 @@ from keras import layers, ops
 from bubblenet.conventions import CHANNELS
 from bubblenet.ssd.anchors import AnchorSpec
 
-__all__ = ["PRESETS", "L2Norm", "build_ssd", "anchor_spec"]
+__all__ = ["PRESETS", "L2Norm", "build_ssd", "anchor_spec", "INITS"]
+
+#: Initialisation of the convolution kernels: Keras' Glorot uniform (ours), or the original code's Kaiming
+#: normal (PyTorch ``kaiming_normal_``: an untruncated normal of variance 2 / fan-in). Biases start at zero.
+INITS = ("glorot", "kaiming")
+
+
+def _initializer(init: str):
+    if init == "glorot":
+        return "glorot_uniform"
+    if init == "kaiming":
+        return keras.initializers.VarianceScaling(scale=2.0, mode="fan_in", distribution="untruncated_normal")
+    raise ValueError(f"initialisation must be one of {', '.join(INITS)}, got {init!r}")
 
 #: Presets: anchors plus backbone widths. ``vgg`` lists the conv blocks of
 #: the backbone (filters, convs), ``fc`` the conv6/conv7 width, ``extras``
@@ -102,12 +114,14 @@ def _conv(x, filters, kernel, name, *, batch_norm: bool = False, **kwargs):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_ssd(preset: str = "lite", **overrides) -> keras.Model:
+def build_ssd(preset: str = "lite", *, init: str = "glorot", **overrides) -> keras.Model:
     """Build an SSD.
 
     Parameters
     ----------
     preset : {"paper", "lite"}
+    init : {"glorot", "kaiming"}
+        Initialisation of every convolution kernel (`INITS`).
     **overrides
         Replace preset entries (``anchors``, ``vgg``, ``fc``, ``extras``, ``num_classes``,
         ``batch_norm``: batch normalisation after every convolution, which the
@@ -129,22 +143,23 @@ def build_ssd(preset: str = "lite", **overrides) -> keras.Model:
 
     # VGG backbone; the fourth block's last conv is the first source (after L2Norm).
     bn = cfg.get("batch_norm", False)
+    kernel = {"kernel_initializer": _initializer(init)}
     x = inputs
     sources = []
     for b, (filters, convs) in enumerate(cfg["vgg"], start=1):
         for c in range(1, convs + 1):
-            x = _conv(x, filters, 3, f"conv{b}_{c}", batch_norm=bn)
+            x = _conv(x, filters, 3, f"conv{b}_{c}", batch_norm=bn, **kernel)
         if b == 4:
             sources.append(L2Norm(20.0, name="conv4_3_norm")(x))
         pool = layers.MaxPooling2D(3, strides=1, padding="same", name="pool5") if b == len(cfg["vgg"]) else \
             layers.MaxPooling2D(2, padding="same", name=f"pool{b}")
         x = pool(x)
-    x = _conv(x, cfg["fc"], 3, "conv6", dilation_rate=6, batch_norm=bn)
-    x = _conv(x, cfg["fc"], 1, "conv7", batch_norm=bn)
+    x = _conv(x, cfg["fc"], 3, "conv6", dilation_rate=6, batch_norm=bn, **kernel)
+    x = _conv(x, cfg["fc"], 1, "conv7", batch_norm=bn, **kernel)
     sources.append(x)
     for e, (squeeze, filters, stride, padding) in enumerate(cfg["extras"], start=8):
-        x = _conv(x, squeeze, 1, f"conv{e}_1", batch_norm=bn)
-        x = _conv(x, filters, 3, f"conv{e}_2", strides=stride, padding=padding, batch_norm=bn)
+        x = _conv(x, squeeze, 1, f"conv{e}_1", batch_norm=bn, **kernel)
+        x = _conv(x, filters, 3, f"conv{e}_2", strides=stride, padding=padding, batch_norm=bn, **kernel)
         sources.append(x)
     if len(sources) != len(spec.feature_maps):
         raise ValueError(f"the backbone gives {len(sources)} sources but the anchors expect {len(spec.feature_maps)}")
@@ -153,8 +168,8 @@ def build_ssd(preset: str = "lite", **overrides) -> keras.Model:
     for k, (source, per_cell) in enumerate(zip(sources, spec.boxes_per_cell)):
         if source.shape[1] != spec.feature_maps[k]:
             raise ValueError(f"source {k} is {source.shape[1]} cells wide, anchors say {spec.feature_maps[k]}")
-        loc = layers.Conv2D(per_cell * 4, 3, padding="same", name=f"loc_{k}")(source)
-        conf = layers.Conv2D(per_cell * num_classes, 3, padding="same", name=f"conf_{k}")(source)
+        loc = layers.Conv2D(per_cell * 4, 3, padding="same", name=f"loc_{k}", **kernel)(source)
+        conf = layers.Conv2D(per_cell * num_classes, 3, padding="same", name=f"conf_{k}", **kernel)(source)
         # (B, f, f, A*4) -> (B, f*f*A, 4): rows, columns, boxes — the order of `default_boxes`.
         loc = layers.Reshape((-1, 4), name=f"loc_{k}_flat")(loc)
         conf = layers.Reshape((-1, num_classes), name=f"conf_{k}_flat")(conf)

@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bubblenet.detection.search import SEARCH_MODES, SearchConfig
+from bubblenet.detection.windows import WINDOW_ORIGINS
 from bubblenet.errors import ConfigError
-from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA
-from bubblenet.training_data.samples import DataConfig
+from bubblenet.sky.tilecache import MISSING_RULES
+from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA, NORM_LEVELS
+from bubblenet.training_data.samples import CROP_RULES, DataConfig
 from bubblenet.training_data.splits import PAPER_TEST_LONGITUDES
 
-__all__ = ["FitConfig", "MASKS", "LR_SCHEDULES", "WANDB_MODES", "DEMO_SKY", "DEMO_SKY_FOLDER", "DEMO_OPTIONS", "with_demo", "PRESET_NAMES"]
+__all__ = ["FitConfig", "MASKS", "LR_SCHEDULES", "WANDB_MODES", "DEMO_SKY", "DEMO_SKY_FOLDER", "DEMO_OPTIONS",
+           "with_demo", "PRESET_NAMES", "PAPER_RECIPE", "INITS", "CLIPS", "LOSS_NORMS"]
 
 #: SSD presets (`bubblenet.ssd.model.PRESETS`), named here so that checking a config needs no Keras.
 PRESET_NAMES = ("lite", "paper")
@@ -35,6 +38,11 @@ PRESET_NAMES = ("lite", "paper")
 MASKS = ("core", "box")
 LR_SCHEDULES = ("constant", "cosine")
 WANDB_MODES = ("off", "offline", "online")
+#: Kernel initialisations (`bubblenet.ssd.model.INITS`), gradient clipping, loss normalisations
+#: (`bubblenet.ssd.losses.LOSS_NORMS`), named here so that checking a config needs no Keras.
+INITS = ("glorot", "kaiming")
+CLIPS = ("norm", "value")
+LOSS_NORMS = ("positives", "paper")
 
 #: The demo's synthetic twin sky: 2.4"/px (twice GLIMPSE's pixel). At 4.8"/px the demo found 4 of the 26 clear
 #: test bubbles with boxes under 60" and 0.45 of all 89; at 2.4"/px, 22 of 26 and 0.91.
@@ -50,6 +58,36 @@ DEMO_OPTIONS = {"n_val": 1, "epochs": 12, "steps_per_epoch": 50, "positives": 8,
 
 _DATA = DataConfig()
 _SEARCH = SearchConfig()
+
+#: The original code's value of every option that departs from it (Nishimoto et al. 2025; the reference
+#: method's "details of the original code"). ``experiments/paper.yaml`` sets each; the defaults are ours.
+PAPER_RECIPE = {
+    "missing_data": "fill-max",         # NaN islands < 70,000 px filled with the tile's maximum
+    "label_selected_only": True,        # only the selected (clear) bubbles are boxes
+    "mask_selected_only": True,         # only the selected bubbles are masked out of negatives
+    "norm_level": "paper",              # level mean(x) + 3σ, the mean before the minimum is subtracted
+    "clip_sigma": 3.0,
+    "crop_rule": "paper",               # half-size / MajAxis = 1 / U(0.17, 0.58)
+    "samples_per_bubble": 7,            # centred, translated, 3 rotations, 2 flips
+    "loss_norm": "paper",               # each loss term averaged over its own count
+    "init": "kaiming",                  # Kaiming normal kernels
+    "clip": "value",                    # gradients clipped by value ...
+    "clipnorm": 10.0,                   # ... at 10
+    "paper_exact": True,                # inputs written as 8-bit PNGs
+    "val_sides": tuple(1.2 * px for px in (150, 300, 600, 900, 1200, 1800, 2400, 3000)),  # arcsec
+    "val_stride": 1 / 3,
+    "val_origin": "paper",              # rows of windows from a fifth of the side
+    "val_mode": "paper",                # each window cut and normalised on its own
+    "threshold_step": 0.01,             # thresholds 0.50, 0.51, ..., 0.95
+    "preset": "paper",
+    "positives": 8,
+    "negatives": 8,
+    "negatives_per_tile": 3000,
+    "lr": 1e-4,
+    "weight_decay": 1e-3,
+    "epochs": 300,
+    "patience": 15,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,17 +107,30 @@ class FitConfig:
     catalogue bubble negatives avoid), `mask_selected_only` (the paper: only
     the selected), `paper_exact` (8-bit inputs like the paper's PNGs),
     `clusters`, `drop_clusters`, `cluster_weights` (negative clustering),
-    `max_crop_scale` (augmentation), `clip_sigma` (normalisation), `bands`
-    (``"24+8"`` or ``"8"``), `seed` (of every sample and of the weights).
+    `max_crop_scale` and `crop_rule` (augmentation), `samples_per_bubble`
+    (1, or the paper's 7 per epoch), `label_selected_only` (the paper: only
+    the selected bubbles are boxes), `clip_sigma` and `norm_level`
+    (normalisation), `missing_data` (how NaN pixels are handled: the paper's
+    ``"fill-max"`` or ``"interpolate"``), `bands` (``"24+8"`` or ``"8"``),
+    `seed` (of every sample and of the weights).
 
-    Training: `preset`, `epochs`, `steps_per_epoch` (None: each positive once),
-    `lr`, `lr_schedule` (``"constant"`` or ``"cosine"``), `weight_decay`,
-    `clipnorm`, `anchor_scale`, `patience` (early stopping on validation F2,
-    epochs), `val_every`, `wandb` (``"off"``, ``"offline"``, ``"online"``).
+    Training: `preset`, `init` (``"glorot"`` or the paper's ``"kaiming"``),
+    `epochs`, `steps_per_epoch` (None: each positive `samples_per_bubble`
+    times), `lr`, `lr_schedule` (``"constant"`` or ``"cosine"``),
+    `weight_decay`, `clipnorm` and `clip` (by global ``"norm"`` or the
+    paper's by ``"value"``), `loss_norm` (``"positives"`` or the paper's
+    per-term means), `anchor_scale`, `patience` (early stopping on
+    validation F2, epochs), `val_every`, `threshold_step` (of the validation
+    sweep; the paper: 0.01), `wandb` (``"off"``, ``"offline"``, ``"online"``).
 
     Validation search, which the trained detector records and detection
     uses (`bubblenet.detection.search.SearchConfig`): `val_sizes` (window
-    sides, arcsec), `val_stride`, `val_mode`.
+    sides, arcsec), `val_sides` (an explicit list instead), `val_stride`,
+    `val_mode`, `val_origin` (where rows of windows start).
+
+    Every departure from the original code is one of these options, and
+    `PAPER_RECIPE` lists the value of each that reproduces the original
+    (``experiments/paper.yaml`` sets them; a test checks that it does).
 
     Raises
     ------
@@ -109,29 +160,40 @@ class FitConfig:
     drop_clusters: tuple[int, ...] = ()
     cluster_weights: tuple[float, ...] | None = None
     max_crop_scale: float = _DATA.crop_scales[1]
+    crop_rule: str = _DATA.crop_rule
+    samples_per_bubble: int = _DATA.samples_per_bubble
+    label_selected_only: bool = not _DATA.label_all_bubbles
     clip_sigma: float = CLIP_SIGMA
+    norm_level: str = _DATA.norm_level
+    missing_data: str = _SEARCH.missing
     bands: str = _DATA.bands
     seed: int = 0
     # training
     preset: str = "lite"
+    init: str = "glorot"
     epochs: int = 30
     steps_per_epoch: int | None = None
     lr: float = 1e-4
     lr_schedule: str = "constant"
     weight_decay: float = 1e-3
     clipnorm: float = 10.0
+    clip: str = "norm"
+    loss_norm: str = "positives"
     anchor_scale: float = 1.0
     patience: int = 15
     val_every: int = 1
+    threshold_step: float = 0.05
     wandb: str = "off"
     # validation search
     val_sizes: tuple[float, float] = _SEARCH.sizes_arcsec
+    val_sides: tuple[float, ...] = _SEARCH.sides_arcsec
     val_stride: float = _SEARCH.stride
     val_mode: str = _SEARCH.mode
+    val_origin: str = _SEARCH.origin
 
     def __post_init__(self):
         # Sequences arrive as lists from flags and YAML: store tuples (hashable, immutable).
-        for name in ("i8", "m24", "test_l", "val", "drop_clusters", "cluster_weights", "val_sizes"):
+        for name in ("i8", "m24", "test_l", "val", "drop_clusters", "cluster_weights", "val_sizes", "val_sides"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(value))
@@ -158,7 +220,7 @@ class FitConfig:
              list(self.drop_clusters))
         need(all(0 <= k < self.clusters for k in self.drop_clusters), "drop_clusters",
              f"must be cluster numbers 0-{self.clusters - 1}", list(self.drop_clusters))
-        for name in ("mask_selected_only", "paper_exact"):
+        for name in ("mask_selected_only", "paper_exact", "label_selected_only"):
             need(isinstance(getattr(self, name), bool), name, "must be true or false", getattr(self, name))
         need(self.cluster_weights is None or (len(self.cluster_weights) == self.clusters
                                               and all(w >= 0 for w in self.cluster_weights)),
@@ -174,28 +236,53 @@ class FitConfig:
         need(all(-360 <= l <= 360 for l in self.test_l), "test_l", "must be longitudes in degrees", list(self.test_l))
         need(self.val is None or all(-360 <= l <= 360 for l in self.val), "val", "must be longitudes in degrees",
              self.val)
+        need(self.samples_per_bubble in (1, 7), "samples_per_bubble", "must be 1 or 7 (the paper's)",
+             self.samples_per_bubble)
+        need(math.isfinite(self.threshold_step) and 0 < self.threshold_step <= 0.45, "threshold_step",
+             "must be in (0, 0.45]", self.threshold_step)
         for name, choices in (("mask", MASKS), ("bands", BANDS), ("preset", PRESET_NAMES),
-                              ("lr_schedule", LR_SCHEDULES), ("wandb", WANDB_MODES), ("val_mode", SEARCH_MODES)):
+                              ("lr_schedule", LR_SCHEDULES), ("wandb", WANDB_MODES), ("val_mode", SEARCH_MODES),
+                              ("crop_rule", CROP_RULES), ("norm_level", NORM_LEVELS), ("missing_data", MISSING_RULES),
+                              ("init", INITS), ("clip", CLIPS), ("loss_norm", LOSS_NORMS),
+                              ("val_origin", WINDOW_ORIGINS)):
             need(getattr(self, name) in choices, name, f"must be one of {', '.join(choices)}", getattr(self, name))
         need(not (set(self.i8) & set(self.m24)), "m24", "the same file is given as both bands (--i8 and --m24)",
              sorted(str(p) for p in set(self.i8) & set(self.m24)))
         try:
             self.search  # noqa: B018  (checks val_sizes and val_stride)
         except ConfigError as err:
-            raise ConfigError(f"options --val-sizes/--val-stride: {err}") from None
+            raise ConfigError(f"options --val-sizes/--val-sides/--val-stride: {err}") from None
 
     # -- the parts each stage needs ------------------------------------------------------------
     @property
     def search(self) -> SearchConfig:
         """The validation search, which the trained detector records for detection."""
-        return dataclasses.replace(_SEARCH, sizes_arcsec=self.val_sizes, stride=self.val_stride, mode=self.val_mode)
+        return dataclasses.replace(_SEARCH, sizes_arcsec=self.val_sizes, sides_arcsec=self.val_sides,
+                                   stride=self.val_stride, mode=self.val_mode, origin=self.val_origin,
+                                   missing=self.missing_data)
 
     def data_config(self, size: int) -> DataConfig:
         """How samples are made, for a network input of `size` px."""
         return DataConfig(size=size, mask=self.mask, mask_all_bubbles=not self.mask_selected_only,
                           negatives_per_tile=self.negatives_per_tile, quantize=self.paper_exact,
-                          crop_scales=(_DATA.crop_scales[0], self.max_crop_scale), clip_sigma=self.clip_sigma,
+                          crop_scales=(_DATA.crop_scales[0], self.max_crop_scale), crop_rule=self.crop_rule,
+                          samples_per_bubble=self.samples_per_bubble, label_all_bubbles=not self.label_selected_only,
+                          clip_sigma=self.clip_sigma, norm_level=self.norm_level, missing=self.missing_data,
                           bands=self.bands, seed=self.seed)
+
+    @property
+    def normalisation(self):
+        """The inputs' normalisation (`bubblenet.training_data.cutouts.Normalisation`)."""
+        from bubblenet.training_data.cutouts import Normalisation
+
+        return Normalisation(self.clip_sigma, self.norm_level)
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """The validation sweep's confidence thresholds (`bubblenet.evaluation.metrics.thresholds`)."""
+        from bubblenet.evaluation.metrics import thresholds
+
+        return thresholds(self.threshold_step)
 
     @property
     def is_demo(self) -> bool:

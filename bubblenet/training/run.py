@@ -108,18 +108,20 @@ def train(config: FitConfig, survey: TrainingSurvey, folder: Path, *, cache: Pat
                           TargetEncoder(spec))
     by_name = survey.by_name
     validation = SurveyValidation(
-        [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, cache) for n in survey.split.val],
-        spec, config.search, every=config.val_every, clip_sigma=config.clip_sigma, bands=config.bands)
+        [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, cache, missing=config.missing_data)
+         for n in survey.split.val],
+        survey.catalogue, spec, config.search, every=config.val_every, norm=config.normalisation, bands=config.bands,
+        thresholds=config.thresholds)
 
-    steps = config.steps_per_epoch or max(math.ceil(len(data.positives) / config.positives), 1)
+    steps = config.steps_per_epoch or max(math.ceil(data.positives_per_epoch / config.positives), 1)
     decay_steps = steps * config.epochs if config.lr_schedule == "cosine" else 0
     optimiser = OptimiserConfig(learning_rate=config.lr, weight_decay=config.weight_decay, clipnorm=config.clipnorm,
-                                decay_steps=decay_steps)
+                                decay_steps=decay_steps, clip=config.clip, loss_norm=config.loss_norm)
     if strategy is None:
-        model = compile_model(build_ssd(config.preset, anchors=spec), optimiser)
+        model = compile_model(build_ssd(config.preset, anchors=spec, init=config.init), optimiser)
     else:
         with strategy.scope():
-            model = compile_model(build_ssd(config.preset, anchors=spec), optimiser)
+            model = compile_model(build_ssd(config.preset, anchors=spec, init=config.init), optimiser)
     # After an interruption the checkpoint must beat the epochs already run,
     # not start again from nothing and overwrite a better model.
     before = best_in_history(folder / "history.csv")
@@ -207,7 +209,7 @@ class FitResult:
 
 
 def fit(config: FitConfig, out: Path, *, demo_sky: Path = DEMO_SKY_FOLDER, overwrite: bool = False,
-        callbacks: list | None = None, verbose: bool = True) -> FitResult:
+        callbacks: list | None = None, verbose: bool = True, cache: Path | None = None) -> FitResult:
     """Train a detector on `config`'s survey (the demo's without one) and write it, a SavedModel and its
     test scores to `out`: what ``bubblenet fit`` does.
 
@@ -233,6 +235,8 @@ def fit(config: FitConfig, out: Path, *, demo_sky: Path = DEMO_SKY_FOLDER, overw
         More Keras callbacks (W&B logging is added when `FitConfig.wandb` asks for it).
     verbose : bool
         Keras' line per epoch.
+    cache : pathlib.Path, optional
+        Tile cache folder (default ``out/cache``); runs on the same survey can share one.
 
     Raises
     ------
@@ -252,16 +256,18 @@ def fit(config: FitConfig, out: Path, *, demo_sky: Path = DEMO_SKY_FOLDER, overw
     if not survey.split.val:
         raise ConfigError("training needs at least one validation tile (--n-val or --val)")
     callbacks = wandb_callbacks(config.wandb, out, config=config.options()) + list(callbacks or [])
-    trained = train(config, survey, out, cache=out / "cache", callbacks=callbacks, strategy=default_strategy(),
+    cache = out / "cache" if cache is None else Path(cache)
+    trained = train(config, survey, out, cache=cache, callbacks=callbacks, strategy=default_strategy(),
                     verbose=verbose)
     scores, spec, split = trained.scores, trained.spec, survey.split
     write_json(out / "validation.json", {"best": scores, "sweep": trained.sweep})
-    test = score_test_tiles(trained.model, spec, survey, scores["threshold"], config, out) if split.test else None
+    test = score_test_tiles(trained.model, spec, survey, scores["threshold"], config, out, cache=cache) \
+        if split.test else None
     info = model_info(config.preset, spec, scores["threshold"],
                       trained_on="synthetic twin sky (the fit demo)" if demo
                       else str(config.survey or [str(p) for p in config.i8]),
                       split={"train": list(split.train), "val": list(split.val), "test": list(split.test)},
-                      validation=scores, test=test, seed=config.seed, normalisation={"clip_sigma": config.clip_sigma},
+                      validation=scores, test=test, seed=config.seed, normalisation=config.normalisation.to_dict(),
                       bands=config.bands, search=config.search.to_dict())
     save_detector(Detector(trained.model, spec, scores["threshold"], info), out)  # the run folder is a detector
     export_savedmodel(trained.model, spec, out / "savedmodel", threshold=scores["threshold"], preset=config.preset,
@@ -269,29 +275,30 @@ def fit(config: FitConfig, out: Path, *, demo_sky: Path = DEMO_SKY_FOLDER, overw
     return FitResult(out, info, scores, test, split)
 
 
-def score_test_tiles(model, spec, survey: TrainingSurvey, threshold: float, config: FitConfig, out: Path) -> dict:
+def score_test_tiles(model, spec, survey: TrainingSurvey, threshold: float, config: FitConfig, out: Path, *,
+                     cache: Path | None = None) -> dict:
     """Scores on the test tiles at `threshold` (``out/test.json``), and a picture of the first (``test_detections.png``).
 
-    The test tiles are searched with the validation search (`FitConfig.search`).
+    The test tiles are searched with the validation search (`FitConfig.search`) and scored like validation:
+    on the sky, each bubble once however many tiles hold it (`bubblenet.training.validation.SkyScores`).
     """
     from PIL import Image
 
-    from bubblenet.evaluation.metrics import found_by_size
+    from bubblenet.evaluation.metrics import found_by_side
     from bubblenet.outputs import atomic_path, write_json
     from bubblenet.training.validation import SurveyValidation, ValidationTile, detection_panel
 
     split, by_name = survey.split, survey.by_name
-    tiles = [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, out / "cache")
-             for n in split.test]
-    test = SurveyValidation(tiles, spec, config.search, clip_sigma=config.clip_sigma, bands=config.bands)
+    cache = out / "cache" if cache is None else cache
+    tiles = [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, cache,
+                                      missing=config.missing_data) for n in split.test]
+    test = SurveyValidation(tiles, survey.catalogue, spec, config.search, norm=config.normalisation,
+                            bands=config.bands, thresholds=sorted(set(config.thresholds) | {float(threshold)}))
     test.set_model(model)
     _, sweep = test.evaluate()
     row = min(sweep, key=lambda r: abs(r["threshold"] - threshold))
-    by_size = None
-    for tile, (boxes, scores) in zip(tiles, test.detections):
-        rows = found_by_size(boxes[scores >= threshold], tile.bubbles, tile.selected, pixscale=tile.pixscale)
-        by_size = rows if by_size is None else [{**a, "bubbles": a["bubbles"] + b["bubbles"],
-                                                 "found": a["found"] + b["found"]} for a, b in zip(by_size, rows)]
+    sky = test.sky
+    by_size = found_by_side(sky.found(threshold), 2 * sky.bubble_half, sky.selected)
     row = {**row, "found_by_box_side": by_size}
     write_json(out / "test.json", {"threshold": threshold, "scores": row, "tiles": list(split.test)})
     boxes, scores = test.detections[0]

@@ -2,12 +2,17 @@
 
 `SurveyValidation` scores the model the reference method's way at the end
 of each epoch: multi-scale sliding windows over whole validation tiles,
-detections merged per tile, matched to the catalogue under the paper's rule
-(a detection hits a bubble when it covers 1/3 of its box) with the
-confidence threshold swept from 0.50 to 0.95; it writes ``val_f2`` (at the
-best threshold), ``val_precision``, ``val_recall``, ``val_f1``,
-``val_threshold`` and the strict rule's ``val_strict_f2`` into the epoch's
-logs, where checkpointing and early stopping read them.
+detections merged per tile and then across tiles on the sky
+(`bubblenet.detection.merging.merge_sky`, as ``bubblenet detect`` merges
+its catalogue), matched on the sky to the catalogue bubbles of the tiles,
+each bubble once however many tiles hold it (the 0.1° overlaps of adjacent
+tiles), under the paper's rule (a detection hits a bubble when it covers
+1/3 of its box) and the strict one, with the confidence threshold swept
+from 0.50 to 0.95 (`bubblenet.evaluation.metrics.thresholds`). It writes
+``val_f2`` (at the best threshold), ``val_precision``, ``val_recall``,
+``val_f1``, ``val_threshold`` and the strict rule's ``val_strict_f2`` into
+the epoch's logs, where checkpointing and early stopping read them. The
+scores equal those of ``bubblenet evaluate`` on the same detections.
 """
 
 from __future__ import annotations
@@ -20,17 +25,20 @@ import numpy as np
 from astropy import units as u
 import tensorflow as tf
 
-from bubblenet.catalogues.tables import label_boxes, select
+from astropy.coordinates import SkyCoord
+
+from bubblenet.catalogues.tables import label_boxes, select, sky_coords
 from bubblenet.conventions import BOX_SCALE
-from bubblenet.training_data.cutouts import CLIP_SIGMA
+from bubblenet.detection.merging import merge_sky
 from bubblenet.detection.search import SearchConfig, search_tile
+from bubblenet.evaluation.metrics import THRESHOLDS, score_geometry, sky_geometry
 from bubblenet.ssd.losses import MultiBoxLoss
-from bubblenet.evaluation.metrics import THRESHOLDS, summarise, sweep_thresholds
 from bubblenet.ssd.targets import TargetEncoder
 from bubblenet.sky.tilecache import TileCache
+from bubblenet.training_data.cutouts import Normalisation
 
 __all__ = ["OptimiserConfig", "compile_model", "with_targets", "SurveyValidation", "ValidationTile",
-           "LearningRateLogger", "DetectionPanel", "detection_panel"]
+           "LearningRateLogger", "DetectionPanel", "detection_panel", "SkyScores"]
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +49,18 @@ class OptimiserConfig:
 
     ``decay_steps`` > 0 replaces the paper's constant learning rate by a cosine
     decay to zero over that many steps (a short run then ends on a settled
-    model rather than wherever the last large step left it).
+    model rather than wherever the last large step left it). ``clip`` says
+    how gradients are clipped at ``clipnorm``: by their global norm (ours),
+    or each element by value (the original code's ``clip_grad_value_``).
+    ``loss_norm`` is `bubblenet.ssd.losses.MultiBoxLoss`'s ``normalisation``.
     """
 
     learning_rate: float = 1e-4
     weight_decay: float = 1e-3
     clipnorm: float = 10.0
     decay_steps: int = 0
+    clip: str = "norm"
+    loss_norm: str = "positives"
 
 
 def compile_model(model: keras.Model, config: OptimiserConfig = OptimiserConfig()) -> keras.Model:
@@ -55,9 +68,9 @@ def compile_model(model: keras.Model, config: OptimiserConfig = OptimiserConfig(
     rate = config.learning_rate
     if config.decay_steps > 0:
         rate = keras.optimizers.schedules.CosineDecay(rate, config.decay_steps)
-    optimiser = keras.optimizers.AdamW(learning_rate=rate, weight_decay=config.weight_decay,
-                                       clipnorm=config.clipnorm)
-    model.compile(optimizer=optimiser, loss=MultiBoxLoss())
+    clipping = {"global_clipnorm": config.clipnorm} if config.clip == "norm" else {"clipvalue": config.clipnorm}
+    optimiser = keras.optimizers.AdamW(learning_rate=rate, weight_decay=config.weight_decay, **clipping)
+    model.compile(optimizer=optimiser, loss=MultiBoxLoss(normalisation=config.loss_norm))
     return model
 
 
@@ -72,22 +85,115 @@ def with_targets(stream: tf.data.Dataset, encoder: TargetEncoder) -> tf.data.Dat
 
 @dataclasses.dataclass
 class ValidationTile:
-    """One validation tile: its cache, pixel scale, catalogue label boxes and which are selected."""
+    """One validation tile: its cache, pixel scale, and its catalogue bubbles.
+
+    Attributes
+    ----------
+    name : str
+    cache : TileCache
+    pixscale : float
+        Arcsec per pixel.
+    bubbles : numpy.ndarray
+        ``(B, 4)`` label boxes of the catalogue bubbles inside the tile, tile pixels.
+    selected : numpy.ndarray
+        ``(B,)`` bool: the positives among them.
+    rows : numpy.ndarray
+        ``(B,)`` their rows in the catalogue (a bubble in two tiles has the same row in both).
+    tile : bubblenet.sky.mosaics.SkyTile
+        For pixel-to-sky conversion.
+    box_scale : float
+        Label-box half-side over MajAxis.
+    """
 
     name: str
     cache: TileCache
     pixscale: float
     bubbles: np.ndarray
     selected: np.ndarray
+    rows: np.ndarray
+    tile: object
+    box_scale: float = BOX_SCALE
 
     @classmethod
-    def from_tile(cls, tile, catalogue, selection, cache_dir, *, box_scale: float = BOX_SCALE) -> "ValidationTile":
+    def from_tile(cls, tile, catalogue, selection, cache_dir, *, box_scale: float = BOX_SCALE,
+                  missing: str = "fill-max") -> "ValidationTile":
+        """The tile's cache (with the `missing` rule) and the catalogue bubbles inside it."""
         from bubblenet.catalogues.tables import in_image
 
         inside = in_image(catalogue, tile.wcs, tile.shape)
         table = catalogue[inside]
-        return cls(tile.name, TileCache(tile, cache_dir), float(tile.pixel_scale.to_value(u.arcsec)),
-                   label_boxes(table, tile.wcs, k=box_scale), select(table, selection))
+        return cls(tile.name, TileCache(tile, cache_dir, missing=missing), float(tile.pixel_scale.to_value(u.arcsec)),
+                   label_boxes(table, tile.wcs, k=box_scale), select(table, selection), np.flatnonzero(inside), tile,
+                   box_scale)
+
+
+@dataclasses.dataclass
+class SkyScores:
+    """Detections of several tiles merged on the sky, with their geometry against the tiles' unique bubbles.
+
+    Attributes
+    ----------
+    scores : numpy.ndarray
+        ``(D,)`` confidences of the merged detections.
+    det_half : numpy.ndarray
+        ``(D,)`` their box half-sides, arcsec.
+    bubble_half : numpy.ndarray
+        ``(B,)`` the bubbles' label-box half-sides, arcsec.
+    selected : numpy.ndarray
+        ``(B,)`` bool.
+    cover, distance : numpy.ndarray
+        ``(D, B)`` from `bubblenet.evaluation.metrics.sky_geometry`.
+    """
+
+    scores: np.ndarray
+    det_half: np.ndarray
+    bubble_half: np.ndarray
+    selected: np.ndarray
+    cover: np.ndarray
+    distance: np.ndarray
+
+    @classmethod
+    def from_tiles(cls, tiles, detections, catalogue) -> "SkyScores":
+        """Merge per-tile pixel detections on the sky and lay them out against the catalogue's bubbles.
+
+        Parameters
+        ----------
+        tiles : list of ValidationTile
+        detections : list of (boxes, scores)
+            Per tile, pixel ``xyxy`` boxes and scores.
+        catalogue : astropy.table.Table
+            The catalogue the tiles' `ValidationTile.rows` index.
+        """
+        lon, lat, half, scores = [], [], [], []
+        for tile, (boxes, found) in zip(tiles, detections):
+            boxes = np.asarray(boxes, float).reshape(-1, 4)
+            sky = tile.tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
+            lon.append(np.atleast_1d(sky.l.deg))
+            lat.append(np.atleast_1d(sky.b.deg))
+            half.append((boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * tile.pixscale)
+            scores.append(np.asarray(found, float))
+        coords = SkyCoord(np.concatenate(lon), np.concatenate(lat), unit="deg", frame="galactic")
+        half, scores = np.concatenate(half), np.concatenate(scores)
+        keep = merge_sky(coords, half, scores)  # the same bubble found in two tiles is one detection
+        coords, half, scores = coords[keep], half[keep], scores[keep]
+        rows, first = np.unique(np.concatenate([t.rows for t in tiles]), return_index=True)
+        selected = np.concatenate([t.selected for t in tiles])[first]
+        table = catalogue[rows]
+        bubble_half = u.Quantity(table["maj_axis"], u.arcmin).to_value(u.arcsec) * tiles[0].box_scale
+        cover, distance = sky_geometry(coords, half, sky_coords(table), bubble_half)
+        return cls(scores, half, bubble_half, selected, cover, distance)
+
+    def at(self, threshold: float) -> dict:
+        """Both rules' scores of the detections scoring at least `threshold` (`bubblenet.evaluation.metrics.score_geometry`)."""
+        keep = self.scores >= threshold
+        return score_geometry(self.cover[keep], self.distance[keep], self.det_half[keep], self.scores[keep],
+                              self.bubble_half, self.selected)
+
+    def found(self, threshold: float) -> np.ndarray:
+        """``(B,)`` bool: the bubbles hit under the paper's rule at `threshold`."""
+        from bubblenet.evaluation.metrics import COVERAGE
+
+        return (self.cover[self.scores >= threshold] >= COVERAGE).any(axis=0)
 
 
 class SurveyValidation(keras.callbacks.Callback):
@@ -96,6 +202,8 @@ class SurveyValidation(keras.callbacks.Callback):
     Parameters
     ----------
     tiles : list of ValidationTile
+    catalogue : astropy.table.Table
+        The catalogue the tiles' bubbles come from (`ValidationTile.rows`).
     spec : bubblenet.ssd.anchors.AnchorSpec
         The model's default boxes.
     search : bubblenet.detection.search.SearchConfig
@@ -107,40 +215,45 @@ class SurveyValidation(keras.callbacks.Callback):
         scores (NaN before the first, which `BestCheckpoint` never takes for
         an improvement; give `keras.callbacks.EarlyStopping`
         ``start_from_epoch=every - 1`` so that it skips them).
-    clip_sigma : float
-        The normalisation the model is trained with (`bubblenet.training_data.cutouts.normalise`).
+    norm : bubblenet.training_data.cutouts.Normalisation
+        The normalisation the model is trained with.
     bands : {"24+8", "8"}
         What the model sees (`bubblenet.training_data.cutouts.keep_bands`).
+    thresholds : sequence of float
+        The confidence thresholds swept (`bubblenet.evaluation.metrics.thresholds`).
     """
 
-    def __init__(self, tiles, spec, search: SearchConfig = SearchConfig(), *, every: int = 1,
-                 clip_sigma: float = CLIP_SIGMA, bands: str = "24+8"):
+    def __init__(self, tiles, catalogue, spec, search: SearchConfig = SearchConfig(), *, every: int = 1,
+                 norm: Normalisation = Normalisation(), bands: str = "24+8", thresholds=THRESHOLDS):
         super().__init__()
         self.tiles = tiles
+        self.catalogue = catalogue
         self.spec = spec
         self.search = search
         self.every = every
-        self.clip_sigma = clip_sigma
+        self.norm = norm
         self.bands = bands
+        self.thresholds = tuple(float(t) for t in thresholds)
         self.last: dict = {}
         self.sweep: list[dict] = []
         self.detections: list[tuple[np.ndarray, np.ndarray]] = []  # per tile, from the last evaluation
+        self.sky: SkyScores | None = None  # the last evaluation's detections on the sky
         #: ``(best row, sweep, detections)`` of the highest F2 so far, the epoch
         #: `BestCheckpoint` keeps (it too needs a strict improvement).
         self.best: tuple[dict, list[dict], list] | None = None
 
     def evaluate(self) -> tuple[dict, list[dict]]:
         """Scores of the current model: (best row, all threshold rows)."""
-        totals = None
         self.detections = []
         for tile in self.tiles:
             found = search_tile(self.model, self.spec, tile.cache, self.search, pixscale_arcsec=tile.pixscale,
-                                clip_sigma=self.clip_sigma, bands=self.bands, confidence=min(THRESHOLDS))
-            boxes, scores = found.boxes, found.scores
-            self.detections.append((boxes, scores))
-            rows = sweep_thresholds(boxes, scores, tile.bubbles, tile.selected)
-            totals = rows if totals is None else [_add(a, b) for a, b in zip(totals, rows)]
-        rows = [_finish(r) for r in totals]
+                                norm=self.norm, bands=self.bands, confidence=min(self.thresholds))
+            self.detections.append((found.boxes, found.scores))
+        self.sky = SkyScores.from_tiles(self.tiles, self.detections, self.catalogue)
+        rows = []
+        for t in self.thresholds:
+            both = self.sky.at(t)
+            rows.append({"threshold": t, **both["paper"], "strict": both["strict"]})
         best = max(rows, key=lambda r: (r["f2"], -r["threshold"]))
         return best, rows
 
@@ -168,19 +281,6 @@ class SurveyValidation(keras.callbacks.Callback):
 
 
 _LOG_KEYS = ("val_f2", "val_f1", "val_precision", "val_recall", "val_threshold", "val_strict_f2")
-
-
-def _add(a: dict, b: dict) -> dict:
-    out = {"threshold": a["threshold"]}
-    for key in ("tp", "fp", "fn"):
-        out[key] = a[key] + b[key]
-    out["strict"] = {key: a["strict"][key] + b["strict"][key] for key in ("tp", "fp", "fn")}
-    return out
-
-
-def _finish(row: dict) -> dict:
-    return {"threshold": row["threshold"], **summarise(row["tp"], row["fp"], row["fn"]),
-            "strict": summarise(row["strict"]["tp"], row["strict"]["fp"], row["strict"]["fn"])}
 
 
 class BestCheckpoint(keras.callbacks.Callback):

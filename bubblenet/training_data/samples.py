@@ -8,7 +8,14 @@ Positives (after Nishimoto et al. 2025, PASJ 77, 403): each selected bubble
 once per epoch (shuffled per epoch), as either the centred crop (half-size
 1.7 MajAxis) or a random translation and scale (half-size 1.72–5.88 MajAxis,
 the bubble's box kept inside), then one of the eight symmetries of the
-square. Every catalogue bubble in the crop is labelled by the paper's rules.
+square; or, with ``samples_per_bubble=7``, the paper's seven per bubble and
+epoch: the centred crop, one translated crop, its three rotations and its
+two flips. The translated crop's scale is uniform in half-size over MajAxis
+(ours) or, as the paper draws it, uniform in MajAxis over half-size
+(``crop_rule="paper"``: s = 1 / U(0.17, 0.58), median 2.67 rather than 3.8).
+Every catalogue bubble in the crop is labelled (ours), or only the selected
+ones (``label_all_bubbles=False``, the paper's), by the paper's rules for
+boxes cut by the frame.
 
 Negatives: crops of the same size distribution from sky where catalogue
 bubbles are masked — by default the core (a disk of Reff/4, the paper's
@@ -33,13 +40,23 @@ from astropy.table import Table
 
 from bubblenet.catalogues.tables import label_boxes, select, sky_coords
 from bubblenet.conventions import BOX_SCALE, inside_pixels
-from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, Crop, block_factor, dihedral, keep_bands, labels_in_crop,
-                               process)
+from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, NORM_LEVELS, Crop, Normalisation, block_factor,
+                                             dihedral, keep_bands, labels_in_crop, process)
 from bubblenet.errors import ConfigError
 from bubblenet.training_data.splits import Split, forbidden_boxes
-from bubblenet.sky.tilecache import BadMap, TileCache
+from bubblenet.sky.tilecache import MISSING_RULES, BadMap, TileCache
 
-__all__ = ["DataConfig", "TrainingData", "Sample"]
+__all__ = ["DataConfig", "TrainingData", "Sample", "CROP_RULES", "PAPER_SYMMETRIES"]
+
+#: How a translated crop's scale is drawn: uniform in half-size / MajAxis (ours), or in its inverse (the paper's).
+CROP_RULES = ("uniform", "paper")
+
+#: The paper's six views of a translated crop: as cut, three quarter-turns, a left-right and an up-down flip
+#: (`bubblenet.training_data.cutouts.dihedral` numbers; 6 is a half-turn then a left-right flip).
+PAPER_SYMMETRIES = (0, 1, 2, 3, 4, 6)
+
+#: Radius over MajAxis that the paper's translated crops keep inside the frame (its bubble circle).
+PAPER_KEEP_INSIDE = 0.96
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +75,21 @@ class DataConfig:
         Half-size of the centred crop over MajAxis (1.7).
     crop_scales : tuple of float
         Range of half-size over MajAxis of translated crops (1.72, 5.88).
+    crop_rule : {"uniform", "paper"}
+        Draw the half-size over MajAxis uniformly in `crop_scales` and keep
+        the bubble's label box inside (ours), or draw its inverse uniformly
+        (1 / U(0.17, 0.58)) and keep the bubble's 0.96 MajAxis circle inside
+        (the paper). Negatives' sizes follow the same rule.
     centred_fraction : float
-        Share of positives that are centred crops (the paper: 1 in 7).
+        Share of positives that are centred crops (the paper: 1 in 7), when
+        `samples_per_bubble` is 1.
+    samples_per_bubble : {1, 7}
+        Positives per selected bubble per epoch: one (a centred or translated
+        crop in one of eight symmetries), or the paper's seven (centred;
+        translated; its three rotations; its two flips).
+    label_all_bubbles : bool
+        Label every catalogue bubble in a crop (ours), or only the selected
+        ones (the paper), whose other bubbles are then background.
     mask : {"core", "box"}
         What of each catalogue bubble is kept out of negatives.
     core_fraction : float
@@ -74,6 +104,10 @@ class DataConfig:
         Boxes per image after padding.
     clip_sigma : float
         Normalisation saturation, σ above the mean (`bubblenet.training_data.cutouts.normalise`; the paper: 3).
+    norm_level : {"shifted", "paper"}
+        `bubblenet.training_data.cutouts.Normalisation.level`.
+    missing : {"fill-max", "interpolate"}
+        How the tiles' NaN pixels are handled (`bubblenet.sky.tilecache.MISSING_RULES`).
     bands : {"24+8", "8"}
         What the detector sees (`bubblenet.training_data.cutouts.keep_bands`).
     seed : int
@@ -84,7 +118,10 @@ class DataConfig:
     box_size: str = "maj_axis"
     centred_scale: float = 1.7
     crop_scales: tuple[float, float] = (1.72, 5.88)
+    crop_rule: str = "uniform"
     centred_fraction: float = 1 / 7
+    samples_per_bubble: int = 1
+    label_all_bubbles: bool = True
     mask: str = "core"
     core_fraction: float = 0.25
     mask_all_bubbles: bool = True
@@ -93,10 +130,20 @@ class DataConfig:
     quantize: bool = False
     max_boxes: int = 32
     clip_sigma: float = CLIP_SIGMA
+    norm_level: str = "shifted"
+    missing: str = "fill-max"
     bands: str = "24+8"
     seed: int = 0
 
     def __post_init__(self):
+        if self.crop_rule not in CROP_RULES:
+            raise ConfigError(f"crop_rule must be one of {', '.join(CROP_RULES)}, got {self.crop_rule!r}")
+        if self.samples_per_bubble not in (1, 7):
+            raise ConfigError(f"samples_per_bubble must be 1 or 7 (the paper's), got {self.samples_per_bubble!r}")
+        if self.missing not in MISSING_RULES:
+            raise ConfigError(f"missing must be one of {', '.join(MISSING_RULES)}, got {self.missing!r}")
+        if self.norm_level not in NORM_LEVELS:
+            raise ConfigError(f"norm_level must be one of {', '.join(NORM_LEVELS)}, got {self.norm_level!r}")
         if self.mask not in ("core", "box"):
             raise ConfigError(f"mask must be 'core' or 'box', got {self.mask!r}")
         if self.box_size not in ("maj_axis", "reff"):
@@ -111,6 +158,18 @@ class DataConfig:
             raise ConfigError(f"crop_scales {self.crop_scales} must be (smallest, largest)")
         if not self.crop_scales[0] * 1.0 > self.box_scale:
             raise ConfigError(f"crop_scales {self.crop_scales} must exceed box_scale {self.box_scale}")
+
+    @property
+    def normalisation(self) -> Normalisation:
+        """The cut-outs' normalisation."""
+        return Normalisation(self.clip_sigma, self.norm_level)
+
+    def crop_scale(self, rng: np.random.Generator) -> float:
+        """A translated crop's half-size over MajAxis, drawn by `crop_rule`."""
+        low, high = self.crop_scales
+        if self.crop_rule == "paper":
+            return 1.0 / rng.uniform(1.0 / high, 1.0 / low)
+        return rng.uniform(low, high)
 
 
 @dataclasses.dataclass
@@ -128,7 +187,7 @@ class Sample:
 class _TileData:
     cache: TileCache
     pixscale: float  # arcsec
-    boxes: np.ndarray  # every catalogue bubble's label box, tile pixels
+    boxes: np.ndarray  # the label boxes of the bubbles labelled in crops (DataConfig.label_all_bubbles), tile pixels
     bad: BadMap  # missing data + other splits
     bad_negative: BadMap  # the same plus bubble masks
 
@@ -176,9 +235,10 @@ class TrainingData:
 
     # -- set-up --------------------------------------------------------------------
     def _prepare_tile(self, tile, tiles, split, catalogue, selected, cache_dir) -> _TileData:
-        cache = TileCache(tile, cache_dir)
+        cache = TileCache(tile, cache_dir, missing=self.config.missing)
         pixscale = float(tile.pixel_scale.to_value(u.arcsec))
         boxes = label_boxes(catalogue, tile.wcs, k=self.config.box_scale, size=self.config.box_size)
+        labelled = boxes if self.config.label_all_bubbles else boxes[selected]
         bad = BadMap(cache)
         bad.paint_boxes(forbidden_boxes(tiles, split, tile.name))
         bad_negative = bad.copy()
@@ -191,7 +251,7 @@ class TrainingData:
             r = core.to_value(u.arcsec) / pixscale  # pixels
             inside = np.isfinite(x) & np.isfinite(y)
             bad_negative.paint_disks(x[inside], y[inside], r[inside])
-        return _TileData(cache, pixscale, boxes, bad, bad_negative)
+        return _TileData(cache, pixscale, labelled, bad, bad_negative)
 
     def _index_positives(self, i, tile, catalogue, selected, data: _TileData) -> None:
         x, y = tile.world_to_pixel(sky_coords(catalogue))
@@ -216,7 +276,7 @@ class TrainingData:
             while len(found) < self.config.negatives_per_tile and tries < 30 * self.config.negatives_per_tile:
                 tries += 1
                 radius = math.exp(rng.normal(mu, sigma)) / data.pixscale
-                side = self._side(2 * radius * rng.uniform(*self.config.crop_scales))
+                side = self._side(2 * radius * self.config.crop_scale(rng))
                 if side >= min(nx, ny):
                     continue
                 crop = Crop(i, int(rng.integers(0, nx - side)), int(rng.integers(0, ny - side)), side)
@@ -239,8 +299,9 @@ class TrainingData:
         return Crop(tile, int(round(x + 0.5 - side / 2)), int(round(y + 0.5 - side / 2)), side)
 
     def _translated(self, tile: int, x: float, y: float, maj: float, rng: np.random.Generator) -> Crop:
-        side = self._side(2 * rng.uniform(*self.config.crop_scales) * maj)
-        room = max(side / 2 - self.config.box_scale * maj - 1, 0)  # keep the bubble's box inside
+        side = self._side(2 * self.config.crop_scale(rng) * maj)
+        kept = PAPER_KEEP_INSIDE if self.config.crop_rule == "paper" else self.config.box_scale
+        room = max(side / 2 - kept * maj - 1, 0)  # keep the bubble (its box, or the paper's circle) inside
         cx, cy = x + rng.uniform(-room, room), y + rng.uniform(-room, room)
         return Crop(tile, int(round(cx + 0.5 - side / 2)), int(round(cy + 0.5 - side / 2)), side)
 
@@ -252,24 +313,44 @@ class TrainingData:
 
     # -- samples -------------------------------------------------------------------
     @property
-    def steps_per_epoch_positives(self) -> int:
-        """Positives in one epoch (each selected bubble once)."""
-        return len(self.positives)
+    def positives_per_epoch(self) -> int:
+        """Positive samples in one epoch: each selected bubble `DataConfig.samples_per_bubble` times."""
+        return len(self.positives) * self.config.samples_per_bubble
 
     def positive_crop(self, k: int) -> tuple[Crop, int]:
         """Geometry and symmetry of positive sample `k` (deterministic)."""
+        if self.config.samples_per_bubble == 7:
+            return self._paper_positive_crop(k)
         n = len(self.positives)
         order = np.random.default_rng([self.config.seed, 2, k // n]).permutation(n)
         tile, x, y, maj = self.positives[order[k % n]]
         rng = np.random.default_rng([self.config.seed, 1, k])
         crop = self._centred(tile, x, y, maj)
         if rng.uniform() >= self.config.centred_fraction:
-            for _ in range(20):
-                candidate = self._translated(tile, x, y, maj, rng)
-                if self._valid(candidate, self._tile_data[tile].bad):
-                    crop = candidate
-                    break
+            crop = self._valid_translation(tile, x, y, maj, rng) or crop
         return crop, int(rng.integers(8))
+
+    def _paper_positive_crop(self, k: int) -> tuple[Crop, int]:
+        """Sample `k` of the paper's seven per bubble per epoch, the epoch's samples shuffled together."""
+        n = len(self.positives)
+        epoch, j = divmod(k, 7 * n)
+        item = int(np.random.default_rng([self.config.seed, 2, epoch]).permutation(7 * n)[j])
+        bubble, view = divmod(item, 7)
+        tile, x, y, maj = self.positives[bubble]
+        centred = self._centred(tile, x, y, maj)
+        if view == 0:
+            return centred, 0
+        # The six other views share one translated crop per bubble and epoch.
+        rng = np.random.default_rng([self.config.seed, 1, epoch, bubble])
+        return self._valid_translation(tile, x, y, maj, rng) or centred, PAPER_SYMMETRIES[view - 1]
+
+    def _valid_translation(self, tile: int, x: float, y: float, maj: float, rng) -> Crop | None:
+        """A translated crop inside the tile and clear of bad data (20 tries), or None."""
+        for _ in range(20):
+            candidate = self._translated(tile, x, y, maj, rng)
+            if self._valid(candidate, self._tile_data[tile].bad):
+                return candidate
+        return None
 
     def negative_crop(self, index: int, k: int) -> tuple[Crop, int]:
         """Pool entry `index` and the symmetry of its `k`-th use (deterministic)."""
@@ -282,7 +363,7 @@ class TrainingData:
         window = data.cache.window(crop.x0, crop.y0, crop.side)
         image = process(window, self.config.size, pixscale_arcsec=data.pixscale, mask_stars=self.config.mask_stars,
                         stars=data.cache.stars_window(crop.x0, crop.y0, crop.side), quantize=self.config.quantize,
-                        clip_sigma=self.config.clip_sigma)
+                        norm=self.config.normalisation)
         boxes = labels_in_crop(crop, data.boxes) if labelled else np.zeros((0, 4))
         image, boxes = dihedral(keep_bands(image, self.config.bands), boxes, symmetry)
         m = self.config.max_boxes

@@ -62,7 +62,7 @@ def training_stream(data: TrainingData, clusters: Clusters | None = None, *, pos
     -------
     tf.data.Dataset
         Of ``(images, boxes, classes)``; one epoch is
-        ``ceil(len(data.positives) / positives)`` steps.
+        ``ceil(data.positives_per_epoch / positives)`` steps.
     """
     if positives < 1 or negatives < 0:
         raise ValueError(f"need positives >= 1 and negatives >= 0 per step, got {positives} and {negatives}")
