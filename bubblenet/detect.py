@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from bubblenet.detection.detector import check_threshold, load_detector
     from bubblenet.detection.results import CATALOGUE_FILES, check_region, write_catalogue
     from bubblenet.detection.runs import peak_rss_mb
-    from bubblenet.detection.search import PAPER_SURVEY_THRESHOLD, resolve_search
+    from bubblenet.detection.search import resolve_search, resolve_threshold
     from bubblenet.detection.survey import CACHE_DIR, PARTIAL_DIR, check_tile_names, detect_survey, tiles_in_region
     from bubblenet.outputs import claim_output_dir, run_record, write_json
     from bubblenet.sky.mosaics import gather_survey_files, open_survey
@@ -113,10 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.bands and args.bands != detector.bands:
         raise ConfigError(f"--bands {args.bands}: the detector {args.model or '(shipped)'} was trained on bands "
                           f"{detector.bands}; train one with 'bubblenet fit --bands {args.bands}' "
-                          "(experiments/shells_8um.yaml for 8 µm-only shells) and pass it with --model")
-    threshold = args.threshold
-    if threshold is None:
-        threshold = PAPER_SURVEY_THRESHOLD if args.paper else detector.threshold
+                          "(experiments/shells_8um.yaml for shells seen at 8 µm alone) and pass it with --model")
+    threshold = resolve_threshold(detector.threshold, paper=args.paper, threshold=args.threshold)
     search = resolve_search(detector.search, paper=args.paper, sizes_arcsec=args.sizes, stride=args.stride,
                             per_octave=args.per_octave, mode=args.mode, missing=args.missing_data)
     check_tile_names(tiles)

@@ -26,6 +26,16 @@ def options(section: dict) -> dict:
     return {key.replace("-", "_"): value for key, value in section.items()}
 
 
+def variant_configs(spec: dict) -> dict:
+    """The `FitConfig` of each variant of an ablation config (checks every option)."""
+    from bubblenet.training.config import FitConfig
+
+    base = options(spec["base"])
+    base.pop("demo_sky", None)
+    return {name: FitConfig.from_options({**base, **options(changes or {})})
+            for name, changes in spec["variants"].items()}
+
+
 def real_field_scores(folder: Path, i8: Path, m24: Path) -> dict:
     """The detector in `folder` on the real field: one-to-one (strict rule) against all DR2 bubbles and the clear ones."""
     from astropy import units as u
@@ -102,7 +112,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from bubblenet.outputs import atomic_path, ensure_dir
-    from bubblenet.training.config import FitConfig
 
     spec = yaml.safe_load(args.config.read_text())
     out = ensure_dir(Path(spec.get("out", "runs/ablation")))
@@ -113,6 +122,7 @@ def main(argv=None) -> int:
     unknown = sorted(set(chosen) - set(variants))
     if unknown:
         parser.error(f"--variants: not in {args.config}: {', '.join(unknown)}")
+    configs = variant_configs(spec)
     results = out / "results.jsonl"
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     done = {(r["variant"], r["seed"]) for r in rows}
@@ -121,8 +131,7 @@ def main(argv=None) -> int:
             for name in chosen:
                 if (name, seed) in done:
                     continue
-                config = FitConfig.from_options({**base, **options(spec["variants"][name] or {})})
-                row = run_one(name, seed, config, out, out / "cache", demo_sky, spec["real_field"])
+                row = run_one(name, seed, configs[name], out, out / "cache", demo_sky, spec["real_field"])
                 rows.append(row)
                 with open(results, "a") as stream:
                     stream.write(json.dumps(row) + "\n")

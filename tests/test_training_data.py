@@ -402,3 +402,46 @@ def test_8um_only_samples_have_no_24um(train):
         keep_bands(both.image, "24")
     with pytest.raises(ConfigError):
         DataConfig(bands="24")
+
+
+def test_paper_samples_are_seven_views_of_each_bubble_per_epoch(inputs, split, tmp_path_factory):
+    """samples_per_bubble=7: per epoch each bubble is the centred crop once and one translated crop six
+    times (as cut, three quarter-turns, two flips), shuffled together."""
+    from collections import Counter
+
+    from bubblenet.training_data.samples import PAPER_SYMMETRIES
+
+    tiles, catalogue, selection = inputs
+    data = TrainingData(tiles, catalogue, selection, split, "train",
+                        DataConfig(size=64, negatives_per_tile=20, samples_per_bubble=7),
+                        tmp_path_factory.mktemp("cache7"))
+    n = len(data.positives)
+    assert data.positives_per_epoch == 7 * n
+    samples = [data.positive_crop(k) for k in range(7 * n)]
+    centred = {data._centred(*p) for p in data.positives}
+    views = Counter(crop for crop, _ in samples)
+    symmetries: dict = {}
+    for crop, symmetry in samples:
+        symmetries.setdefault(crop, []).append(symmetry)
+    translated = [c for c in views if c not in centred]
+    assert len(translated) >= 0.8 * n  # a bubble keeps its centred crop only where no translation fits
+    for crop in translated:
+        assert sorted(symmetries[crop]) == sorted(PAPER_SYMMETRIES)
+    assert sum(symmetries[c].count(0) >= 1 for c in centred if c in symmetries) == n
+    # The next epoch draws other translations and another order.
+    later = [data.positive_crop(k) for k in range(7 * n, 14 * n)]
+    assert {c for c, _ in later} != set(views)
+
+
+def test_labels_of_the_selected_bubbles_only(inputs, split, tmp_path_factory):
+    tiles, catalogue, selection = inputs
+    cache = tmp_path_factory.mktemp("cache_labels")
+    every = TrainingData(tiles, catalogue, selection, split, "train", DataConfig(size=64, negatives_per_tile=20),
+                         cache)
+    chosen = TrainingData(tiles, catalogue, selection, split, "train",
+                          DataConfig(size=64, negatives_per_tile=20, label_all_bubbles=False), cache)
+    assert len(every._tile_data[0].boxes) == len(catalogue)
+    assert len(chosen._tile_data[0].boxes) == int(select(catalogue, selection).sum()) < len(catalogue)
+    n_every = sum(int((every.positive(k).labels > 0).sum()) for k in range(len(every.positives)))
+    n_chosen = sum(int((chosen.positive(k).labels > 0).sum()) for k in range(len(chosen.positives)))
+    assert len(chosen.positives) <= n_chosen < n_every

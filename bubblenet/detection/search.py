@@ -23,7 +23,7 @@ from bubblenet.detection.windows import (MIN_WINDOW_PX, PAPER_SURVEY_SIDES_ARCSE
 from bubblenet.errors import ConfigError
 from bubblenet.sky.tilecache import MISSING_RULES
 
-__all__ = ["SearchConfig", "SEARCH_MODES", "TileDetections", "search_tile", "resolve_search",
+__all__ = ["SearchConfig", "SEARCH_MODES", "TileDetections", "search_tile", "resolve_search", "resolve_threshold",
            "PAPER_SURVEY_THRESHOLD"]
 
 #: The reference method's survey catalogue keeps detections scoring at least this.
@@ -180,6 +180,14 @@ def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=No
     if sizes_arcsec is not None:
         changes["sides_arcsec"] = ()  # sizes given: their geometric series, not a recorded list
     return dataclasses.replace(base, **changes)
+
+
+def resolve_threshold(detector_threshold: float, *, paper: bool = False, threshold: float | None = None) -> float:
+    """The confidence threshold of a detection run: `threshold` if given, else the paper's survey cut
+    (`PAPER_SURVEY_THRESHOLD`) with `paper`, else the detector's (chosen on validation)."""
+    if threshold is not None:
+        return float(threshold)
+    return PAPER_SURVEY_THRESHOLD if paper else float(detector_threshold)
 
 
 @dataclasses.dataclass

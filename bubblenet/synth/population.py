@@ -6,8 +6,12 @@ Two ways to choose bubbles:
   (Jayasinghe et al. 2019), at their catalogue positions, sizes,
   eccentricities and orientations. Those in the clear list of Nishimoto et
   al. (2025) get a well-defined 8 µm shell around 24 µm emission; those whose
-  8 µm shell alone is clear get little 24 µm; the rest are fainter and more
-  broken, as most MWP bubbles are.
+  8 µm shell alone is clear but that are not clear bubbles get little 24 µm;
+  the rest are fainter and more broken, as most MWP bubbles are. The paper's
+  "8 µm" list is bubbles whose 8 µm shell alone is clear (518 of its 616
+  names are clear bubbles too, with 24 µm inside), not bubbles without
+  24 µm: ``clear8`` marks its members, and a synthetic survey writes their
+  names beside the clear ones (``shells_8um.txt``).
 * ``random``: the same kinds of bubble at random places, with sizes and
   eccentricities drawn from the DR2 distributions, for any region.
 
@@ -36,7 +40,7 @@ DR2_COLUMNS = ("MWP", "GLON", "GLAT", "Disp", "MajAxis", "MinAxis", "Reff", "e_R
                "RA_icrs", "DE_icrs")
 
 #: Bubble kinds, how they look: "clear" (8 µm shell around 24 µm emission),
-#: "shell8" (clear 8 µm shell, little 24 µm) and "faint" (the rest).
+#: "shell8" (clear 8 µm shell, little 24 µm: in the 8 µm list but not clear) and "faint" (the rest).
 BUBBLE_KINDS = ("clear", "shell8", "faint")
 
 #: Surface densities per square degree near the mid-plane of the inner Galaxy.
@@ -53,7 +57,8 @@ class Population:
     Attributes
     ----------
     bubbles : astropy.table.Table
-        MWP DR2 columns plus ``clear`` (bool) and ``kind`` (one of `BUBBLE_KINDS`).
+        MWP DR2 columns plus ``clear`` (bool), ``clear8`` (bool: the 8 µm shell alone is clear, the
+        paper's 8 µm list) and ``kind`` (one of `BUBBLE_KINDS`).
     confusers : astropy.table.Table
         ``kind`` (``yso``, ``hii_blob``, ``cluster``), ``glon``, ``glat``,
         ``size_arcmin``: bubble look-alikes, written out for diagnostics.
@@ -107,6 +112,7 @@ def _twin_bubbles(region: Region) -> Table:
     out = Table(dr2[inside][list(DR2_COLUMNS)], masked=False)
     out["kind"] = _kinds(out["MWP"])
     out["clear"] = out["kind"] == "clear"
+    out["clear8"] = np.isin(np.asarray(out["MWP"]).astype(str), sorted(read_selection("8um")))
     return out
 
 
@@ -120,7 +126,9 @@ def _random_bubbles(region: Region, rng: np.random.Generator) -> Table:
     ecc = rng.choice(np.asarray(dr2["Ecc"], float), n)
     minor = (major * np.sqrt(1 - ecc**2)).round(2).clip(0.05, None)
     kinds = _kinds(dr2["MWP"])
-    kind = rng.choice(kinds, n)  # kinds in DR2 proportions
+    drawn = rng.choice(len(kinds), n)  # kinds in DR2 proportions (the same draws as choosing from `kinds`)
+    kind = kinds[drawn]
+    clear8 = np.isin(np.asarray(dr2["MWP"]).astype(str), sorted(read_selection("8um")))[drawn]
     coords = SkyCoord(l=glon % 360 * u.deg, b=glat * u.deg, frame="galactic").icrs
     nan = np.full(n, np.nan)
     empty = np.full(n, "", dtype="U20")
@@ -136,6 +144,7 @@ def _random_bubbles(region: Region, rng: np.random.Generator) -> Table:
     out = Table(columns)
     out["kind"] = kind
     out["clear"] = kind == "clear"
+    out["clear8"] = clear8
     return out
 
 

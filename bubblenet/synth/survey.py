@@ -26,12 +26,14 @@ from bubblenet.synth import render
 from bubblenet.synth.layout import MasterGrid, Region, TileSpec, survey_layout, unwrap_longitude
 from bubblenet.synth.population import Population, draw_population
 
-__all__ = ["SynthConfig", "SurveyFiles", "make_survey", "draw_master_sky", "CATALOGUE_NAME", "SELECTION_NAME"]
+__all__ = ["SynthConfig", "SurveyFiles", "make_survey", "draw_master_sky", "CATALOGUE_NAME", "SELECTION_NAME",
+           "SHELLS_8UM_NAME"]
 
 log = logging.getLogger(__name__)
 
 CATALOGUE_NAME = "bubbles_mwp_dr2.csv"  # what was drawn, MWP DR2 columns + clear
 SELECTION_NAME = "clear_bubbles.txt"  # names of the clear ones, like the real selection file
+SHELLS_8UM_NAME = "shells_8um.txt"  # names of those whose 8 µm shell alone is clear, like the paper's 8 µm list
 CONFUSERS_NAME = "confusers.ecsv"
 
 #: Effective wavelengths (µm) and PSF FWHM (arcsec) of IRAC 8 µm and MIPS 24 µm.
@@ -328,12 +330,16 @@ def _write_tile(path: Path, data: np.ndarray, spec: TileSpec, config: SynthConfi
 def _write_catalogue(folder: Path, population: Population) -> tuple[Path, Path, Path]:
     bubbles = population.bubbles.copy()
     bubbles.remove_column("kind")
+    shells8 = bubbles["MWP"][bubbles["clear8"]]
+    bubbles.remove_column("clear8")
     bubbles.meta = {"comments": ["Synthetic bubbles drawn by bubblenet.synth (MWP DR2 columns + clear)"]}
     catalogue, selection, confusers = folder / CATALOGUE_NAME, folder / SELECTION_NAME, folder / CONFUSERS_NAME
     with atomic_path(catalogue) as tmp:
         bubbles.write(tmp, format="ascii.csv", overwrite=True)
     with atomic_path(selection) as tmp:
         tmp.write_text("".join(f"{name}\n" for name in bubbles["MWP"][bubbles["clear"]]))
+    with atomic_path(folder / SHELLS_8UM_NAME) as tmp:
+        tmp.write_text("".join(f"{name}\n" for name in shells8))
     with atomic_path(confusers) as tmp:
         population.confusers.write(tmp, format="ascii.ecsv", overwrite=True)
     return catalogue, selection, confusers

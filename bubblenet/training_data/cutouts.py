@@ -25,13 +25,14 @@ Where this departs from the paper, on purpose:
 * shrinking by large factors first block-averages by an integer factor
   (exact, and an anti-alias filter in itself), so a 3000-pixel window costs
   little more than a 300-pixel one;
-* the point-source mask is resampled as a *weight* (the share of each output
-  pixel's native pixels that are not a source), and the 8 µm statistics are
-  weighted means. A thresholded mask (an output pixel masked when 5 % of it
-  is a source) covered 36 % of the pixels of a 600 px window and 84–91 % at
-  2400–3000 px, and was dropped altogether above 90 %, so the normalisation
-  jumped between neighbouring window sizes; the weights change smoothly with
-  the window size and equal the paper's mask at native resolution;
+* the point-source mask is brought to the output grid as the share of each
+  output pixel's native pixels that are a source, and an output pixel is
+  left out of the 8 µm statistics when that share exceeds 5 %. The mask is
+  kept as long as 1 % of the pixels are clear of sources (`MIN_CLEAR_SHARE`;
+  beyond that, the 1 % least touched by sources, fainter first, are used). It
+  used to be dropped altogether when under 10 % were clear, and large
+  windows at 1.2″/px are 84–91 % masked, so the level jumped between
+  neighbouring window sizes;
 * the level L is ``mean(x - min) + 3σ`` by default: the paper's
   ``mean(x) + 3σ`` (``Normalisation(level="paper")``) depends on the
   image's zero point, which differs between calibrated mosaics (a sky
@@ -70,12 +71,20 @@ __all__ = [
     "LABEL_ASPECT",
     "LABEL_MIN_AREA",
     "CLIP_SIGMA",
+    "STAR_SHARE",
+    "MIN_CLEAR_SHARE",
+    "clear_pixels",
     "BANDS",
     "keep_bands",
 ]
 
 #: The normalisation saturates at mean + 3σ of each band (Nishimoto et al. 2025).
 CLIP_SIGMA = 3.0
+
+#: An output pixel is a point source for the 8 µm statistics when more than this share of it is one.
+STAR_SHARE = 0.05
+#: The 8 µm statistics use at least this share of a window's pixels, the least touched by point sources.
+MIN_CLEAR_SHARE = 0.01
 
 #: Where the mean of the saturation level is taken: after subtracting the minimum (ours) or before (the paper's).
 NORM_LEVELS = ("shifted", "paper")
@@ -115,7 +124,7 @@ class Normalisation:
         return cls(clip_sigma=float(values.get("clip_sigma", CLIP_SIGMA)), level=values.get("level", "shifted"))
 
 #: What a detector looks at: 24 + 8 µm (the paper's bubbles), or 8 µm alone
-#: (shells with no 24 µm counterpart: the paper's 8 µm-only list).
+#: (the paper's 8 µm list: bubbles whose 8 µm shell alone is clear, with or without 24 µm).
 BANDS = ("24+8", "8")
 
 
@@ -197,9 +206,10 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
         Take the 8 µm mean and σ without point sources, as the paper does.
     stars : numpy.ndarray, optional
         ``(n, n)`` share of each pixel that is an 8 µm point source (a bool
-        mask at native resolution, a float in [0, 1] after resampling), found
-        beforehand; the statistics weight each pixel by ``1 - stars``. When
-        omitted, the sources are searched for in `image`.
+        mask at native resolution; a float in [0, 1] after resampling), found
+        beforehand; pixels more than `STAR_SHARE` source are left out of the
+        statistics (see `clear_pixels`). When omitted, the sources are
+        searched for in `image`.
     norm : Normalisation
         The level's definition.
     """
@@ -208,17 +218,24 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
         band = image[..., c].astype(np.float32)
         low = band.min()
         shifted = band - low
-        weights = None
+        sample = shifted.ravel()
         if mask_stars and c == CHANNEL_8UM:
             found = stars if stars is not None else point_source_mask(band, fwhm8_px)
-            weights = 1.0 - np.asarray(found, np.float32)
-            if weights.sum() < 1e-3 * weights.size:  # a window that is all point source: nothing to leave out
-                weights = None
-        mean = float(np.average(shifted, weights=weights))
-        sigma = float(np.sqrt(np.average((shifted - mean) ** 2, weights=weights)))
-        top = mean + norm.clip_sigma * sigma + (float(low) if norm.level == "paper" else 0.0)
+            sample = shifted.ravel()[clear_pixels(np.asarray(found, np.float32).ravel(), shifted.ravel())]
+        top = float(sample.mean() + norm.clip_sigma * sample.std()) + (float(low) if norm.level == "paper" else 0.0)
         out[..., c] = np.clip(shifted, 0, top) / top if top > 0 else 0.0
     return out
+
+
+def clear_pixels(share: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Indices of the pixels whose statistics stand for the background: those at most `STAR_SHARE` point source,
+    or, when fewer than `MIN_CLEAR_SHARE` of them are, that share of the pixels least touched by sources
+    (fainter first), so that the statistics never fall back to all pixels and jump."""
+    clear = np.flatnonzero(share <= STAR_SHARE)
+    need = max(int(np.ceil(MIN_CLEAR_SHARE * share.size)), 1)
+    if clear.size >= need:
+        return clear
+    return np.lexsort((values, share))[:need]
 
 
 def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars: bool = True,
@@ -254,6 +271,7 @@ def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars
         stars = point_source_mask(np.asarray(window[..., CHANNEL_8UM], np.float32), FWHM_8UM_ARCSEC / pixscale_arcsec)
     share = None
     if mask_stars:
+        # The share of each output pixel's native pixels that are a source.
         share = np.clip(resample(np.asarray(stars, np.float32)[..., None], size)[..., 0], 0.0, 1.0)
     out_scale = pixscale_arcsec * side / size
     image = normalise(image, fwhm8_px=FWHM_8UM_ARCSEC / out_scale, mask_stars=mask_stars, stars=share, norm=norm)

@@ -1,0 +1,319 @@
+"""The departures from the original code as named switches, and the `paper` preset that sets each to the original."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bubblenet.conventions import CHANNEL_8UM
+from bubblenet.training.config import PAPER_RECIPE, FitConfig
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+#: The original code's values, written out from the reference method's "details of the original code"
+#: (not read from PAPER_RECIPE, so that a wrong recipe fails here).
+ORIGINAL = {
+    "missing_data": "fill-max",
+    "label_selected_only": True,
+    "mask_selected_only": True,
+    "norm_level": "paper",
+    "clip_sigma": 3.0,
+    "crop_rule": "paper",
+    "samples_per_bubble": 7,
+    "loss_norm": "paper",
+    "init": "kaiming",
+    "clip": "value",
+    "clipnorm": 10.0,
+    "val_origin": "paper",
+    "val_mode": "paper",
+    "threshold_step": 0.01,
+    "preset": "paper",
+    "positives": 8,
+    "negatives": 8,
+    "lr": 1e-4,
+    "weight_decay": 1e-3,
+    "epochs": 300,
+    "patience": 15,
+}
+
+
+def _section(name: str, section: str) -> dict:
+    values = yaml.safe_load((EXPERIMENTS / name).read_text())[section]
+    return {k.replace("-", "_"): v for k, v in values.items() if k != "out"}
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "paper_clustered.yaml", "tune_paper.yaml"])
+def test_paper_presets_set_every_switch_to_the_original(name):
+    config = FitConfig.from_options(_section(name, "fit"))
+    for option, value in ORIGINAL.items():
+        assert getattr(config, option) == pytest.approx(value), option
+    assert set(PAPER_RECIPE) >= set(ORIGINAL)
+    for option, value in PAPER_RECIPE.items():
+        assert getattr(config, option) == pytest.approx(value), option
+    # The original's windows: 150-3000 px at 1.2"/px, stride 1/3, rows from a fifth of the side.
+    search = config.search
+    assert search.window_sides(1.2) == [150, 300, 600, 900, 1200, 1800, 2400, 3000]
+    assert search.stride == pytest.approx(1 / 3) and search.origin == "paper" and search.missing == "fill-max"
+    assert config.thresholds == tuple(np.round(np.arange(0.50, 0.951, 0.01), 2))
+
+
+def test_ablation_variants_flip_one_switch_each():
+    """experiments/ablation.yaml: `default` is the demo's recipe, `paper` the original's on every training-side
+    switch, and each other variant the default with one departure (or one pair) flipped to the original."""
+    import importlib.util
+
+    from bubblenet.training.config import DEMO_OPTIONS
+
+    spec = importlib.util.spec_from_file_location("ablation", EXPERIMENTS / "ablation.py")
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    settings = yaml.safe_load((EXPERIMENTS / "ablation.yaml").read_text())
+    configs = ablation.variant_configs(settings)
+    default = configs["default"]
+    assert {k: getattr(default, k) for k in DEMO_OPTIONS} == DEMO_OPTIONS
+    training_side = {k for k in ORIGINAL if not k.startswith("val_") and k not in (
+        "preset", "positives", "negatives", "lr", "weight_decay", "epochs", "patience", "clip_sigma", "clipnorm")}
+    for option in training_side:
+        assert getattr(configs["paper"], option) == ORIGINAL[option], option
+    for name, config in configs.items():
+        changed = {k for k in ORIGINAL if getattr(config, k) != getattr(default, k)}
+        if name not in ("default", "paper"):
+            assert 1 <= len(changed) <= 2, (name, changed)
+            assert all(getattr(config, k) == ORIGINAL[k] or k == "missing_data" for k in changed), name
+
+
+def test_paper_data_section_matches_its_fit_section():
+    data, fit = _section("paper.yaml", "data"), _section("paper.yaml", "fit")
+    assert {k: fit[k] for k in data} == data
+
+
+def test_the_defaults_depart_where_measured():
+    """Every switch has a default of its own; those that differ from the original are the departures."""
+    defaults = FitConfig()
+    departures = {k for k in ORIGINAL if getattr(defaults, k) != ORIGINAL[k]}
+    assert {"label_selected_only", "norm_level", "crop_rule", "samples_per_bubble", "loss_norm", "init", "clip",
+            "val_origin", "threshold_step"} <= departures
+    assert defaults.missing_data == "fill-max"  # the original's rule, the default
+
+
+def test_survey_search_of_the_paper():
+    from bubblenet.detection.search import PAPER_SURVEY_THRESHOLD, SearchConfig, resolve_search, resolve_threshold
+
+    paper = SearchConfig.paper()
+    assert paper.window_sides(1.2) == [100, 150, 300, 600, 900, 1200, 1800, 2400, 3000]
+    assert paper.origin == "paper" and paper.mode == "paper" and PAPER_SURVEY_THRESHOLD == 0.95
+    assert SearchConfig.from_dict(paper.to_dict()) == paper
+    # A search recorded before the missing-data rule was a choice keeps the rule it was used with.
+    assert SearchConfig.from_dict({"sizes_arcsec": [200.0, 3600.0]}).missing == "interpolate"
+    assert SearchConfig.from_dict(None).missing == "fill-max"
+    # detect --paper: the paper's search and its catalogue's cut at 0.95, unless a threshold is given.
+    assert resolve_search(SearchConfig(), paper=True) == paper
+    assert resolve_threshold(0.5, paper=True) == 0.95 and resolve_threshold(0.5) == 0.5
+    assert resolve_threshold(0.5, paper=True, threshold=0.7) == 0.7
+    assert resolve_search(SearchConfig(), missing="interpolate").missing == "interpolate"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"missing_data": "zero"}, "option --missing-data: must be one of fill-max, interpolate"),
+    ({"samples_per_bubble": 3}, "option --samples-per-bubble: must be 1 or 7"),
+    ({"threshold_step": 0.0}, "option --threshold-step: must be in (0, 0.45]"),
+    ({"crop_rule": "log"}, "option --crop-rule: must be one of uniform, paper"),
+    ({"init": "he"}, "option --init: must be one of glorot, kaiming"),
+    ({"clip": "both"}, "option --clip: must be one of norm, value"),
+    ({"val_origin": "centre"}, "option --val-origin: must be one of edge, paper"),
+    ({"val_sides": (0.0, 100.0)}, "search window sides must be > 0"),
+])
+def test_switches_refuse_bad_values_naming_the_option(changes, message):
+    from bubblenet.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        FitConfig(**changes)
+    assert message in str(err.value)
+
+
+# -- missing data -------------------------------------------------------------------------
+
+def test_small_nan_islands_are_filled_with_the_maximum_and_large_ones_kept():
+    from bubblenet.sky.tilecache import fill_islands
+
+    band = np.random.default_rng(0).normal(10, 1, (200, 200)).astype(np.float32)
+    band[50:53, 50:53] = np.nan  # a saturated core: 9 px
+    band[:, 150:] = np.nan  # missing coverage: 10,000 px
+    top = np.nanmax(band)
+    assert fill_islands(band, 5000) == 9
+    assert np.all(band[50:53, 50:53] == top) and np.isnan(band[:, 150:]).all()
+
+
+def test_a_saturated_core_is_searched_and_trained_on_under_the_paper_rule(tmp_path):
+    """A bubble whose 24 µm core is NaN: under fill-max its windows have data; under interpolate they are rejected."""
+    from astropy.wcs import WCS
+
+    from bubblenet.sky.mosaics import SkyImage, SkyTile
+    from bubblenet.sky.tilecache import PAPER_ISLAND_AREA_ARCSEC2, BadMap, TileCache
+
+    rng = np.random.default_rng(1)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["GLON-CAR", "GLAT-CAR"]
+    wcs.wcs.cdelt = [-2.4 / 3600, 2.4 / 3600]
+    wcs.wcs.crpix = [100.5, 100.5]
+    wcs.wcs.crval = [30.0, 0.0]
+    i8 = rng.normal(50, 2, (200, 200)).astype(np.float32)
+    i24 = rng.normal(30, 2, (200, 200)).astype(np.float32)
+    i24[90:110, 90:110] = np.nan  # 400 px, far below 70,000 px at 1.2"/px (17,500 at 2.4"/px)
+    assert 400 < PAPER_ISLAND_AREA_ARCSEC2 / 2.4 ** 2
+    tile = SkyTile(SkyImage.from_array(i8, wcs, name="i8"), [SkyImage.from_array(i24, wcs, name="i24")])
+    filled = TileCache(tile, tmp_path / "a", missing="fill-max")
+    core = np.asarray(filled.data[95:105, 95:105, 0])
+    assert np.isfinite(core).all() and core.min() >= np.nanmax(i24) - 1e-3
+    assert not BadMap(filled).touches(60, 60, 80)
+    interpolated = TileCache(tile, tmp_path / "b", missing="interpolate")
+    assert BadMap(interpolated).touches(60, 60, 80)
+    assert filled.path != interpolated.path  # the rule is part of the cache key
+
+
+# -- normalisation ------------------------------------------------------------------------
+
+def test_normalisation_levels():
+    from bubblenet.training_data.cutouts import Normalisation, normalise
+
+    rng = np.random.default_rng(2)
+    image = (100 + rng.gamma(2.0, 5.0, (64, 64, 2))).astype(np.float32)
+    band = image[..., 0]
+    shifted = band - band.min()
+    ours = normalise(image, fwhm8_px=2, mask_stars=False)[..., 0]
+    paper = normalise(image, fwhm8_px=2, mask_stars=False, norm=Normalisation(level="paper"))[..., 0]
+    level_ours = shifted.mean() + 3 * shifted.std()
+    level_paper = band.mean() + 3 * band.std()  # the mean before the minimum is subtracted
+    np.testing.assert_allclose(ours, np.clip(shifted, 0, level_ours) / level_ours, rtol=1e-5)
+    np.testing.assert_allclose(paper, np.clip(shifted, 0, level_paper) / level_paper, rtol=1e-5)
+    assert paper.max() < 1.0 <= ours.max() + 1e-6  # on a high background the paper's level never saturates
+
+
+def test_point_source_statistics_have_no_cliff():
+    """The 8 µm level with 89 % and 91 % of the window in point sources is the same; the old rule dropped a
+    mask above 90 % and jumped to the level with the sources in."""
+    from bubblenet.training_data.cutouts import normalise
+
+    rng = np.random.default_rng(3)
+    levels = []
+    for share in (0.89, 0.91):
+        image = rng.normal(10, 1, (100, 100, 2)).astype(np.float32)
+        stars = np.zeros((100, 100), np.float32)
+        stars.ravel()[: int(share * stars.size)] = 1.0
+        image[..., CHANNEL_8UM][stars > 0] = 100.0
+        out = normalise(image, fwhm8_px=2, stars=stars)[..., CHANNEL_8UM]
+        background = out[stars == 0]
+        levels.append(float(np.median(background)))
+    assert levels[1] == pytest.approx(levels[0], rel=0.05)
+
+
+# -- samples ------------------------------------------------------------------------------
+
+def test_crop_rules():
+    from bubblenet.training_data.samples import DataConfig
+
+    rng = np.random.default_rng(4)
+    uniform = np.array([DataConfig().crop_scale(rng) for _ in range(20000)])
+    paper = np.array([DataConfig(crop_rule="paper").crop_scale(rng) for _ in range(20000)])
+    for scales in (uniform, paper):
+        assert scales.min() >= 1.72 - 1e-9 and scales.max() <= 5.88 + 1e-9
+    assert np.median(uniform) == pytest.approx(3.80, abs=0.05)
+    assert np.median(paper) == pytest.approx(1 / ((0.17 + 0.58) / 2), abs=0.05)  # 2.67: uniform in 1 / s
+    assert np.median(1 / paper) == pytest.approx((1 / 5.88 + 1 / 1.72) / 2, abs=0.005)
+
+
+# -- loss, initialisation, clipping -------------------------------------------------------
+
+def test_loss_normalisations_against_a_hand_computation():
+    from bubblenet.ssd.losses import multibox_loss
+
+    rng = np.random.default_rng(5)
+    b, n = 2, 40
+    classes = np.zeros((b, n), np.int32)
+    classes[0, :3] = 1  # image 0: 3 matched priors; image 1: none (a negative image)
+    offsets_true = rng.normal(0, 1, (b, n, 4)).astype(np.float32) * (classes[..., None] > 0)
+    offsets_pred = rng.normal(0, 1, (b, n, 4)).astype(np.float32)
+    logits = rng.normal(0, 1, (b, n, 2)).astype(np.float32)
+
+    d = np.abs(offsets_true - offsets_pred)
+    smooth = np.where(d < 1, 0.5 * d * d, d - 0.5).sum(-1)
+    ce = np.log(np.exp(logits).sum(-1)) - np.take_along_axis(logits, classes[..., None], -1)[..., 0]
+    pos = classes > 0
+    hard = np.zeros_like(pos)
+    for i in range(b):
+        k = min(max(3 * pos[i].sum(), 20), n - pos[i].sum())
+        background = np.where(pos[i], -1, ce[i])
+        hard[i, np.argsort(-background)[:k]] = True
+    hard &= ~pos
+    n_pos = pos.sum()
+    ours = (smooth[pos].sum() + ce[pos].sum() + ce[hard].sum()) / n_pos
+    paper = smooth[pos].sum() / (4 * n_pos) + ce[pos].mean() + ce[hard].mean()
+    got_ours = float(multibox_loss(offsets_true, classes, offsets_pred, logits)[0])
+    got_paper = float(multibox_loss(offsets_true, classes, offsets_pred, logits, normalisation="paper")[0])
+    assert got_ours == pytest.approx(ours, rel=1e-4)
+    assert got_paper == pytest.approx(paper, rel=1e-4)
+
+
+def test_kaiming_initialisation_and_clipping_by_value():
+    import keras
+
+    from bubblenet.ssd.model import build_ssd
+    from bubblenet.training.validation import OptimiserConfig, compile_model
+
+    keras.utils.set_random_seed(0)
+    kaiming = build_ssd("lite", init="kaiming").get_layer("conv3_1").kernel.numpy()
+    glorot = build_ssd("lite").get_layer("conv3_1").kernel.numpy()
+    fan_in = np.prod(kaiming.shape[:3])
+    assert kaiming.std() == pytest.approx(np.sqrt(2 / fan_in), rel=0.05)
+    limit = np.sqrt(6 / (fan_in + np.prod(glorot.shape[:2]) * glorot.shape[3]))
+    assert np.abs(glorot).max() <= limit and glorot.std() == pytest.approx(limit / np.sqrt(3), rel=0.05)
+
+    by_value = compile_model(build_ssd("lite"), OptimiserConfig(clip="value", clipnorm=10.0)).optimizer
+    by_norm = compile_model(build_ssd("lite"), OptimiserConfig()).optimizer
+    assert by_value.clipvalue == 10.0 and by_value.global_clipnorm is None
+    assert by_norm.global_clipnorm == 10.0 and by_norm.clipvalue is None
+
+
+# -- windows and thresholds ---------------------------------------------------------------
+
+def test_window_origins():
+    from bubblenet.detection.windows import window_starts
+
+    edge = window_starts(1000, 300, 100)
+    assert edge[0] == 0 and edge[-1] + 300 == 1000
+    paper = window_starts(1000, 300, 100, origin="paper")
+    # From a fifth of the side, below stride x (length // stride - 1) = 900, windows inside the tile.
+    assert paper == [60, 160, 260, 360, 460, 560, 660]
+
+
+def test_threshold_steps():
+    from bubblenet.evaluation.metrics import THRESHOLDS, thresholds
+
+    assert THRESHOLDS == (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+    fine = thresholds(0.01)
+    assert len(fine) == 46 and fine[0] == 0.5 and fine[-1] == 0.95 and 0.73 in fine
+
+
+# -- scoring on the sky, each bubble once -------------------------------------------------
+
+def test_validation_counts_a_bubble_in_a_tile_overlap_once(fit_sky, tmp_path):
+    """A perfect detector on two adjacent tiles: every bubble found once, no false positive, although the
+    bubbles in the 0.1° overlap are in both tiles."""
+    from bubblenet.training.validation import SkyScores, ValidationTile
+    from bubblenet.training_data.samples import survey_inputs
+
+    tiles, catalogue, _ = survey_inputs(folder=fit_sky)
+    everything = set(np.asarray(catalogue["name"]).astype(str))
+    pair = [ValidationTile.from_tile(t, catalogue, everything, tmp_path) for t in tiles[:2]]
+    per_tile = sum(len(t.rows) for t in pair)
+    unique = len(set(pair[0].rows) | set(pair[1].rows))
+    assert per_tile > unique, "the fixture's tiles should share bubbles in their overlap"
+    detections = [(t.bubbles, np.ones(len(t.bubbles))) for t in pair]
+    sky = SkyScores.from_tiles(pair, detections, catalogue)
+    scores = sky.at(0.5)
+    assert scores["paper"]["tp"] == unique and scores["paper"]["fn"] == 0
+    assert scores["strict"]["tp"] + scores["strict"]["fn"] == unique
+    assert scores["strict"]["fp"] == 0  # the overlap's second copies were merged away, not counted as FP
