@@ -55,7 +55,7 @@ def add_survey_options(parser: argparse.ArgumentParser) -> None:
 
 def add_sample_options(parser: argparse.ArgumentParser) -> None:
     """The sample options of `bubblenet.training.config.FitConfig`."""
-    from bubblenet.sky.tilecache import MISSING_RULES
+    from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
     from bubblenet.training.config import MASKS, FitConfig
     from bubblenet.training_data.cutouts import BANDS, NORM_LEVELS
     from bubblenet.training_data.samples import CROP_RULES
@@ -95,6 +95,9 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     samples.add_argument("--missing-data", choices=MISSING_RULES, default=d.missing_data,
                          help="NaN islands under 70,000 px at 1.2\"/px filled with the tile's maximum (fill-max, the "
                               "paper), or small holes interpolated and windows touching NaN rejected")
+    samples.add_argument("--zeros", choices=ZERO_RULES, default=d.zeros,
+                         help="zero pixels are data, or an external galaxy's coverage edge: replaced by the 1st "
+                              "percentile, windows at least 70%% zero not used (edge, the original's rule)")
     samples.add_argument("--bands", choices=BANDS, default=d.bands,
                          help="what the detector sees: 24 + 8 µm, or 8 µm alone (its 24 µm input kept at zero)")
     samples.add_argument("--seed", type=int, default=d.seed, help="seed of every sample")

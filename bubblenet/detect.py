@@ -42,7 +42,7 @@ synthetic sky only).
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     from bubblenet.detection.search import SEARCH_MODES
-    from bubblenet.sky.tilecache import MISSING_RULES
+    from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
     from bubblenet.training_data.cutouts import BANDS
 
     parser = make_parser(prog, DESCRIPTION, section="detect")
@@ -73,6 +73,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     search.add_argument("--missing-data", choices=MISSING_RULES,
                         help="NaN islands filled with the tile's maximum (fill-max) or small holes interpolated "
                              "(interpolate); default: the detector's rule")
+    search.add_argument("--zeros", choices=ZERO_RULES,
+                        help="zero pixels are data, or an external galaxy's coverage edge (edge: replaced by the "
+                             "1st percentile, windows at least 70%% zero skipped); default: the detector's rule")
     cluster = parser.add_argument_group("survey runs (resumable: run the same command again after an interruption)")
     cluster.add_argument("--scheduler", metavar="ADDRESS",
                          help="run the tiles on this Dask cluster (e.g. tcp://host:8786), one task per tile")
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                           "(experiments/shells_8um.yaml for shells seen at 8 µm alone) and pass it with --model")
     threshold = resolve_threshold(detector.threshold, paper=args.paper, threshold=args.threshold)
     search = resolve_search(detector.search, paper=args.paper, sizes_arcsec=args.sizes, stride=args.stride,
-                            per_octave=args.per_octave, mode=args.mode, missing=args.missing_data)
+                            per_octave=args.per_octave, mode=args.mode, missing=args.missing_data, zeros=args.zeros)
     check_tile_names(tiles)
     out = claim_output_dir(args.out, "detect", overwrite=args.overwrite)
     record = run_record("detect", vars(args))

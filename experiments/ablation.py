@@ -8,6 +8,11 @@ and ``OUT/ablation.md`` (the table: mean ± standard deviation over the seeds ru
 
     python experiments/ablation.py --config experiments/ablation.yaml [--seeds 0 1] [--variants default paper]
     python experiments/ablation.py --config experiments/ablation.yaml --table-only
+    python experiments/ablation.py --config experiments/ablation.yaml --rescore default --seeds 0
+
+``--rescore VARIANT`` scores that variant's trained detectors again with each search of the config's
+``search_variants`` (and with the original's threshold step of 0.01 and survey cut at 0.95), without
+training: ``OUT/rescore.jsonl``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,13 @@ def variant_configs(spec: dict) -> dict:
 
 def real_field_scores(folder: Path, i8: Path, m24: Path) -> dict:
     """The detector in `folder` on the real field: one-to-one (strict rule) against all DR2 bubbles and the clear ones."""
+    import bubblenet
+
+    return real_field_table_scores(bubblenet.find_bubbles(i8, m24, detector=folder), i8)
+
+
+def real_field_table_scores(found, i8: Path) -> dict:
+    """`real_field_scores` of detections already made (`bubblenet.find_bubbles`' table)."""
     from astropy import units as u
 
     import bubblenet
@@ -45,7 +57,6 @@ def real_field_scores(folder: Path, i8: Path, m24: Path) -> dict:
     from bubblenet.evaluation.scoring import reference_catalogue, score_catalogue
     from bubblenet.sky.mosaics import open_image
 
-    found = bubblenet.find_bubbles(i8, m24, detector=folder)
     table = bubblenet.api._detection_table(found)
     dr2 = reference_catalogue("mwp_dr2")
     every = score_catalogue(table, dr2, set(np.asarray(dr2["name"]).astype(str)))
@@ -76,6 +87,58 @@ def run_one(name: str, seed: int, config, out: Path, cache: Path, demo_sky: Path
            "test_clear": test["tp"] + test["fn"]}
     row["real"] = real_field_scores(folder, Path(real["i8"]), Path(real["m24"]))
     return row
+
+
+def rescore(name: str, seed: int, config, search_changes: dict, out: Path, demo_sky: Path, real: dict) -> list[dict]:
+    """Rows for one trained detector searched with its own search and with each of `search_changes`.
+
+    For each search: the validation tile's sweep picks the threshold (steps of 0.05, and the original's
+    0.01), the test tiles are scored at it and at the original's survey cut (0.95), and the real field is
+    searched at the chosen threshold.
+    """
+    import bubblenet
+    from bubblenet.detection.detector import load_detector
+    from bubblenet.evaluation.metrics import thresholds
+    from bubblenet.training.run import open_training_survey, prepare_demo
+    from bubblenet.training.validation import SurveyValidation, ValidationTile
+
+    folder = out / f"{name}_s{seed}"
+    detector = load_detector(folder)
+    config = prepare_demo(config.replace(seed=seed), demo_sky)
+    survey = open_training_survey(config)
+    rows = []
+    for label, changes in {"own": {}, **search_changes}.items():
+        search_config = config.replace(**options(changes))
+        search = search_config.search
+        tiles = {which: [ValidationTile.from_tile(survey.by_name[n], survey.catalogue, survey.selection,
+                                                  out / "cache", missing=search.missing) for n in names]
+                 for which, names in (("val", survey.split.val), ("test", survey.split.test))}
+        fine = thresholds(0.01)
+        scored = {}
+        for which in ("val", "test"):
+            run = SurveyValidation(tiles[which], survey.catalogue, detector.spec, search,
+                                   norm=detector.normalisation, bands=detector.bands, thresholds=fine)
+            run.set_model(detector.model)
+            start = time.perf_counter()
+            _, sweep = run.evaluate()
+            scored[which] = ({round(r["threshold"], 2): r for r in sweep}, time.perf_counter() - start)
+        val, _ = scored["val"]
+        test, test_seconds = scored["test"]
+        for step in (0.05, 0.01):
+            grid = [round(t, 2) for t in thresholds(step)]
+            chosen = max(grid, key=lambda t: (val[t]["f2"], -t))
+            for cut, threshold in (("validation", chosen), ("0.95", 0.95)):
+                r = test[threshold]
+                row = {"variant": name, "seed": seed, "search": label, "step": step, "cut": cut,
+                       "threshold": threshold, "test_recall": r["recall"], "test_precision": r["precision"],
+                       "test_f2": r["f2"], "test_strict_precision": r["strict"]["precision"],
+                       "test_strict_f2": r["strict"]["f2"], "test_search_seconds": round(test_seconds, 1)}
+                if cut == "validation":
+                    found = bubblenet.find_bubbles(Path(real["i8"]), Path(real["m24"]), detector=detector,
+                                                   search=search, threshold=threshold)
+                    row["real"] = real_field_table_scores(found, Path(real["i8"]))
+                rows.append(row)
+    return rows
 
 
 COLUMNS = (("test recall", lambda r: r["test_recall"]), ("strict precision", lambda r: r["test_strict_precision"]),
@@ -109,6 +172,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="*", help="default: the config's")
     parser.add_argument("--variants", nargs="*", help="default: all of the config's")
     parser.add_argument("--table-only", action="store_true", help="only write the table of the runs done")
+    parser.add_argument("--rescore", metavar="VARIANT",
+                        help="score VARIANT's trained detectors again with the config's search_variants")
     args = parser.parse_args(argv)
 
     from bubblenet.outputs import atomic_path, ensure_dir
@@ -126,6 +191,15 @@ def main(argv=None) -> int:
     results = out / "results.jsonl"
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     done = {(r["variant"], r["seed"]) for r in rows}
+    if args.rescore:
+        for seed in args.seeds if args.seeds is not None else spec["seeds"]:
+            new = rescore(args.rescore, seed, configs[args.rescore], spec.get("search_variants", {}), out,
+                          demo_sky, spec["real_field"])
+            with open(out / "rescore.jsonl", "a") as stream:
+                stream.writelines(json.dumps(r) + "\n" for r in new)
+            for r in new:
+                print(json.dumps(r), flush=True)
+        return 0
     if not args.table_only:
         for seed in args.seeds if args.seeds is not None else spec["seeds"]:
             for name in chosen:

@@ -125,6 +125,7 @@ def test_survey_search_of_the_paper():
     ({"clip": "both"}, "option --clip: must be one of norm, value"),
     ({"val_origin": "centre"}, "option --val-origin: must be one of edge, paper"),
     ({"val_sides": (0.0, 100.0)}, "search window sides must be > 0"),
+    ({"zeros": "nan"}, "option --zeros: must be one of data, edge"),
 ])
 def test_switches_refuse_bad_values_naming_the_option(changes, message):
     from bubblenet.errors import ConfigError
@@ -172,6 +173,34 @@ def test_a_saturated_core_is_searched_and_trained_on_under_the_paper_rule(tmp_pa
     interpolated = TileCache(tile, tmp_path / "b", missing="interpolate")
     assert BadMap(interpolated).touches(60, 60, 80)
     assert filled.path != interpolated.path  # the rule is part of the cache key
+
+
+def test_zero_coverage_edges_of_external_galaxies(tmp_path):
+    """zeros="edge": zeros become the band's 1st percentile, and only windows at least 70 % zero are refused."""
+    from astropy.wcs import WCS
+
+    from bubblenet.sky.mosaics import SkyImage, SkyTile
+    from bubblenet.sky.tilecache import BadMap, TileCache
+
+    rng = np.random.default_rng(6)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.cdelt = [-2.0 / 3600, 2.0 / 3600]
+    wcs.wcs.crpix = [100.5, 100.5]
+    wcs.wcs.crval = [24.17, 15.78]
+    bands = [rng.normal(5, 1, (200, 200)).astype(np.float32) + 3 for _ in range(2)]
+    for band in bands:
+        band[:, :80] = 0.0  # outside the galaxy's coverage
+    tile = SkyTile(SkyImage.from_array(bands[1], wcs, name="i8"), [SkyImage.from_array(bands[0], wcs, name="i24")])
+    edge = TileCache(tile, tmp_path, zeros="edge")
+    assert edge.zeros[:, :70].all() and not edge.zeros[:, 90:].any()
+    assert float(np.asarray(edge.data[:, :70]).min()) > 0
+    bad = BadMap(edge)
+    assert bad.touches(0, 0, 60)  # all zero
+    assert not bad.touches(40, 40, 80)  # half zero: kept
+    assert bad.touches(0, 40, 100)  # 80 % zero
+    plain = TileCache(tile, tmp_path)
+    assert plain.zeros is None and not BadMap(plain).touches(0, 0, 60)  # zeros are data by default
 
 
 # -- normalisation ------------------------------------------------------------------------

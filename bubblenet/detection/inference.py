@@ -112,6 +112,9 @@ def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_f
     """
     if mode == "paper":
         windows = list(plan_windows(cache.shape, sides, stride_fraction=stride_fraction, tile=tile, origin=origin))
+        if cache.zeros is not None:  # zero coverage edges are not NaN: leave out the windows mostly zero
+            bad = BadMap(cache)
+            windows = [w for w in windows if not bad.touches(w.x0, w.y0, w.side)]
         return len(windows), prepared_windows(cache, windows, size, pixscale_arcsec=pixscale_arcsec, norm=norm)
     if mode == "fast":
         levels = plan_levels(cache.shape, sides, size, stride_fraction=stride_fraction, bad=BadMap(cache),

@@ -21,7 +21,7 @@ import numpy as np
 from bubblenet.detection.windows import (MIN_WINDOW_PX, PAPER_SURVEY_SIDES_ARCSEC, WINDOW_ORIGINS,
                                          sky_window_sizes)
 from bubblenet.errors import ConfigError
-from bubblenet.sky.tilecache import MISSING_RULES
+from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
 
 __all__ = ["SearchConfig", "SEARCH_MODES", "TileDetections", "search_tile", "resolve_search", "resolve_threshold",
            "PAPER_SURVEY_THRESHOLD"]
@@ -70,6 +70,9 @@ class SearchConfig:
         How the tile's missing data are handled (`bubblenet.sky.tilecache.MISSING_RULES`).
         A recorded search that names no rule is from before the rule was a
         choice, and gets ``"interpolate"`` (`from_dict`).
+    zeros : {"data", "edge"}
+        Whether zero pixels are data or an external galaxy's coverage edge
+        (`bubblenet.sky.tilecache.ZERO_RULES`).
 
     Raises
     ------
@@ -87,6 +90,7 @@ class SearchConfig:
     sides_arcsec: tuple[float, ...] = ()
     origin: str = "edge"
     missing: str = "fill-max"
+    zeros: str = "data"
 
     def __post_init__(self):
         sizes = tuple(float(s) for s in self.sizes_arcsec)
@@ -100,6 +104,8 @@ class SearchConfig:
         if self.missing not in MISSING_RULES:
             raise ConfigError(f"search missing-data rule must be one of {', '.join(MISSING_RULES)}, "
                               f"got {self.missing!r}")
+        if self.zeros not in ZERO_RULES:
+            raise ConfigError(f"search zeros rule must be one of {', '.join(ZERO_RULES)}, got {self.zeros!r}")
         if len(sizes) != 2 or not (math.isfinite(sizes[0]) and math.isfinite(sizes[1])) \
                 or not 0 < sizes[0] <= sizes[1]:
             raise ConfigError(f"search sizes must be two window sides 0 < MIN <= MAX (arcsec), got {list(sizes)}")
@@ -162,7 +168,7 @@ class SearchConfig:
 
 
 def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=None, stride=None, per_octave=None,
-                   mode=None, missing=None) -> SearchConfig:
+                   mode=None, missing=None, zeros=None) -> SearchConfig:
     """The search a detection run uses: the detector's (or the paper's), with any option given replacing its own.
 
     Parameters
@@ -171,12 +177,12 @@ def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=No
         The detector's search (`bubblenet.detection.detector.Detector.search`).
     paper : bool
         Start from `SearchConfig.paper` instead.
-    sizes_arcsec, stride, per_octave, mode, missing : optional
+    sizes_arcsec, stride, per_octave, mode, missing, zeros : optional
         Replacements; None keeps the value.
     """
     base = SearchConfig.paper() if paper else stored
     changes = {k: v for k, v in (("sizes_arcsec", sizes_arcsec), ("stride", stride), ("per_octave", per_octave),
-                                 ("mode", mode), ("missing", missing)) if v is not None}
+                                 ("mode", mode), ("missing", missing), ("zeros", zeros)) if v is not None}
     if sizes_arcsec is not None:
         changes["sides_arcsec"] = ()  # sizes given: their geometric series, not a recorded list
     return dataclasses.replace(base, **changes)
@@ -220,7 +226,7 @@ def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: fl
     spec : bubblenet.ssd.anchors.AnchorSpec
         Its default boxes.
     cache : bubblenet.sky.tilecache.TileCache
-        The tile's two bands (made with ``missing=search.missing``).
+        The tile's two bands (made with ``missing=search.missing, zeros=search.zeros``).
     search : SearchConfig
     pixscale_arcsec : float
         The tile's pixel side.

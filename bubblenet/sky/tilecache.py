@@ -16,6 +16,13 @@ per cache and recorded by each detector:
   never trained on nor searched. Earlier bubblenet detectors (which record
   no rule) were trained this way.
 
+Zeros are data by default. Images of external galaxies mark the edge of
+their coverage with zeros rather than NaN; with ``zeros="edge"`` (the
+original code's rule for them) every zero pixel of a band is replaced by
+that band's `ZERO_PERCENTILE`-th percentile over the tile, and a window is
+rejected only when at least `ZERO_WINDOW_LIMIT` of it was zero (the map of
+those pixels is kept beside the cache, ``.zeros.npy``).
+
 Training cuts thousands of windows of every size from the same tiles each
 epoch. Resampling the 24 µm band for each of them would dominate the cost,
 so each tile is resampled once, in strips of rows (bounded memory), into a
@@ -46,7 +53,8 @@ from bubblenet.conventions import CHANNEL_8UM, CHANNELS
 from bubblenet.outputs import atomic_path, ensure_dir
 from bubblenet.sky.mosaics import SkyTile, Window
 
-__all__ = ["TileCache", "BadMap", "BAD_MAP_FACTOR", "MISSING_RULES", "PAPER_ISLAND_AREA_ARCSEC2", "fill_islands"]
+__all__ = ["TileCache", "BadMap", "BAD_MAP_FACTOR", "MISSING_RULES", "ZERO_RULES", "PAPER_ISLAND_AREA_ARCSEC2",
+           "ZERO_PERCENTILE", "ZERO_WINDOW_LIMIT", "fill_islands", "fill_zeros"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,13 @@ _STRIP_ROWS = 512
 
 #: How NaN pixels are handled (see the module notes).
 MISSING_RULES = ("fill-max", "interpolate")
+
+#: What zero pixels are: data, or the edge of an external galaxy's coverage (see the module notes).
+ZERO_RULES = ("data", "edge")
+#: Zeros of a coverage edge are replaced by this percentile of the band's other pixels (a "low percentile").
+ZERO_PERCENTILE = 1.0
+#: A window at least this share zero (before replacement) is not used (the original code's 70 %).
+ZERO_WINDOW_LIMIT = 0.7
 
 #: Largest NaN island the reference method fills with the tile's maximum: 70,000 px at 1.2"/px, on the sky
 #: (so that the rule means the same at other pixel scales).
@@ -88,10 +103,22 @@ def fill_islands(band: np.ndarray, max_area_px: float) -> int:
     return count
 
 
-def _cache_key(tile: SkyTile, missing: str) -> str:
+def fill_zeros(band: np.ndarray) -> np.ndarray:
+    """Replace, in place, the zero pixels of `band` by the `ZERO_PERCENTILE`-th percentile of its other finite
+    pixels; return the bool map of the pixels replaced."""
+    zero = band == 0
+    rest = band[~zero & np.isfinite(band)]
+    if zero.any() and rest.size:
+        band[zero] = np.percentile(rest, ZERO_PERCENTILE)
+    return zero
+
+
+def _cache_key(tile: SkyTile, missing: str, zeros: str = "data") -> str:
     parts = [image.fingerprint() for image in (tile.image8, *tile.images24)]
     if missing != "interpolate":  # caches of the first rule keep their names
         parts.append(f"missing={missing}")
+    if zeros != "data":
+        parts.append(f"zeros={zeros}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -107,24 +134,42 @@ class TileCache:
         or a one-off search of a small tile).
     missing : {"fill-max", "interpolate"}
         How NaN pixels are handled (`MISSING_RULES`, see the module notes).
+    zeros : {"data", "edge"}
+        What zero pixels are (`ZERO_RULES`, see the module notes).
+
+    Attributes
+    ----------
+    zeros : numpy.ndarray or None
+        ``(ny, nx)`` bool: the pixels that were zero in a band, with ``zeros="edge"``; None otherwise.
     """
 
-    def __init__(self, tile: SkyTile, folder: str | os.PathLike | None, *, missing: str = "fill-max"):
+    def __init__(self, tile: SkyTile, folder: str | os.PathLike | None, *, missing: str = "fill-max",
+                 zeros: str = "data"):
         if missing not in MISSING_RULES:
             raise ValueError(f"missing-data rule must be one of {', '.join(MISSING_RULES)}, got {missing!r}")
+        if zeros not in ZERO_RULES:
+            raise ValueError(f"zeros rule must be one of {', '.join(ZERO_RULES)}, got {zeros!r}")
         self.tile = tile
         self.missing = missing
+        self.zero_rule = zeros
+        self.zeros = None
         if folder is None:
             self.path = self.stars_path = None
             self.data = self._fill(np.empty(self.tile.shape + (len(CHANNELS),), np.float32))
             self.stars = self._find_stars(np.empty(self.shape, bool))
             return
-        key = _cache_key(tile, missing)
+        key = _cache_key(tile, missing, zeros)
         self.path = ensure_dir(folder) / f"{tile.name}.{key}.npy"
         self.stars_path = self.path.with_name(f"{tile.name}.{key}.stars.npy")
-        if not self.path.exists():
+        zeros_path = self.path.with_name(f"{tile.name}.{key}.zeros.npy")
+        if not self.path.exists() or (zeros == "edge" and not zeros_path.exists()):
             self._build()
+            if self.zeros is not None:
+                with atomic_path(zeros_path) as tmp:
+                    np.save(tmp, self.zeros)
         self.data = np.load(self.path, mmap_mode="r")
+        if zeros == "edge":
+            self.zeros = np.load(zeros_path, mmap_mode="r")
         if not self.stars_path.exists():
             self._build_stars()
         self.stars = np.load(self.stars_path, mmap_mode="r")
@@ -144,13 +189,20 @@ class TileCache:
         for y0 in range(0, ny, _STRIP_ROWS):
             rows = min(_STRIP_ROWS, ny - y0)
             out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows), fill_holes=interpolate)
-        if not interpolate:
+        if not interpolate or self.zero_rule == "edge":
             # Islands are judged on the whole tile: a strip would cut them. One band at a time (memory).
             limit = PAPER_ISLAND_AREA_ARCSEC2 / float(self.tile.pixel_scale.to_value(u.arcsec)) ** 2
+            zeros = np.zeros(self.tile.shape, bool) if self.zero_rule == "edge" else None
             for c in range(len(CHANNELS)):
                 band = np.array(out[..., c])
-                if fill_islands(band, limit):
+                changed = bool(fill_islands(band, limit)) if not interpolate else False
+                if zeros is not None:
+                    replaced = fill_zeros(band)
+                    zeros |= replaced
+                    changed |= bool(replaced.any())
+                if changed:
                     out[..., c] = band
+            self.zeros = zeros
         return out
 
     def _build_stars(self) -> None:
@@ -193,7 +245,8 @@ class BadMap:
     Parameters
     ----------
     cache : TileCache
-        Its NaN pixels start the map.
+        Its NaN pixels start the map; with its zero map (``zeros="edge"``), a window at least
+        `ZERO_WINDOW_LIMIT` zero is refused too.
     """
 
     def __init__(self, cache: TileCache):
@@ -201,17 +254,26 @@ class BadMap:
         f = BAD_MAP_FACTOR
         self.shape = (-(-ny // f), -(-nx // f))
         self.cells = np.zeros(self.shape, dtype=bool)
+        zero_cells = np.zeros(self.shape, dtype=np.float64) if cache.zeros is not None else None
         for y0 in range(0, ny, _STRIP_ROWS):
             block = np.asarray(cache.data[y0:y0 + _STRIP_ROWS])
             bad = ~np.isfinite(block).all(axis=-1)
             ys, xs = np.nonzero(bad)
             self.cells[(ys + y0) // f, xs // f] = True
+            if zero_cells is not None:
+                ys, xs = np.nonzero(np.asarray(cache.zeros[y0:y0 + _STRIP_ROWS]))
+                np.add.at(zero_cells, ((ys + y0) // f, xs // f), 1.0 / (f * f))  # share of each cell
         self._table = None
+        self._zero_table = None
+        if zero_cells is not None:
+            self._zero_table = np.zeros((self.shape[0] + 1, self.shape[1] + 1))
+            self._zero_table[1:, 1:] = zero_cells.cumsum(0).cumsum(1)
 
     def copy(self) -> "BadMap":
         """An independent copy (to paint more on)."""
         other = object.__new__(BadMap)
         other.shape, other.cells, other._table = self.shape, self.cells.copy(), None
+        other._zero_table = self._zero_table
         return other
 
     def paint_disks(self, x, y, r) -> None:
@@ -248,11 +310,17 @@ class BadMap:
         return self._table
 
     def touches(self, x0: int, y0: int, size: int) -> bool:
-        """Whether the window ``[x0, x0 + size) x [y0, y0 + size)`` touches a bad cell."""
+        """Whether the window ``[x0, x0 + size) x [y0, y0 + size)`` touches a bad cell (or is mostly zero edge)."""
         f = BAD_MAP_FACTOR
         a, b = max(y0 // f, 0), min((y0 + size - 1) // f + 1, self.shape[0])
         c, d = max(x0 // f, 0), min((x0 + size - 1) // f + 1, self.shape[1])
         if a >= b or c >= d:
             return True
         t = self._summed()
-        return bool(t[b, d] - t[a, d] - t[b, c] + t[a, c] > 0)
+        if t[b, d] - t[a, d] - t[b, c] + t[a, c] > 0:
+            return True
+        if self._zero_table is not None:
+            z = self._zero_table
+            share = (z[b, d] - z[a, d] - z[b, c] + z[a, c]) / ((b - a) * (d - c))
+            return bool(share >= ZERO_WINDOW_LIMIT)
+        return False

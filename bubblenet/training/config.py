@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from bubblenet.detection.search import SEARCH_MODES, SearchConfig
 from bubblenet.detection.windows import WINDOW_ORIGINS
 from bubblenet.errors import ConfigError
-from bubblenet.sky.tilecache import MISSING_RULES
+from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
 from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA, NORM_LEVELS
 from bubblenet.training_data.samples import CROP_RULES, DataConfig
 from bubblenet.training_data.splits import PAPER_TEST_LONGITUDES
@@ -111,7 +111,9 @@ class FitConfig:
     (1, or the paper's 7 per epoch), `label_selected_only` (the paper: only
     the selected bubbles are boxes), `clip_sigma` and `norm_level`
     (normalisation), `missing_data` (how NaN pixels are handled: the paper's
-    ``"fill-max"`` or ``"interpolate"``), `bands` (``"24+8"`` or ``"8"``),
+    ``"fill-max"`` or ``"interpolate"``), `zeros` (``"edge"``: zero pixels
+    are an external galaxy's coverage edge, the original's rule for them),
+    `bands` (``"24+8"`` or ``"8"``),
     `seed` (of every sample and of the weights).
 
     Training: `preset`, `init` (``"glorot"`` or the paper's ``"kaiming"``),
@@ -166,6 +168,7 @@ class FitConfig:
     clip_sigma: float = CLIP_SIGMA
     norm_level: str = _DATA.norm_level
     missing_data: str = _SEARCH.missing
+    zeros: str = _SEARCH.zeros
     bands: str = _DATA.bands
     seed: int = 0
     # training
@@ -242,7 +245,7 @@ class FitConfig:
              "must be in (0, 0.45]", self.threshold_step)
         for name, choices in (("mask", MASKS), ("bands", BANDS), ("preset", PRESET_NAMES),
                               ("lr_schedule", LR_SCHEDULES), ("wandb", WANDB_MODES), ("val_mode", SEARCH_MODES),
-                              ("crop_rule", CROP_RULES), ("norm_level", NORM_LEVELS), ("missing_data", MISSING_RULES),
+                              ("crop_rule", CROP_RULES), ("norm_level", NORM_LEVELS), ("missing_data", MISSING_RULES), ("zeros", ZERO_RULES),
                               ("init", INITS), ("clip", CLIPS), ("loss_norm", LOSS_NORMS),
                               ("val_origin", WINDOW_ORIGINS)):
             need(getattr(self, name) in choices, name, f"must be one of {', '.join(choices)}", getattr(self, name))
@@ -259,7 +262,7 @@ class FitConfig:
         """The validation search, which the trained detector records for detection."""
         return dataclasses.replace(_SEARCH, sizes_arcsec=self.val_sizes, sides_arcsec=self.val_sides,
                                    stride=self.val_stride, mode=self.val_mode, origin=self.val_origin,
-                                   missing=self.missing_data)
+                                   missing=self.missing_data, zeros=self.zeros)
 
     def data_config(self, size: int) -> DataConfig:
         """How samples are made, for a network input of `size` px."""
@@ -268,6 +271,7 @@ class FitConfig:
                           crop_scales=(_DATA.crop_scales[0], self.max_crop_scale), crop_rule=self.crop_rule,
                           samples_per_bubble=self.samples_per_bubble, label_all_bubbles=not self.label_selected_only,
                           clip_sigma=self.clip_sigma, norm_level=self.norm_level, missing=self.missing_data,
+                          zeros=self.zeros,
                           bands=self.bands, seed=self.seed)
 
     @property

@@ -108,8 +108,8 @@ def train(config: FitConfig, survey: TrainingSurvey, folder: Path, *, cache: Pat
                           TargetEncoder(spec))
     by_name = survey.by_name
     validation = SurveyValidation(
-        [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, cache, missing=config.missing_data)
-         for n in survey.split.val],
+        [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, cache, missing=config.missing_data,
+                                  zeros=config.zeros) for n in survey.split.val],
         survey.catalogue, spec, config.search, every=config.val_every, norm=config.normalisation, bands=config.bands,
         thresholds=config.thresholds)
 
@@ -291,7 +291,7 @@ def score_test_tiles(model, spec, survey: TrainingSurvey, threshold: float, conf
     split, by_name = survey.split, survey.by_name
     cache = out / "cache" if cache is None else cache
     tiles = [ValidationTile.from_tile(by_name[n], survey.catalogue, survey.selection, cache,
-                                      missing=config.missing_data) for n in split.test]
+                                      missing=config.missing_data, zeros=config.zeros) for n in split.test]
     test = SurveyValidation(tiles, survey.catalogue, spec, config.search, norm=config.normalisation,
                             bands=config.bands, thresholds=sorted(set(config.thresholds) | {float(threshold)}))
     test.set_model(model)

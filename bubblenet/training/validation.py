@@ -116,13 +116,14 @@ class ValidationTile:
 
     @classmethod
     def from_tile(cls, tile, catalogue, selection, cache_dir, *, box_scale: float = BOX_SCALE,
-                  missing: str = "fill-max") -> "ValidationTile":
-        """The tile's cache (with the `missing` rule) and the catalogue bubbles inside it."""
+                  missing: str = "fill-max", zeros: str = "data") -> "ValidationTile":
+        """The tile's cache (with the `missing` and `zeros` rules) and the catalogue bubbles inside it."""
         from bubblenet.catalogues.tables import in_image
 
         inside = in_image(catalogue, tile.wcs, tile.shape)
         table = catalogue[inside]
-        return cls(tile.name, TileCache(tile, cache_dir, missing=missing), float(tile.pixel_scale.to_value(u.arcsec)),
+        return cls(tile.name, TileCache(tile, cache_dir, missing=missing, zeros=zeros),
+                   float(tile.pixel_scale.to_value(u.arcsec)),
                    label_boxes(table, tile.wcs, k=box_scale), select(table, selection), np.flatnonzero(inside), tile,
                    box_scale)
 

@@ -44,7 +44,7 @@ from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, NORM_LEVELS, Cro
                                              dihedral, keep_bands, labels_in_crop, process)
 from bubblenet.errors import ConfigError
 from bubblenet.training_data.splits import Split, forbidden_boxes
-from bubblenet.sky.tilecache import MISSING_RULES, BadMap, TileCache
+from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES, BadMap, TileCache
 
 __all__ = ["DataConfig", "TrainingData", "Sample", "CROP_RULES", "PAPER_SYMMETRIES"]
 
@@ -108,6 +108,8 @@ class DataConfig:
         `bubblenet.training_data.cutouts.Normalisation.level`.
     missing : {"fill-max", "interpolate"}
         How the tiles' NaN pixels are handled (`bubblenet.sky.tilecache.MISSING_RULES`).
+    zeros : {"data", "edge"}
+        What the tiles' zero pixels are (`bubblenet.sky.tilecache.ZERO_RULES`).
     bands : {"24+8", "8"}
         What the detector sees (`bubblenet.training_data.cutouts.keep_bands`).
     seed : int
@@ -132,6 +134,7 @@ class DataConfig:
     clip_sigma: float = CLIP_SIGMA
     norm_level: str = "shifted"
     missing: str = "fill-max"
+    zeros: str = "data"
     bands: str = "24+8"
     seed: int = 0
 
@@ -140,6 +143,8 @@ class DataConfig:
             raise ConfigError(f"crop_rule must be one of {', '.join(CROP_RULES)}, got {self.crop_rule!r}")
         if self.samples_per_bubble not in (1, 7):
             raise ConfigError(f"samples_per_bubble must be 1 or 7 (the paper's), got {self.samples_per_bubble!r}")
+        if self.zeros not in ZERO_RULES:
+            raise ConfigError(f"zeros must be one of {', '.join(ZERO_RULES)}, got {self.zeros!r}")
         if self.missing not in MISSING_RULES:
             raise ConfigError(f"missing must be one of {', '.join(MISSING_RULES)}, got {self.missing!r}")
         if self.norm_level not in NORM_LEVELS:
@@ -235,7 +240,7 @@ class TrainingData:
 
     # -- set-up --------------------------------------------------------------------
     def _prepare_tile(self, tile, tiles, split, catalogue, selected, cache_dir) -> _TileData:
-        cache = TileCache(tile, cache_dir, missing=self.config.missing)
+        cache = TileCache(tile, cache_dir, missing=self.config.missing, zeros=self.config.zeros)
         pixscale = float(tile.pixel_scale.to_value(u.arcsec))
         boxes = label_boxes(catalogue, tile.wcs, k=self.config.box_scale, size=self.config.box_size)
         labelled = boxes if self.config.label_all_bubbles else boxes[selected]
