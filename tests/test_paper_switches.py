@@ -117,7 +117,7 @@ def test_survey_search_of_the_paper():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"missing_data": "zero"}, "option --missing-data: must be one of fill-max, interpolate"),
+    ({"missing_data": "zero"}, "option --missing-data: must be one of fill-max, interpolate, interpolate+fill-max"),
     ({"samples_per_bubble": 3}, "option --samples-per-bubble: must be 1 or 7"),
     ({"threshold_step": 0.0}, "option --threshold-step: must be in (0, 0.45]"),
     ({"crop_rule": "log"}, "option --crop-rule: must be one of uniform, paper"),
@@ -173,6 +173,13 @@ def test_a_saturated_core_is_searched_and_trained_on_under_the_paper_rule(tmp_pa
     interpolated = TileCache(tile, tmp_path / "b", missing="interpolate")
     assert BadMap(interpolated).touches(60, 60, 80)
     assert filled.path != interpolated.path  # the rule is part of the cache key
+    # Both: a 3 x 3 px hole is interpolated (near the background), the saturated core filled with the maximum.
+    i24[20:23, 20:23] = np.nan
+    tile = SkyTile(SkyImage.from_array(i8, wcs, name="i8"), [SkyImage.from_array(i24, wcs, name="i24")])
+    both = TileCache(tile, tmp_path / "c", missing="interpolate+fill-max")
+    assert abs(float(both.data[21, 21, 0]) - 30) < 8
+    assert float(np.asarray(both.data[95:105, 95:105, 0]).min()) >= np.nanmax(i24) - 1e-3
+    assert not BadMap(both).touches(60, 60, 80)
 
 
 def test_zero_coverage_edges_of_external_galaxies(tmp_path):

@@ -66,7 +66,7 @@ class SearchConfig:
         Where rows of windows start (`bubblenet.detection.windows.window_starts`):
         covering the tile edge to edge, or the original code's rows from a
         fifth of the window side.
-    missing : {"fill-max", "interpolate"}
+    missing : {"fill-max", "interpolate", "interpolate+fill-max"}
         How the tile's missing data are handled (`bubblenet.sky.tilecache.MISSING_RULES`).
         A recorded search that names no rule is from before the rule was a
         choice, and gets ``"interpolate"`` (`from_dict`).

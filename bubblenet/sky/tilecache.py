@@ -14,7 +14,11 @@ per cache and recorded by each detector:
   pixels are interpolated from their surroundings and any window touching
   the remaining NaN is rejected — a bubble with a saturated core is then
   never trained on nor searched. Earlier bubblenet detectors (which record
-  no rule) were trained this way.
+  no rule) were trained this way;
+* ``"interpolate+fill-max"``: both — holes of at most
+  `bubblenet.sky.mosaics.SMALL_HOLE_AREA` pixels (bad pixels, masked star
+  cores) interpolated, then the remaining islands smaller than
+  `PAPER_ISLAND_AREA_ARCSEC2` filled with the maximum.
 
 Zeros are data by default. Images of external galaxies mark the edge of
 their coverage with zeros rather than NaN; with ``zeros="edge"`` (the
@@ -63,7 +67,7 @@ BAD_MAP_FACTOR = 4
 _STRIP_ROWS = 512
 
 #: How NaN pixels are handled (see the module notes).
-MISSING_RULES = ("fill-max", "interpolate")
+MISSING_RULES = ("fill-max", "interpolate", "interpolate+fill-max")
 
 #: What zero pixels are: data, or the edge of an external galaxy's coverage (see the module notes).
 ZERO_RULES = ("data", "edge")
@@ -132,7 +136,7 @@ class TileCache:
         Cache folder; the file is built there on first use (atomically).
         None holds both bands in memory instead (for images held in memory,
         or a one-off search of a small tile).
-    missing : {"fill-max", "interpolate"}
+    missing : {"fill-max", "interpolate", "interpolate+fill-max"}
         How NaN pixels are handled (`MISSING_RULES`, see the module notes).
     zeros : {"data", "edge"}
         What zero pixels are (`ZERO_RULES`, see the module notes).
@@ -185,17 +189,18 @@ class TileCache:
     def _fill(self, out: np.ndarray) -> np.ndarray:
         """Read the tile's two bands into `out` in strips of rows (bounded memory), then apply the missing-data rule."""
         ny, nx = self.tile.shape
-        interpolate = self.missing == "interpolate"
+        interpolate = self.missing in ("interpolate", "interpolate+fill-max")
+        fill_max = self.missing in ("fill-max", "interpolate+fill-max")
         for y0 in range(0, ny, _STRIP_ROWS):
             rows = min(_STRIP_ROWS, ny - y0)
             out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows), fill_holes=interpolate)
-        if not interpolate or self.zero_rule == "edge":
+        if fill_max or self.zero_rule == "edge":
             # Islands are judged on the whole tile: a strip would cut them. One band at a time (memory).
             limit = PAPER_ISLAND_AREA_ARCSEC2 / float(self.tile.pixel_scale.to_value(u.arcsec)) ** 2
             zeros = np.zeros(self.tile.shape, bool) if self.zero_rule == "edge" else None
             for c in range(len(CHANNELS)):
                 band = np.array(out[..., c])
-                changed = bool(fill_islands(band, limit)) if not interpolate else False
+                changed = bool(fill_islands(band, limit)) if fill_max else False
                 if zeros is not None:
                     replaced = fill_zeros(band)
                     zeros |= replaced

@@ -106,7 +106,7 @@ class DataConfig:
         Normalisation saturation, σ above the mean (`bubblenet.training_data.cutouts.normalise`; the paper: 3).
     norm_level : {"shifted", "paper"}
         `bubblenet.training_data.cutouts.Normalisation.level`.
-    missing : {"fill-max", "interpolate"}
+    missing : {"fill-max", "interpolate", "interpolate+fill-max"}
         How the tiles' NaN pixels are handled (`bubblenet.sky.tilecache.MISSING_RULES`).
     zeros : {"data", "edge"}
         What the tiles' zero pixels are (`bubblenet.sky.tilecache.ZERO_RULES`).
