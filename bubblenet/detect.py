@@ -12,7 +12,7 @@ records there the search its threshold was chosen on; the shipped
 detector's starts at 200″); ``--paper`` gives the reference method's survey
 search (the original code's windows of 100, 150, 300, 600, 900, 1200, 1800,
 2400 and 3000 px at GLIMPSE's 1.2″/px, stride 1/3, rows from a fifth of the
-side, NaN islands filled with the tile's maximum) and its catalogue's cut at
+side, each window on its own; the detector's missing-data rule) and its catalogue's cut at
 score 0.95 (unless ``--threshold`` is given), and the search flags replace
 single values of either. ``--missing-data`` overrides the detector's rule. Tiles are read through memory-mapped caches, one tile at a time, so
 memory stays bounded whatever the survey's size.

@@ -57,7 +57,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
                        help="convolution kernels' initialisation (paper: kaiming)")
     train.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (paper: 300)")
     train.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch,
-                       help="steps per epoch (default: each positive once)")
+                       help="steps per epoch (default: each positive --samples-per-bubble times)")
     train.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
     train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                        help="constant (the paper) or cosine decay to zero over the run")
@@ -80,6 +80,10 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--val-stride", type=float, default=d.val_stride, help="validation window stride over side")
     train.add_argument("--val-origin", choices=WINDOW_ORIGINS, default=d.val_origin,
                        help="rows of windows cover the tile edge to edge, or start at a fifth of the side (paper)")
+    train.add_argument("--val-per-window", type=int, default=d.val_per_window,
+                       help="validation detections kept per window (paper: 100)")
+    train.add_argument("--val-per-tile", type=int, default=d.val_per_tile,
+                       help="validation detections kept per tile, by score (paper: no cap; give 0 for none)")
     train.add_argument("--threshold-step", type=float, default=d.threshold_step,
                        help="step of the validation sweep of thresholds 0.50-0.95 (paper: 0.01)")
     train.add_argument("--val-mode", choices=SEARCH_MODES, default=d.val_mode,

@@ -106,12 +106,16 @@ def rescore(name: str, seed: int, config, search_changes: dict, out: Path, demo_
     detector = load_detector(folder)
     config = prepare_demo(config.replace(seed=seed), demo_sky)
     survey = open_training_survey(config)
+    split = {"train": list(survey.split.train), "val": list(survey.split.val), "test": list(survey.split.test)}
+    if detector.info.get("split") not in (None, split):
+        raise RuntimeError(f"{folder}: the detector was trained on another split than {split}")
     rows = []
     for label, changes in {"own": {}, **search_changes}.items():
         search_config = config.replace(**options(changes))
         search = search_config.search
         tiles = {which: [ValidationTile.from_tile(survey.by_name[n], survey.catalogue, survey.selection,
-                                                  out / "cache", missing=search.missing) for n in names]
+                                                  out / "cache", missing=search.missing, zeros=search.zeros)
+                         for n in names]
                  for which, names in (("val", survey.split.val), ("test", survey.split.test))}
         fine = thresholds(0.01)
         scored = {}

@@ -30,6 +30,8 @@ ORIGINAL = {
     "val_origin": "paper",
     "val_mode": "paper",
     "threshold_step": 0.01,
+    "val_per_window": 100,
+    "val_per_tile": None,
     "preset": "paper",
     "positives": 8,
     "negatives": 8,
@@ -45,7 +47,7 @@ def _section(name: str, section: str) -> dict:
     return {k.replace("-", "_"): v for k, v in values.items() if k != "out"}
 
 
-@pytest.mark.parametrize("name", ["paper.yaml", "paper_clustered.yaml", "tune_paper.yaml"])
+@pytest.mark.parametrize("name", ["paper.yaml", "paper_clustered.yaml", "tune_paper.yaml", "shells_8um.yaml"])
 def test_paper_presets_set_every_switch_to_the_original(name):
     config = FitConfig.from_options(_section(name, "fit"))
     for option, value in ORIGINAL.items():
@@ -111,6 +113,9 @@ def test_survey_search_of_the_paper():
     assert SearchConfig.from_dict(None).missing == "fill-max"
     # detect --paper: the paper's search and its catalogue's cut at 0.95, unless a threshold is given.
     assert resolve_search(SearchConfig(), paper=True) == paper
+    # ... with the detector's own data rules, as it was trained.
+    kept = resolve_search(SearchConfig(missing="interpolate", zeros="edge"), paper=True)
+    assert (kept.missing, kept.zeros, kept.sides_arcsec) == ("interpolate", "edge", paper.sides_arcsec)
     assert resolve_threshold(0.5, paper=True) == 0.95 and resolve_threshold(0.5) == 0.5
     assert resolve_threshold(0.5, paper=True, threshold=0.7) == 0.7
     assert resolve_search(SearchConfig(), missing="interpolate").missing == "interpolate"

@@ -72,9 +72,12 @@ class Detector:
 
         `bubblenet fit` records there the search its validation ran, the one
         the threshold was chosen on. A detector that records none (made
-        before searches were recorded) gets the default `SearchConfig`.
+        before searches were recorded) gets the default `SearchConfig` with
+        the missing-data rule of its time (``"interpolate"``).
         """
-        return SearchConfig.from_dict(self.info.get("search"))
+        if "search" not in self.info:
+            return SearchConfig(missing="interpolate")
+        return SearchConfig.from_dict(self.info["search"])
 
     @property
     def box_scale(self) -> float:

@@ -107,7 +107,8 @@ def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_f
     Returns
     -------
     count : int
-        Windows planned (the paper mode's count includes windows over missing data, skipped later).
+        Windows planned (the paper mode's count includes windows over missing data, skipped later;
+        with a zero-edge map, ``zeros="edge"``, windows mostly zero are left out of it).
     inputs : iterator of (Crop, numpy.ndarray)
     """
     if mode == "paper":

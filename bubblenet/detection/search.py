@@ -176,11 +176,13 @@ def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=No
     stored : SearchConfig
         The detector's search (`bubblenet.detection.detector.Detector.search`).
     paper : bool
-        Start from `SearchConfig.paper` instead.
+        Start from `SearchConfig.paper` instead (keeping the detector's `SearchConfig.missing` and
+        `SearchConfig.zeros` rules).
     sizes_arcsec, stride, per_octave, mode, missing, zeros : optional
         Replacements; None keeps the value.
     """
-    base = SearchConfig.paper() if paper else stored
+    # The paper's windows, with the detector's own data rules: a detector is searched as it was trained.
+    base = dataclasses.replace(SearchConfig.paper(), missing=stored.missing, zeros=stored.zeros) if paper else stored
     changes = {k: v for k, v in (("sizes_arcsec", sizes_arcsec), ("stride", stride), ("per_octave", per_octave),
                                  ("mode", mode), ("missing", missing), ("zeros", zeros)) if v is not None}
     if sizes_arcsec is not None:

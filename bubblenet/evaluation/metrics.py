@@ -32,6 +32,8 @@ __all__ = ["score_paper", "score_strict", "score_on_sky", "score_geometry", "sky
 
 #: Share of a bubble's box a detection must cover to hit it (paper rule).
 COVERAGE = 1 / 3
+
+
 def thresholds(step: float = 0.05) -> tuple[float, ...]:
     """Confidence thresholds swept on validation: 0.50 to 0.95 in steps of `step` (the original code: 0.01)."""
     if not 0 < step <= 0.45:

@@ -103,7 +103,7 @@ def fill_islands(band: np.ndarray, max_area_px: float) -> int:
     fill = small[labels]
     count = int(fill.sum())
     if count:
-        band[fill] = np.nanmax(band)
+        band[fill] = band[np.isfinite(band)].max()
     return count
 
 

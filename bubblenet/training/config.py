@@ -78,6 +78,8 @@ PAPER_RECIPE = {
     "val_stride": 1 / 3,
     "val_origin": "paper",              # rows of windows from a fifth of the side
     "val_mode": "paper",                # each window cut and normalised on its own
+    "val_per_window": 100,              # the decoder's detections per window ...
+    "val_per_tile": None,               # ... and no cap per tile
     "threshold_step": 0.01,             # thresholds 0.50, 0.51, ..., 0.95
     "preset": "paper",
     "positives": 8,
@@ -128,7 +130,8 @@ class FitConfig:
     Validation search, which the trained detector records and detection
     uses (`bubblenet.detection.search.SearchConfig`): `val_sizes` (window
     sides, arcsec), `val_sides` (an explicit list instead), `val_stride`,
-    `val_mode`, `val_origin` (where rows of windows start).
+    `val_mode`, `val_origin` (where rows of windows start), `val_per_window`
+    and `val_per_tile` (detections kept per window and per tile; None: all).
 
     Every departure from the original code is one of these options, and
     `PAPER_RECIPE` lists the value of each that reproduces the original
@@ -193,6 +196,8 @@ class FitConfig:
     val_stride: float = _SEARCH.stride
     val_mode: str = _SEARCH.mode
     val_origin: str = _SEARCH.origin
+    val_per_window: int = _SEARCH.per_window
+    val_per_tile: int | None = _SEARCH.per_tile
 
     def __post_init__(self):
         # Sequences arrive as lists from flags and YAML: store tuples (hashable, immutable).
@@ -204,6 +209,8 @@ class FitConfig:
             object.__setattr__(self, name, tuple(Path(p) for p in getattr(self, name)))
         if self.survey is not None:
             object.__setattr__(self, "survey", Path(self.survey))
+        if self.val_per_tile == 0:  # the command line's "no cap"
+            object.__setattr__(self, "val_per_tile", None)
         self._check()
 
     def _check(self) -> None:
@@ -216,7 +223,7 @@ class FitConfig:
             minimum = 0 if name in ("negatives", "n_val", "patience") else 1
             need(isinstance(value, int) and value >= minimum, name, f"must be a whole number >= {minimum}", value)
         need(self.steps_per_epoch is None or (isinstance(self.steps_per_epoch, int) and self.steps_per_epoch >= 1),
-             "steps_per_epoch", "must be a whole number >= 1 (or unset: each positive once)", self.steps_per_epoch)
+             "steps_per_epoch", "must be a whole number >= 1 (or unset: each positive samples_per_bubble times)", self.steps_per_epoch)
         need(isinstance(self.clusters, int) and self.clusters >= 0, "clusters", "must be a whole number >= 0",
              self.clusters)
         need(not self.drop_clusters or self.clusters > 0, "drop_clusters", "needs --clusters K (clusters to drop)",
@@ -254,7 +261,7 @@ class FitConfig:
         try:
             self.search  # noqa: B018  (checks val_sizes and val_stride)
         except ConfigError as err:
-            raise ConfigError(f"options --val-sizes/--val-sides/--val-stride: {err}") from None
+            raise ConfigError(f"validation search (the --val-* options): {err}") from None
 
     # -- the parts each stage needs ------------------------------------------------------------
     @property
@@ -262,7 +269,8 @@ class FitConfig:
         """The validation search, which the trained detector records for detection."""
         return dataclasses.replace(_SEARCH, sizes_arcsec=self.val_sizes, sides_arcsec=self.val_sides,
                                    stride=self.val_stride, mode=self.val_mode, origin=self.val_origin,
-                                   missing=self.missing_data, zeros=self.zeros)
+                                   missing=self.missing_data, zeros=self.zeros, per_window=self.val_per_window,
+                                   per_tile=self.val_per_tile)
 
     def data_config(self, size: int) -> DataConfig:
         """How samples are made, for a network input of `size` px."""
