@@ -57,7 +57,7 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     """The sample options of `bubblenet.training.config.FitConfig`."""
     from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
     from bubblenet.training.config import MASKS, FitConfig
-    from bubblenet.training_data.cutouts import BANDS, NORM_LEVELS
+    from bubblenet.training_data.cutouts import BANDS, NORM_LEVELS, STAR_RULES
     from bubblenet.training_data.samples import CROP_RULES
 
     d = FitConfig()
@@ -92,6 +92,10 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
                          help="normalisation: each band saturates at mean + this many sigma (paper: 3)")
     samples.add_argument("--norm-level", choices=NORM_LEVELS, default=d.norm_level,
                          help="normalisation level mean(x - min) + k sigma (shifted), or mean(x) + k sigma (paper)")
+    samples.add_argument("--star-mask", choices=STAR_RULES, default=d.star_mask,
+                         help="8 µm point sources leave the statistics by weight (the share of each pixel that is "
+                              "not a source), or by a threshold dropped when under 10%% of a window is clear "
+                              "(the rule before 2026-12)")
     samples.add_argument("--missing-data", choices=MISSING_RULES, default=d.missing_data,
                          help="NaN islands under 70,000 px at 1.2\"/px filled with the tile's maximum (fill-max, the "
                               "paper), or small holes interpolated and windows touching NaN rejected")

@@ -234,21 +234,42 @@ def test_normalisation_levels():
 
 
 def test_point_source_statistics_have_no_cliff():
-    """The 8 µm level with 89 % and 91 % of the window in point sources is the same; the old rule dropped a
-    mask above 90 % and jumped to the level with the sources in."""
-    from bubblenet.training_data.cutouts import normalise
+    """Weighted (the default): the 8 µm level with 89 % and 91 % of the window in point sources is the same.
+    The threshold rule (detectors made before) drops the mask above 90 % and jumps to the level with the
+    sources in."""
+    from bubblenet.training_data.cutouts import Normalisation, normalise
 
     rng = np.random.default_rng(3)
-    levels = []
+    levels = {"weighted": [], "threshold": []}
     for share in (0.89, 0.91):
         image = rng.normal(10, 1, (100, 100, 2)).astype(np.float32)
         stars = np.zeros((100, 100), np.float32)
         stars.ravel()[: int(share * stars.size)] = 1.0
         image[..., CHANNEL_8UM][stars > 0] = 100.0
-        out = normalise(image, fwhm8_px=2, stars=stars)[..., CHANNEL_8UM]
-        background = out[stars == 0]
-        levels.append(float(np.median(background)))
-    assert levels[1] == pytest.approx(levels[0], rel=0.05)
+        for rule in levels:
+            out = normalise(image, fwhm8_px=2, stars=stars, norm=Normalisation(stars=rule))[..., CHANNEL_8UM]
+            levels[rule].append(float(np.median(out[stars == 0])))
+    assert levels["weighted"][1] == pytest.approx(levels["weighted"][0], rel=0.05)
+    assert levels["threshold"][0] == pytest.approx(levels["weighted"][0], rel=1e-4)  # the same mask below 90 %
+    assert levels["threshold"][1] < 0.5 * levels["threshold"][0]  # the cliff
+
+
+def test_point_source_weights_on_the_output_grid():
+    """A pixel half covered by a source counts half; a detector that records no rule keeps the threshold rule."""
+    from bubblenet.training_data.cutouts import Normalisation, normalise
+
+    image = np.zeros((4, 4, 2), np.float32)
+    image[..., CHANNEL_8UM] = np.array([[0, 1, 2, 3]] * 4, np.float32)
+    share = np.zeros((4, 4), np.float32)
+    share[:, 3] = 0.5
+    weights = 1 - share.ravel()
+    band = image[..., CHANNEL_8UM].ravel()
+    mean = np.average(band, weights=weights)
+    level = mean + 3 * np.sqrt(np.average((band - mean) ** 2, weights=weights))
+    out = normalise(image, fwhm8_px=2, stars=share)[..., CHANNEL_8UM]
+    np.testing.assert_allclose(out, np.clip(image[..., CHANNEL_8UM], 0, level) / level, rtol=1e-5)
+    assert Normalisation.from_dict({"clip_sigma": 3.0}).stars == "threshold"
+    assert Normalisation.from_dict(Normalisation().to_dict()) == Normalisation()
 
 
 # -- samples ------------------------------------------------------------------------------

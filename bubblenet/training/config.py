@@ -25,7 +25,7 @@ from bubblenet.detection.search import SEARCH_MODES, SearchConfig
 from bubblenet.detection.windows import WINDOW_ORIGINS
 from bubblenet.errors import ConfigError
 from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
-from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA, NORM_LEVELS
+from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA, NORM_LEVELS, STAR_RULES
 from bubblenet.training_data.samples import CROP_RULES, DataConfig
 from bubblenet.training_data.splits import PAPER_TEST_LONGITUDES
 
@@ -111,8 +111,8 @@ class FitConfig:
     `clusters`, `drop_clusters`, `cluster_weights` (negative clustering),
     `max_crop_scale` and `crop_rule` (augmentation), `samples_per_bubble`
     (1, or the paper's 7 per epoch), `label_selected_only` (the paper: only
-    the selected bubbles are boxes), `clip_sigma` and `norm_level`
-    (normalisation), `missing_data` (how NaN pixels are handled: the paper's
+    the selected bubbles are boxes), `clip_sigma`, `norm_level` and
+    `star_mask` (normalisation), `missing_data` (how NaN pixels are handled: the paper's
     ``"fill-max"`` or ``"interpolate"``), `zeros` (``"edge"``: zero pixels
     are an external galaxy's coverage edge, the original's rule for them),
     `bands` (``"24+8"`` or ``"8"``),
@@ -170,6 +170,7 @@ class FitConfig:
     label_selected_only: bool = not _DATA.label_all_bubbles
     clip_sigma: float = CLIP_SIGMA
     norm_level: str = _DATA.norm_level
+    star_mask: str = _DATA.star_mask
     missing_data: str = _SEARCH.missing
     zeros: str = _SEARCH.zeros
     bands: str = _DATA.bands
@@ -252,7 +253,7 @@ class FitConfig:
              "must be in (0, 0.45]", self.threshold_step)
         for name, choices in (("mask", MASKS), ("bands", BANDS), ("preset", PRESET_NAMES),
                               ("lr_schedule", LR_SCHEDULES), ("wandb", WANDB_MODES), ("val_mode", SEARCH_MODES),
-                              ("crop_rule", CROP_RULES), ("norm_level", NORM_LEVELS), ("missing_data", MISSING_RULES), ("zeros", ZERO_RULES),
+                              ("crop_rule", CROP_RULES), ("norm_level", NORM_LEVELS), ("star_mask", STAR_RULES), ("missing_data", MISSING_RULES), ("zeros", ZERO_RULES),
                               ("init", INITS), ("clip", CLIPS), ("loss_norm", LOSS_NORMS),
                               ("val_origin", WINDOW_ORIGINS)):
             need(getattr(self, name) in choices, name, f"must be one of {', '.join(choices)}", getattr(self, name))
@@ -278,7 +279,8 @@ class FitConfig:
                           negatives_per_tile=self.negatives_per_tile, quantize=self.paper_exact,
                           crop_scales=(_DATA.crop_scales[0], self.max_crop_scale), crop_rule=self.crop_rule,
                           samples_per_bubble=self.samples_per_bubble, label_all_bubbles=not self.label_selected_only,
-                          clip_sigma=self.clip_sigma, norm_level=self.norm_level, missing=self.missing_data,
+                          clip_sigma=self.clip_sigma, norm_level=self.norm_level, star_mask=self.star_mask,
+                          missing=self.missing_data,
                           zeros=self.zeros,
                           bands=self.bands, seed=self.seed)
 
@@ -287,7 +289,7 @@ class FitConfig:
         """The inputs' normalisation (`bubblenet.training_data.cutouts.Normalisation`)."""
         from bubblenet.training_data.cutouts import Normalisation
 
-        return Normalisation(self.clip_sigma, self.norm_level)
+        return Normalisation(self.clip_sigma, self.norm_level, self.star_mask)
 
     @property
     def thresholds(self) -> tuple[float, ...]:

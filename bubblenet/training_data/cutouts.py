@@ -26,13 +26,19 @@ Where this departs from the paper, on purpose:
   (exact, and an anti-alias filter in itself), so a 3000-pixel window costs
   little more than a 300-pixel one;
 * the point-source mask is brought to the output grid as the share of each
-  output pixel's native pixels that are a source, and an output pixel is
-  left out of the 8 µm statistics when that share exceeds 5 %. The mask is
-  kept as long as 1 % of the pixels are clear of sources (`MIN_CLEAR_SHARE`;
-  beyond that, the 1 % least touched by sources, fainter first, are used). It
-  used to be dropped altogether when under 10 % were clear, and large
-  windows at 1.2″/px are 84–91 % masked, so the level jumped between
-  neighbouring window sizes;
+  output pixel's native pixels that are a source, and the 8 µm statistics
+  weight each output pixel by the share that is not (``stars="weighted"``,
+  `Normalisation.stars`). The paper takes its statistics on the smoothed
+  cut-out at native resolution without the sources' 4-px disks; once the
+  anti-alias smoothing has spread a source's flux over many native pixels,
+  the weights are the same thing on the output grid, and they change
+  smoothly with the window size. The earlier rule (``"threshold"``) left
+  out every output pixel more than 5 % source (`STAR_SHARE`) and dropped the
+  mask altogether when under 10 % of the pixels were clear
+  (`MIN_CLEAR_SHARE`): large windows are past that point (at 1.2″/px a
+  2400–3000 px window is 84–91 % masked), so the level jumped between
+  neighbouring window sizes. Detectors made with it keep it (they record
+  no rule);
 * the level L is ``mean(x - min) + 3σ`` by default: the paper's
   ``mean(x) + 3σ`` (``Normalisation(level="paper")``) depends on the
   image's zero point, which differs between calibrated mosaics (a sky
@@ -73,6 +79,7 @@ __all__ = [
     "CLIP_SIGMA",
     "STAR_SHARE",
     "MIN_CLEAR_SHARE",
+    "STAR_RULES",
     "clear_pixels",
     "BANDS",
     "keep_bands",
@@ -83,8 +90,11 @@ CLIP_SIGMA = 3.0
 
 #: An output pixel is a point source for the 8 µm statistics when more than this share of it is one.
 STAR_SHARE = 0.05
-#: The 8 µm statistics use at least this share of a window's pixels, the least touched by point sources.
-MIN_CLEAR_SHARE = 0.01
+#: Below this share of clear pixels the threshold rule does not use the point-source mask (all pixels are).
+MIN_CLEAR_SHARE = 0.1
+
+#: How 8 µm point sources leave a cut-out's statistics (see the module notes).
+STAR_RULES = ("weighted", "threshold")
 
 #: Where the mean of the saturation level is taken: after subtracting the minimum (ours) or before (the paper's).
 NORM_LEVELS = ("shifted", "paper")
@@ -102,12 +112,17 @@ class Normalisation:
         ``"shifted"``: L = mean(x - min) + kσ, independent of the image's zero
         point; ``"paper"``: L = mean(x) + kσ, the mean taken before the
         minimum is subtracted, as the original code does.
+    stars : {"weighted", "threshold"}
+        How 8 µm point sources leave the statistics (`STAR_RULES`, see the module notes).
     """
 
     clip_sigma: float = CLIP_SIGMA
     level: str = "shifted"
+    stars: str = "weighted"
 
     def __post_init__(self):
+        if self.stars not in STAR_RULES:
+            raise ValueError(f"point-source rule must be one of {', '.join(STAR_RULES)}, got {self.stars!r}")
         if not (np.isfinite(self.clip_sigma) and self.clip_sigma > 0):
             raise ValueError(f"clip_sigma must be > 0, got {self.clip_sigma}")
         if self.level not in NORM_LEVELS:
@@ -119,9 +134,17 @@ class Normalisation:
 
     @classmethod
     def from_dict(cls, values) -> "Normalisation":
-        """From `to_dict`'s values; a detector that records none (or only ``clip_sigma``) gets the defaults."""
+        """From `to_dict`'s values.
+
+        A detector that records no ``level`` was made before the level and the
+        point-source rule were choices: it gets ``"shifted"`` and
+        ``"threshold"``, the rules of its time. One that records a level but no
+        point-source rule used ``"weighted"``.
+        """
         values = dict(values or {})
-        return cls(clip_sigma=float(values.get("clip_sigma", CLIP_SIGMA)), level=values.get("level", "shifted"))
+        stars = values.get("stars", "weighted" if "level" in values else "threshold")
+        return cls(clip_sigma=float(values.get("clip_sigma", CLIP_SIGMA)), level=values.get("level", "shifted"),
+                   stars=stars)
 
 #: What a detector looks at: 24 + 8 µm (the paper's bubbles), or 8 µm alone
 #: (the paper's 8 µm list: bubbles whose 8 µm shell alone is clear, with or without 24 µm).
@@ -207,9 +230,10 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
     stars : numpy.ndarray, optional
         ``(n, n)`` share of each pixel that is an 8 µm point source (a bool
         mask at native resolution; a float in [0, 1] after resampling), found
-        beforehand; pixels more than `STAR_SHARE` source are left out of the
-        statistics (see `clear_pixels`). When omitted, the sources are
-        searched for in `image`.
+        beforehand; the statistics weight each pixel by the share that is not
+        a source (``norm.stars == "weighted"``) or leave out the pixels more
+        than `STAR_SHARE` source (``"threshold"``, `clear_pixels`). When
+        omitted, the sources are searched for in `image`.
     norm : Normalisation
         The level's definition.
     """
@@ -218,24 +242,27 @@ def normalise(image: np.ndarray, *, fwhm8_px: float, mask_stars: bool = True,
         band = image[..., c].astype(np.float32)
         low = band.min()
         shifted = band - low
-        sample = shifted.ravel()
+        sample, weights = shifted.ravel(), None
         if mask_stars and c == CHANNEL_8UM:
-            found = stars if stars is not None else point_source_mask(band, fwhm8_px)
-            sample = shifted.ravel()[clear_pixels(np.asarray(found, np.float32).ravel(), shifted.ravel())]
-        top = float(sample.mean() + norm.clip_sigma * sample.std()) + (float(low) if norm.level == "paper" else 0.0)
+            found = np.asarray(stars if stars is not None else point_source_mask(band, fwhm8_px), np.float32).ravel()
+            if norm.stars == "threshold":
+                sample = sample[clear_pixels(found)]
+            elif (1.0 - found).sum() >= 1e-3 * found.size:  # not a window that is all point source
+                weights = 1.0 - found
+        mean = float(np.average(sample, weights=weights))
+        sigma = float(np.sqrt(np.average((sample - mean) ** 2, weights=weights)))
+        top = mean + norm.clip_sigma * sigma + (float(low) if norm.level == "paper" else 0.0)
         out[..., c] = np.clip(shifted, 0, top) / top if top > 0 else 0.0
     return out
 
 
-def clear_pixels(share: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Indices of the pixels whose statistics stand for the background: those at most `STAR_SHARE` point source,
-    or, when fewer than `MIN_CLEAR_SHARE` of them are, that share of the pixels least touched by sources
-    (fainter first), so that the statistics never fall back to all pixels and jump."""
+def clear_pixels(share: np.ndarray) -> np.ndarray:
+    """Indices of the pixels whose statistics stand for the background: those at most `STAR_SHARE` point
+    source, or all pixels when not more than `MIN_CLEAR_SHARE` of them are."""
     clear = np.flatnonzero(share <= STAR_SHARE)
-    need = max(int(np.ceil(MIN_CLEAR_SHARE * share.size)), 1)
-    if clear.size >= need:
+    if clear.size > MIN_CLEAR_SHARE * share.size:
         return clear
-    return np.lexsort((values, share))[:need]
+    return np.arange(share.size)
 
 
 def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars: bool = True,

@@ -40,7 +40,8 @@ from astropy.table import Table
 
 from bubblenet.catalogues.tables import label_boxes, select, sky_coords
 from bubblenet.conventions import BOX_SCALE, inside_pixels
-from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, NORM_LEVELS, Crop, Normalisation, block_factor,
+from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, NORM_LEVELS, STAR_RULES, Crop, Normalisation,
+                                             block_factor,
                                              dihedral, keep_bands, labels_in_crop, process)
 from bubblenet.errors import ConfigError
 from bubblenet.training_data.splits import Split, forbidden_boxes
@@ -106,6 +107,8 @@ class DataConfig:
         Normalisation saturation, σ above the mean (`bubblenet.training_data.cutouts.normalise`; the paper: 3).
     norm_level : {"shifted", "paper"}
         `bubblenet.training_data.cutouts.Normalisation.level`.
+    star_mask : {"weighted", "threshold"}
+        `bubblenet.training_data.cutouts.Normalisation.stars`.
     missing : {"fill-max", "interpolate", "interpolate+fill-max"}
         How the tiles' NaN pixels are handled (`bubblenet.sky.tilecache.MISSING_RULES`).
     zeros : {"data", "edge"}
@@ -133,6 +136,7 @@ class DataConfig:
     max_boxes: int = 32
     clip_sigma: float = CLIP_SIGMA
     norm_level: str = "shifted"
+    star_mask: str = "weighted"
     missing: str = "fill-max"
     zeros: str = "data"
     bands: str = "24+8"
@@ -147,6 +151,8 @@ class DataConfig:
             raise ConfigError(f"zeros must be one of {', '.join(ZERO_RULES)}, got {self.zeros!r}")
         if self.missing not in MISSING_RULES:
             raise ConfigError(f"missing must be one of {', '.join(MISSING_RULES)}, got {self.missing!r}")
+        if self.star_mask not in STAR_RULES:
+            raise ConfigError(f"star_mask must be one of {', '.join(STAR_RULES)}, got {self.star_mask!r}")
         if self.norm_level not in NORM_LEVELS:
             raise ConfigError(f"norm_level must be one of {', '.join(NORM_LEVELS)}, got {self.norm_level!r}")
         if self.mask not in ("core", "box"):
@@ -167,7 +173,7 @@ class DataConfig:
     @property
     def normalisation(self) -> Normalisation:
         """The cut-outs' normalisation."""
-        return Normalisation(self.clip_sigma, self.norm_level)
+        return Normalisation(self.clip_sigma, self.norm_level, self.star_mask)
 
     def crop_scale(self, rng: np.random.Generator) -> float:
         """A translated crop's half-size over MajAxis, drawn by `crop_rule`."""
