@@ -278,3 +278,26 @@ def test_an_8um_only_detector_never_sees_24um(sky, tmp_path, capsys):
     from astropy.table import Table
 
     assert Table.read(tmp_path / "d" / "bubbles.ecsv").meta["bands"] == "8"
+
+
+def test_fit_runs_with_every_switch_of_the_original_and_records_them(sky, tmp_path):
+    """The lite network trained with every training- and search-side switch of experiments/paper.yaml set to
+    the original's value: the run works end to end, and the detector records the rules detection needs."""
+    from bubblenet.detection.detector import load_detector
+    from bubblenet.fit import main
+
+    out = tmp_path / "paper_switches"
+    switches = ["--missing-data", "fill-max", "--label-selected-only", "--mask-selected-only", "--norm-level",
+                "paper", "--crop-rule", "paper", "--samples-per-bubble", "7", "--paper-exact", "--loss-norm",
+                "paper", "--init", "kaiming", "--clip", "value", "--val-origin", "paper", "--val-mode", "paper",
+                "--val-per-window", "100", "--val-per-tile", "0", "--threshold-step", "0.01"]
+    assert main(["--survey", str(sky), *TINY_FIT, "--epochs", "1", *switches, "--out", str(out), "-q"]) == 0
+    validation = json.loads((out / "validation.json").read_text())
+    assert len(validation["sweep"]) == 46  # 0.50, 0.51, ..., 0.95
+    detector = load_detector(out)
+    search = detector.search
+    assert (search.origin, search.mode, search.missing, search.per_window, search.per_tile) == (
+        "paper", "paper", "fill-max", 100, None)
+    assert detector.normalisation.level == "paper" and detector.normalisation.stars == "weighted"
+    record = json.loads((out / "run.json").read_text())["options"]
+    assert record["loss_norm"] == "paper" and record["init"] == "kaiming" and record["samples_per_bubble"] == 7
