@@ -153,24 +153,30 @@ def test_small_nan_islands_are_filled_with_the_maximum_and_large_ones_kept():
     assert np.all(band[50:53, 50:53] == top) and np.isnan(band[:, 150:]).all()
 
 
-def test_a_saturated_core_is_searched_and_trained_on_under_the_paper_rule(tmp_path):
-    """A bubble whose 24 µm core is NaN: under fill-max its windows have data; under interpolate they are rejected."""
+def _tile(i8, i24, *, galactic: bool = True, pixscale: float = 2.4):
+    """A `SkyTile` of two 200 x 200 arrays on one grid (Galactic at l = 30°, or equatorial near M 74)."""
     from astropy.wcs import WCS
 
     from bubblenet.sky.mosaics import SkyImage, SkyTile
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["GLON-CAR", "GLAT-CAR"] if galactic else ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.cdelt = [-pixscale / 3600, pixscale / 3600]
+    wcs.wcs.crpix = [100.5, 100.5]
+    wcs.wcs.crval = [30.0, 0.0] if galactic else [24.17, 15.78]
+    return SkyTile(SkyImage.from_array(i8, wcs, name="i8"), [SkyImage.from_array(i24, wcs, name="i24")])
+
+
+def test_a_saturated_core_is_searched_and_trained_on_under_the_paper_rule(tmp_path):
+    """A bubble whose 24 µm core is NaN: under fill-max its windows have data; under interpolate they are rejected."""
     from bubblenet.sky.tilecache import PAPER_ISLAND_AREA_ARCSEC2, BadMap, TileCache
 
     rng = np.random.default_rng(1)
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["GLON-CAR", "GLAT-CAR"]
-    wcs.wcs.cdelt = [-2.4 / 3600, 2.4 / 3600]
-    wcs.wcs.crpix = [100.5, 100.5]
-    wcs.wcs.crval = [30.0, 0.0]
     i8 = rng.normal(50, 2, (200, 200)).astype(np.float32)
     i24 = rng.normal(30, 2, (200, 200)).astype(np.float32)
     i24[90:110, 90:110] = np.nan  # 400 px, far below 70,000 px at 1.2"/px (17,500 at 2.4"/px)
     assert 400 < PAPER_ISLAND_AREA_ARCSEC2 / 2.4 ** 2
-    tile = SkyTile(SkyImage.from_array(i8, wcs, name="i8"), [SkyImage.from_array(i24, wcs, name="i24")])
+    tile = _tile(i8, i24)
     filled = TileCache(tile, tmp_path / "a", missing="fill-max")
     core = np.asarray(filled.data[95:105, 95:105, 0])
     assert np.isfinite(core).all() and core.min() >= np.nanmax(i24) - 1e-3
@@ -180,8 +186,7 @@ def test_a_saturated_core_is_searched_and_trained_on_under_the_paper_rule(tmp_pa
     assert filled.path != interpolated.path  # the rule is part of the cache key
     # Both: a 3 x 3 px hole is interpolated (near the background), the saturated core filled with the maximum.
     i24[20:23, 20:23] = np.nan
-    tile = SkyTile(SkyImage.from_array(i8, wcs, name="i8"), [SkyImage.from_array(i24, wcs, name="i24")])
-    both = TileCache(tile, tmp_path / "c", missing="interpolate+fill-max")
+    both = TileCache(_tile(i8, i24), tmp_path / "c", missing="interpolate+fill-max")
     assert abs(float(both.data[21, 21, 0]) - 30) < 8
     assert float(np.asarray(both.data[95:105, 95:105, 0]).min()) >= np.nanmax(i24) - 1e-3
     assert not BadMap(both).touches(60, 60, 80)
@@ -189,21 +194,13 @@ def test_a_saturated_core_is_searched_and_trained_on_under_the_paper_rule(tmp_pa
 
 def test_zero_coverage_edges_of_external_galaxies(tmp_path):
     """zeros="edge": zeros become the band's 1st percentile, and only windows at least 70 % zero are refused."""
-    from astropy.wcs import WCS
-
-    from bubblenet.sky.mosaics import SkyImage, SkyTile
     from bubblenet.sky.tilecache import BadMap, TileCache
 
     rng = np.random.default_rng(6)
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.cdelt = [-2.0 / 3600, 2.0 / 3600]
-    wcs.wcs.crpix = [100.5, 100.5]
-    wcs.wcs.crval = [24.17, 15.78]
     bands = [rng.normal(5, 1, (200, 200)).astype(np.float32) + 3 for _ in range(2)]
     for band in bands:
         band[:, :80] = 0.0  # outside the galaxy's coverage
-    tile = SkyTile(SkyImage.from_array(bands[1], wcs, name="i8"), [SkyImage.from_array(bands[0], wcs, name="i24")])
+    tile = _tile(bands[1], bands[0], galactic=False, pixscale=2.0)
     edge = TileCache(tile, tmp_path, zeros="edge")
     assert edge.zeros[:, :70].all() and not edge.zeros[:, 90:].any()
     assert float(np.asarray(edge.data[:, :70]).min()) > 0
