@@ -34,7 +34,7 @@ from bubblenet.detection.search import SearchConfig
 from bubblenet.errors import ConfigError, InputError
 from bubblenet.outputs import atomic_path, ensure_dir, write_json
 
-__all__ = ["TileResult", "Manifest", "tile_result", "tile_task", "run_tiles", "run_key", "worker_detector",
+__all__ = ["TileResult", "Manifest", "tile_result", "sky_boxes", "tile_task", "run_tiles", "run_key", "worker_detector",
            "peak_rss_mb"]
 
 log = logging.getLogger("bubblenet.detection.runs")
@@ -183,10 +183,16 @@ def tile_result(detector, tile, cache_dir, search: SearchConfig, threshold: floa
                         norm=detector.normalisation, bands=detector.bands, confidence=threshold,
                         progress=tile.name if progress else None)
     boxes = found.boxes
+    centres, half = sky_boxes(tile, boxes, pixscale)
+    return TileResult(tile.name, centres, half, found.scores, boxes, found.windows)
+
+
+def sky_boxes(tile, boxes, pixscale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Tile-pixel ``xyxy`` boxes on the sky: ``(N, 2)`` Galactic centres (deg) and half-sides (arcsec)."""
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
     gal = tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
     centres = np.stack([np.atleast_1d(gal.l.deg), np.atleast_1d(gal.b.deg)], axis=-1).reshape(-1, 2)
-    half = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * pixscale
-    return TileResult(tile.name, centres, half, found.scores, boxes, found.windows)
+    return centres, (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * pixscale
 
 
 _WORKER_DETECTORS: dict[str, object] = {}

@@ -165,16 +165,12 @@ class SkyScores:
         catalogue : astropy.table.Table
             The catalogue the tiles' `ValidationTile.rows` index.
         """
-        lon, lat, half, scores = [], [], [], []
-        for tile, (boxes, found) in zip(tiles, detections):
-            boxes = np.asarray(boxes, float).reshape(-1, 4)
-            sky = tile.tile.pixel_to_world((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2).galactic
-            lon.append(np.atleast_1d(sky.l.deg))
-            lat.append(np.atleast_1d(sky.b.deg))
-            half.append((boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 4 * tile.pixscale)
-            scores.append(np.asarray(found, float))
-        coords = SkyCoord(np.concatenate(lon), np.concatenate(lat), unit="deg", frame="galactic")
-        half, scores = np.concatenate(half), np.concatenate(scores)
+        from bubblenet.detection.runs import sky_boxes
+
+        centres, half = zip(*(sky_boxes(t.tile, boxes, t.pixscale) for t, (boxes, _) in zip(tiles, detections)))
+        centres, half = np.concatenate(centres), np.concatenate(half)
+        scores = np.concatenate([np.asarray(found, float) for _, found in detections])
+        coords = SkyCoord(centres[:, 0], centres[:, 1], unit="deg", frame="galactic")
         keep = merge_sky(coords, half, scores)  # the same bubble found in two tiles is one detection
         coords, half, scores = coords[keep], half[keep], scores[keep]
         rows, first = np.unique(np.concatenate([t.rows for t in tiles]), return_index=True)
