@@ -283,14 +283,13 @@ def load_config_section(path: str | os.PathLike, section: str) -> dict[str, Any]
 def _apply_config(parser: argparse.ArgumentParser, path: str, section: str, ignore: Sequence[str] = ()) -> None:
     """Turn a config section into parser defaults, converted like flags are; keys in `ignore` are skipped."""
     # A key may be the option's name ("max-pixels", "l") or its dest ("max_pixels", "l_range").
-    actions = {}
-    for action in parser._actions:
-        if action.dest in ("help", "config", "_section"):
-            continue
-        actions[action.dest] = action
-        for option in action.option_strings:
-            actions[option.lstrip("-").replace("-", "_")] = action
-    defaults = {}
+    # Option names first: two flags may share a dest (--label-selected-only / --label-all-bubbles), and
+    # each name must keep its own meaning.
+    usable = [a for a in parser._actions if a.dest not in ("help", "config", "_section")]
+    actions = {option.lstrip("-").replace("-", "_"): action for action in usable for option in action.option_strings}
+    for action in usable:
+        actions.setdefault(action.dest, action)
+    defaults, given_by = {}, {}
     for key, value in load_config_section(path, section).items():
         dest = str(key).replace("-", "_")
         if dest in ignore:
@@ -305,10 +304,10 @@ def _apply_config(parser: argparse.ArgumentParser, path: str, section: str, igno
         dest = action.dest
         convert = action.type or (lambda v: v)
         try:
-            if action.nargs == 0:  # a flag (store_true): YAML must say true or false
+            if action.nargs == 0:  # a flag (store_true or store_false): YAML says whether it is given
                 if not isinstance(value, bool):
                     raise ValueError(f"expected true or false, got {value!r}")
-                defaults[dest] = value
+                defaults[dest] = action.const if value else not action.const
             elif value is None:
                 defaults[dest] = None
             elif action.nargs not in (None, "?"):
@@ -320,6 +319,9 @@ def _apply_config(parser: argparse.ArgumentParser, path: str, section: str, igno
                 defaults[dest] = str(defaults[dest])  # "bands: 8" in YAML is the number 8
         except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
             raise ConfigError(f"option '{key}': {err}", path) from None
+        earlier = given_by.setdefault(dest, (key, defaults[dest]))
+        if earlier[1] != defaults[dest]:
+            raise ConfigError(f"options '{earlier[0]}' and '{key}' contradict each other", path)
     parser.set_defaults(**defaults)
     for action in parser._actions:
         if action.dest in defaults:

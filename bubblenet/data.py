@@ -86,8 +86,15 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     samples.add_argument("--samples-per-bubble", type=int, choices=(1, 7), default=d.samples_per_bubble,
                          help="positives per bubble per epoch: 1, or the paper's 7 (centred, translated, "
                               "3 rotations, 2 flips)")
-    samples.add_argument("--label-selected-only", action="store_true", default=d.label_selected_only,
-                         help="label only the selected bubbles in a crop (the paper), not every catalogue bubble")
+    labels = samples.add_mutually_exclusive_group()
+    labels.add_argument("--label-selected-only", dest="label_selected_only", action="store_true",
+                        default=d.label_selected_only,
+                        help="label only the selected bubbles in a crop, the others being background (the paper)")
+    # SUPPRESS: the option's default is the flag above's; help would print it as this flag's too.
+    labels.add_argument("--label-all-bubbles", dest="label_selected_only", action="store_false",
+                        default=argparse.SUPPRESS,
+                        help="label every catalogue bubble in a crop (bubblenet's rule before 2026-12; "
+                             "docs/ablation.md measures both)")
     samples.add_argument("--clip-sigma", type=float, default=d.clip_sigma,
                          help="normalisation: each band saturates at mean + this many sigma (paper: 3)")
     samples.add_argument("--norm-level", choices=NORM_LEVELS, default=d.norm_level,

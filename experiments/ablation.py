@@ -1,14 +1,14 @@
 """Measure bubblenet's departures from the original code one at a time: ``experiments/ablation.yaml``.
 
-For each seed and each variant (the default recipe, the original's, and the default with one switch
-flipped), train the fit demo's detector, keep its test-tile scores (on the sky, each bubble once), and run
+For each seed and each variant (bubblenet's recipe when the table was measured, the original's, and the
+baseline with one switch flipped), train the fit demo's detector, keep its test-tile scores (on the sky, each bubble once), and run
 it on the real MWP field at l = 41.3° scored one-to-one against every MWP DR2 bubble there. Finished runs
 are skipped, so running the same command again resumes. Writes ``OUT/results.jsonl`` (one line per run)
 and ``OUT/ablation.md`` (the table: mean ± standard deviation over the seeds run).
 
-    python experiments/ablation.py --config experiments/ablation.yaml [--seeds 0 1] [--variants default paper]
+    python experiments/ablation.py --config experiments/ablation.yaml [--seeds 0 1] [--variants baseline paper]
     python experiments/ablation.py --config experiments/ablation.yaml --table-only
-    python experiments/ablation.py --config experiments/ablation.yaml --rescore default --seeds 0
+    python experiments/ablation.py --config experiments/ablation.yaml --rescore baseline --seeds 0
 
 ``--rescore VARIANT`` scores that variant's trained detectors again with each search of the config's
 ``search_variants`` (and with the original's threshold step of 0.01 and survey cut at 0.95), without

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from bubblenet.cli import VERBS, main as bubblenet_main
+from bubblenet.errors import ConfigError
 from conftest import MSX, MWP8, MWP24, REPO, car_header, write_fits
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -114,6 +115,29 @@ def test_config_file_can_give_a_required_option(tmp_path):
     from bubblenet.evaluate import main
 
     assert main(["--config", str(config)]) == 2  # got past argparse to the missing file
+
+
+def test_a_pair_of_flags_on_one_option_in_config_files_and_flags(tmp_path):
+    """--label-selected-only / --label-all-bubbles share one option: each name keeps its meaning in YAML."""
+    from bubblenet.cli import _apply_config
+    from bubblenet.fit import build_parser
+
+    def parsed(text: str, *flags: str) -> bool:
+        config = tmp_path / "labels.yaml"
+        config.write_text(f"fit:\n{text}")
+        parser = build_parser()
+        _apply_config(parser, str(config), "fit")
+        return parser.parse_args(list(flags)).label_selected_only
+
+    assert parsed("  seed: 1\n") is True  # the default: only the selected bubbles are boxes
+    assert parsed("  label-all-bubbles: true\n") is False
+    assert parsed("  label-all-bubbles: false\n") is True
+    assert parsed("  label-selected-only: false\n") is False
+    assert parsed("  label-all-bubbles: true\n", "--label-selected-only") is True  # a flag beats the file
+    with pytest.raises(ConfigError, match="'label-selected-only' and 'label-all-bubbles' contradict"):
+        parsed("  label-selected-only: true\n  label-all-bubbles: true\n")
+    with pytest.raises(SystemExit):  # argparse: not allowed together
+        build_parser().parse_args(["--label-selected-only", "--label-all-bubbles"])
 
 
 def test_experiment_configs_parse():

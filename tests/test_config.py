@@ -22,10 +22,11 @@ def test_demo_yaml_states_the_demo_defaults():
     options = {k.replace("-", "_"): v for k, v in section.items() if k not in ("demo-sky", "out")}
     expected = {k: list(v) if isinstance(v, tuple) else v for k, v in DEMO_OPTIONS.items()}
     assert options == expected
-    # The shipped detector's recipe is the demo's.
+    # The shipped detector's recipe is the demo's, with the label rule it was trained with.
     shipped = yaml.safe_load((REPO / "experiments" / "default_model.yaml").read_text())["fit"]
-    assert {k: v for k, v in shipped.items() if k not in ("out", "seed")} == \
+    assert {k: v for k, v in shipped.items() if k not in ("out", "seed", "label-all-bubbles")} == \
         {k: v for k, v in section.items() if k != "out"}
+    assert shipped["label-all-bubbles"] is True
 
 
 def test_fit_config_owns_the_command_line_defaults():

@@ -436,10 +436,10 @@ def test_paper_samples_are_seven_views_of_each_bubble_per_epoch(inputs, split, t
 def test_labels_of_the_selected_bubbles_only(inputs, split, tmp_path_factory):
     tiles, catalogue, selection = inputs
     cache = tmp_path_factory.mktemp("cache_labels")
-    every = TrainingData(tiles, catalogue, selection, split, "train", DataConfig(size=64, negatives_per_tile=20),
-                         cache)
-    chosen = TrainingData(tiles, catalogue, selection, split, "train",
-                          DataConfig(size=64, negatives_per_tile=20, label_all_bubbles=False), cache)
+    every = TrainingData(tiles, catalogue, selection, split, "train",
+                         DataConfig(size=64, negatives_per_tile=20, label_all_bubbles=True), cache)
+    chosen = TrainingData(tiles, catalogue, selection, split, "train", DataConfig(size=64, negatives_per_tile=20),
+                          cache)
     assert len(every._tile_data[0].boxes) == len(catalogue)
     assert len(chosen._tile_data[0].boxes) == int(select(catalogue, selection).sum()) < len(catalogue)
     n_every = sum(int((every.positive(k).labels > 0).sum()) for k in range(len(every.positives)))

@@ -110,8 +110,9 @@ class FitConfig:
     the selected), `paper_exact` (8-bit inputs like the paper's PNGs),
     `clusters`, `drop_clusters`, `cluster_weights` (negative clustering),
     `max_crop_scale` and `crop_rule` (augmentation), `samples_per_bubble`
-    (1, or the paper's 7 per epoch), `label_selected_only` (the paper: only
-    the selected bubbles are boxes), `clip_sigma`, `norm_level` and
+    (1, or the paper's 7 per epoch), `label_selected_only` (only the
+    selected bubbles are boxes, as in the paper, the default; False: every
+    catalogue bubble), `clip_sigma`, `norm_level` and
     `star_mask` (normalisation), `missing_data` (how NaN pixels are handled: the paper's
     ``"fill-max"`` or ``"interpolate"``), `zeros` (``"edge"``: zero pixels
     are an external galaxy's coverage edge, the original's rule for them),

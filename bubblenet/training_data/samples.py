@@ -13,9 +13,10 @@ epoch: the centred crop, one translated crop, its three rotations and its
 two flips. The translated crop's scale is uniform in half-size over MajAxis
 (ours) or, as the paper draws it, uniform in MajAxis over half-size
 (``crop_rule="paper"``: s = 1 / U(0.17, 0.58), median 2.67 rather than 3.8).
-Every catalogue bubble in the crop is labelled (ours), or only the selected
-ones (``label_all_bubbles=False``, the paper's), by the paper's rules for
-boxes cut by the frame.
+The selected bubbles in the crop are labelled, by the paper's rules for
+boxes cut by the frame, and the other catalogue bubbles are background, as
+in the paper; ``label_all_bubbles=True`` labels every catalogue bubble
+instead (bubblenet's rule before the ablation of ``docs/ablation.md``).
 
 Negatives: crops of the same size distribution from sky where catalogue
 bubbles are masked — by default the core (a disk of Reff/4, the paper's
@@ -89,8 +90,11 @@ class DataConfig:
         crop in one of eight symmetries), or the paper's seven (centred;
         translated; its three rotations; its two flips).
     label_all_bubbles : bool
-        Label every catalogue bubble in a crop (ours), or only the selected
-        ones (the paper), whose other bubbles are then background.
+        Label every catalogue bubble in a crop, or only the selected ones
+        (the paper's rule and the default), whose other bubbles are then
+        background. Measured in ``docs/ablation.md``: labelling only the
+        selected bubbles gives the better detector, strict F2 0.60 ± 0.04
+        against 0.46 ± 0.05 over 3 seeds.
     mask : {"core", "box"}
         What of each catalogue bubble is kept out of negatives.
     core_fraction : float
@@ -126,7 +130,7 @@ class DataConfig:
     crop_rule: str = "uniform"
     centred_fraction: float = 1 / 7
     samples_per_bubble: int = 1
-    label_all_bubbles: bool = True
+    label_all_bubbles: bool = False
     mask: str = "core"
     core_fraction: float = 0.25
     mask_all_bubbles: bool = True
