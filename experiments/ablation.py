@@ -4,15 +4,16 @@ For each seed and each variant (bubblenet's recipe when the table was measured, 
 baseline with one switch flipped), train the fit demo's detector, keep its test-tile scores (on the sky, each bubble once), and run
 it on the real MWP field at l = 41.3° scored one-to-one against every MWP DR2 bubble there. Finished runs
 are skipped, so running the same command again resumes. Writes ``OUT/results.jsonl`` (one line per run)
-and ``OUT/ablation.md`` (the table: mean ± standard deviation over the seeds run).
+and ``OUT/ablation.md`` (the table: mean ± standard deviation over the seeds run); ``--docs FILE`` puts
+the tables into FILE too, between its marker lines (`MARKERS`).
 
     python experiments/ablation.py --config experiments/ablation.yaml [--seeds 0 1] [--variants baseline paper]
-    python experiments/ablation.py --config experiments/ablation.yaml --table-only
+    python experiments/ablation.py --config experiments/ablation.yaml --table-only --docs docs/ablation.md
     python experiments/ablation.py --config experiments/ablation.yaml --rescore baseline --seeds 0
 
 ``--rescore VARIANT`` scores that variant's trained detectors again with each search of the config's
 ``search_variants`` (and with the original's threshold step of 0.01 and survey cut at 0.95), without
-training: ``OUT/rescore.jsonl``.
+training: ``OUT/rescore.jsonl``, and its table ``OUT/rescore.md``.
 """
 
 from __future__ import annotations
@@ -151,6 +152,29 @@ COLUMNS = (("test recall", lambda r: r["test_recall"]), ("strict precision", lam
            ("real clear found", lambda r: r["real"]["clear_found"]),
            ("real unmatched / deg²", lambda r: r["real"]["unmatched_per_deg2"]))
 
+RESCORE_COLUMNS = (("test recall", lambda r: r["test_recall"]), ("precision", lambda r: r["test_precision"]),
+                   ("strict precision", lambda r: r["test_strict_precision"]),
+                   ("strict F2", lambda r: r["test_strict_f2"]),
+                   ("real DR2 found", lambda r: r["real"]["dr2_found"]),
+                   ("real clear found", lambda r: r["real"]["clear_found"]),
+                   ("real unmatched / deg²", lambda r: r["real"]["unmatched_per_deg2"]))
+
+#: Where `--docs FILE` puts each table: between these two lines of the file.
+MARKERS = {"table": ("<!-- the table of runs/ablation/ablation.md -->", "<!-- end of the table -->"),
+           "rescore": ("<!-- the table of runs/ablation/rescore.md -->", "<!-- end of the rescore table -->")}
+
+
+def mean_spread(values) -> str:
+    """``mean ± sd`` (ddof 1) of a table cell, or the value alone for one seed."""
+    values = np.asarray(values, float)
+    spread = f" ± {values.std(ddof=1):.2f}" if len(values) > 1 else ""
+    return f"{values.mean():.2f}{spread}"
+
+
+def seed_list(rows: list[dict]) -> str:
+    """The seeds of `rows`, in order: ``0,1,2``."""
+    return ",".join(str(r["seed"]) for r in sorted(rows, key=lambda r: r["seed"]))
+
 
 def table(rows: list[dict], variants: list[str]) -> str:
     """The Markdown table: per variant, mean ± standard deviation (ddof 1) over the seeds run."""
@@ -158,16 +182,53 @@ def table(rows: list[dict], variants: list[str]) -> str:
              "|---" * (len(COLUMNS) + 2) + "|"]
     for name in variants:
         mine = [r for r in rows if r["variant"] == name]
-        if not mine:
-            continue
-        cells = []
-        for _, get in COLUMNS:
-            values = np.array([get(r) for r in mine], float)
-            spread = f" ± {values.std(ddof=1):.2f}" if len(values) > 1 else ""
-            cells.append(f"{values.mean():.2f}{spread}")
-        seeds = ",".join(str(r["seed"]) for r in sorted(mine, key=lambda r: r["seed"]))
-        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
+        if mine:
+            cells = [mean_spread([get(r) for r in mine]) for _, get in COLUMNS]
+            lines.append(f"| {name} | {seed_list(mine)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def rescore_table(rows: list[dict]) -> str:
+    """The Markdown table of `--rescore` rows: per variant, search and threshold step, mean ± sd over seeds.
+
+    The threshold chosen on validation (one per seed), the scores at it, and the test search's time over
+    that of the detector's own search for the same seed. The original's survey cut at 0.95 does not
+    depend on the step: one row per search.
+    """
+    rows = list({(r["variant"], r["seed"], r["search"], r["step"], r["cut"]): r for r in rows}.values())
+    own = {(r["variant"], r["seed"]): r["test_search_seconds"] for r in rows if r["search"] == "own"}
+    lines = ["| detectors | search | threshold | seeds | chosen | " + " | ".join(c for c, _ in RESCORE_COLUMNS)
+             + " | test search time |", "|---" * (len(RESCORE_COLUMNS) + 6) + "|"]
+    groups = {}
+    for r in sorted(rows, key=lambda r: (r["cut"] != "validation", -r["step"])):
+        if r["cut"] == "validation" or r["step"] == 0.05:
+            how = f"validation, steps of {r['step']}" if r["cut"] == "validation" else "0.95 (the original's cut)"
+            groups.setdefault((r["variant"], r["search"]), {}).setdefault(how, []).append(r)
+    for (variant, search), hows in groups.items():
+        for how, mine in hows.items():
+            lines.append(_rescore_line(variant, search, how, mine, own))
+    return "\n".join(lines) + "\n"
+
+
+def _rescore_line(variant: str, search: str, how: str, mine: list[dict], own: dict) -> str:
+    """One row of `rescore_table`: the seeds' rows `mine` of one detector variant, search and threshold rule."""
+    mine = sorted(mine, key=lambda r: r["seed"])
+    chosen = ", ".join(f"{r['threshold']:.2f}" for r in mine)
+    scored_on_real = all("real" in r for r in mine)  # the 0.95 cut is not run on the real field
+    cells = [mean_spread([get(r) for r in mine]) if scored_on_real or not name.startswith("real") else ""
+             for name, get in RESCORE_COLUMNS]
+    ratio = "1" if search == "own" else mean_spread([r["test_search_seconds"] / own[(variant, r["seed"])]
+                                                      for r in mine])
+    return f"| {variant} | {search} | {how} | {seed_list(mine)} | {chosen} | " + " | ".join(cells) + f" | {ratio}× |"
+
+
+def fill_between_markers(text: str, markers: tuple[str, str], table_text: str, name: str) -> str:
+    """`text` with what lies between the two `markers` lines replaced by `table_text`."""
+    start, end = markers
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise SystemExit(f"{name}: needs one line {start!r} and, after it, one line {end!r}")
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + table_text + end + rest.split(end, 1)[1]
 
 
 def main(argv=None) -> int:
@@ -175,7 +236,9 @@ def main(argv=None) -> int:
     parser.add_argument("--config", type=Path, default=Path("experiments/ablation.yaml"))
     parser.add_argument("--seeds", type=int, nargs="*", help="default: the config's")
     parser.add_argument("--variants", nargs="*", help="default: all of the config's")
-    parser.add_argument("--table-only", action="store_true", help="only write the table of the runs done")
+    parser.add_argument("--table-only", action="store_true", help="only write the tables of the runs done")
+    parser.add_argument("--docs", type=Path, metavar="FILE",
+                        help="also put the tables into FILE (docs/ablation.md) between its marker lines")
     parser.add_argument("--rescore", metavar="VARIANT",
                         help="score VARIANT's trained detectors again with the config's search_variants")
     args = parser.parse_args(argv)
@@ -214,9 +277,21 @@ def main(argv=None) -> int:
                 with open(results, "a") as stream:
                     stream.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
+    tables = {"table": table(rows, variants)}
     with atomic_path(out / "ablation.md") as tmp:
-        Path(tmp).write_text(table(rows, variants))
-    print(table(rows, variants))
+        Path(tmp).write_text(tables["table"])
+    rescored = out / "rescore.jsonl"
+    if rescored.exists():
+        tables["rescore"] = rescore_table([json.loads(line) for line in rescored.read_text().splitlines()])
+        with atomic_path(out / "rescore.md") as tmp:
+            Path(tmp).write_text(tables["rescore"])
+    if args.docs:
+        text = args.docs.read_text()
+        for key, table_text in tables.items():
+            text = fill_between_markers(text, MARKERS[key], table_text, str(args.docs))
+        with atomic_path(args.docs) as tmp:
+            Path(tmp).write_text(text)
+    print("\n".join(tables.values()))
     return 0
 
 

@@ -62,17 +62,48 @@ def test_paper_presets_set_every_switch_to_the_original(name):
     assert config.thresholds == tuple(np.round(np.arange(0.50, 0.951, 0.01), 2))
 
 
-def test_ablation_variants_flip_one_switch_each():
-    """experiments/ablation.yaml: `baseline` is the demo's recipe as the table measured it (every catalogue
-    bubble labelled), `paper` the original's on every training-side switch, and each other variant the baseline
-    with one departure (or one pair) flipped to the original."""
+def _ablation_script():
     import importlib.util
-
-    from bubblenet.training.config import DEMO_OPTIONS
 
     spec = importlib.util.spec_from_file_location("ablation", EXPERIMENTS / "ablation.py")
     ablation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ablation)
+    return ablation
+
+
+def test_ablation_tables_give_each_seeds_mean_and_spread_and_fill_the_docs():
+    ablation = _ablation_script()
+    real = {"dr2_recall": 0.25, "clear_found": 2, "unmatched_per_deg2": 4.0, "dr2_found": 3}
+    runs = [{"variant": "baseline", "seed": s, "test_recall": r, "test_strict_precision": 0.5, "test_f2": 0.6,
+             "test_strict_f2": 0.4, "real": real} for s, r in ((1, 0.6), (0, 0.4))]
+    text = ablation.table(runs + [{**runs[0], "variant": "paper", "seed": 0}], ["baseline", "paper", "unrun"])
+    assert "| baseline | 0,1 | 0.50 ± 0.14 | 0.50 ± 0.00 |" in text
+    assert "| paper | 0 | 0.60 | 0.50 |" in text and "unrun" not in text
+    search = {"variant": "baseline", "step": 0.05, "test_recall": 0.5, "test_precision": 0.5,
+              "test_strict_precision": 0.5, "test_strict_f2": 0.5}
+    rescored = [{**search, "seed": s, "search": name, "cut": cut, "threshold": 0.95 if cut == "0.95" else 0.7,
+                 "test_search_seconds": seconds, **({"real": real} if cut == "validation" else {})}
+                for s in (0, 1) for name, seconds in (("own", 10.0 * (s + 1)), ("paper-windows", 40.0 * (s + 1)))
+                for cut in ("validation", "0.95")]
+    lines = ablation.rescore_table(rescored + rescored[:1]).splitlines()  # a row run twice counts once
+    assert len(lines) == 2 + 4
+    assert lines[2].startswith("| baseline | own | validation, steps of 0.05 | 0,1 | 0.70, 0.70 | 0.50 ± 0.00 |")
+    assert lines[3].startswith("| baseline | own | 0.95 (the original's cut) | 0,1 | 0.95, 0.95 |")
+    assert lines[3].endswith("|  |  |  | 1× |") and lines[4].endswith("| 4.00 ± 0.00× |")
+    start, end = ablation.MARKERS["table"]
+    page = f"intro\n{start}\nold table\n{end}\nreading\n"
+    assert ablation.fill_between_markers(page, (start, end), text, "page") == f"intro\n{start}\n{text}{end}\nreading\n"
+    with pytest.raises(SystemExit, match="page: needs one line"):
+        ablation.fill_between_markers("no markers", (start, end), text, "page")
+
+
+def test_ablation_variants_flip_one_switch_each():
+    """experiments/ablation.yaml: `baseline` is the demo's recipe as the table measured it (every catalogue
+    bubble labelled), `paper` the original's on every training-side switch, and each other variant the baseline
+    with one departure (or one pair) flipped to the original."""
+    from bubblenet.training.config import DEMO_OPTIONS
+
+    ablation = _ablation_script()
     settings = yaml.safe_load((EXPERIMENTS / "ablation.yaml").read_text())
     configs = ablation.variant_configs(settings)
     default = configs["baseline"]
