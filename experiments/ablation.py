@@ -51,25 +51,12 @@ def real_field_scores(folder: Path, i8: Path, m24: Path) -> dict:
 
 def real_field_table_scores(found, i8: Path) -> dict:
     """`real_field_scores` of detections already made (`bubblenet.find_bubbles`' table)."""
-    from astropy import units as u
-
     import bubblenet
     from bubblenet.catalogues.tables import read_selection
-    from bubblenet.evaluation.scoring import reference_catalogue, score_catalogue
-    from bubblenet.sky.mosaics import open_image
+    from bubblenet.evaluation.scoring import field_scores, image_area_deg2, reference_catalogue
 
-    table = bubblenet.api._detection_table(found)
-    dr2 = reference_catalogue("mwp_dr2")
-    every = score_catalogue(table, dr2, set(np.asarray(dr2["name"]).astype(str)))
-    clear = score_catalogue(table, dr2, read_selection("clear"))
-    image = open_image(i8)
-    data = image.read()
-    area = float(np.isfinite(data).sum()) * (image.pixel_scale.to_value(u.deg)) ** 2
-    strict, strict_clear = every.scores["strict"], clear.scores["strict"]
-    return {"detections": len(table), "dr2": int(every.selected.sum()), "dr2_found": strict["tp"],
-            "dr2_recall": strict["recall"], "clear": int(clear.selected.sum()), "clear_found": strict_clear["tp"],
-            "clear_recall": strict_clear["recall"], "unmatched": strict["fp"], "area_deg2": area,
-            "unmatched_per_deg2": strict["fp"] / area}
+    return field_scores(bubblenet.api._detection_table(found), reference_catalogue("mwp_dr2"),
+                        read_selection("clear"), image_area_deg2(i8))
 
 
 def run_one(name: str, seed: int, config, out: Path, cache: Path, demo_sky: Path, real: dict) -> dict:

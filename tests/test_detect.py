@@ -218,6 +218,37 @@ def test_evaluate_scores_the_detections_and_cross_matches_them(detected, test_ti
     assert "missing column" in capsys.readouterr().err
 
 
+def test_field_scores_count_every_catalogue_bubble_once_and_the_unmatched_per_deg2():
+    """Detections placed by hand on the real l = 41.3° field: 3 on DR2 bubbles (one clear), 2 on none."""
+    from conftest import MWP8
+
+    from bubblenet.catalogues.tables import read_selection, select
+    from bubblenet.evaluation.scoring import field_scores, image_area_deg2, reference_catalogue, searched
+
+    dr2, clear = reference_catalogue("mwp_dr2"), read_selection("clear")
+    meta = {"inputs8": [str(MWP8)]}
+    glon, glat = np.asarray(dr2["glon"], float), np.asarray(dr2["glat"], float)
+    inside = np.flatnonzero(searched(Table(meta=meta), glon, glat))
+    chosen = dr2[inside]
+    is_clear = select(chosen, clear)
+    hits = [int(np.flatnonzero(is_clear)[0])] + [int(k) for k in np.flatnonzero(~is_clear)[:2]]
+    # Two detections far from every bubble: the image's corners, 0.1° in.
+    far_l = [41.30 + 0.65, 41.30 - 0.65]
+    table = Table({"glon": np.concatenate([glon[inside][hits], far_l]),
+                   "glat": np.concatenate([glat[inside][hits], [-0.13 + 0.27, -0.13 - 0.27]]),
+                   "radius_arcmin": np.concatenate([np.asarray(chosen["maj_axis"], float)[hits], [0.3, 0.3]]),
+                   "score": [0.9] * 5}, meta=meta)
+    area = image_area_deg2(MWP8)
+    assert area == pytest.approx(1.125, rel=1e-3)  # 800 x 400 px at 6.75"/px
+    result = field_scores(table, dr2, clear, area)
+    assert (result["dr2"], result["clear"]) == (14, 6)  # the field's DR2 bubbles, and its clear ones
+    assert (result["detections"], result["dr2_found"], result["clear_found"], result["unmatched"]) == (5, 3, 1, 2)
+    assert result["dr2_recall"] == pytest.approx(3 / 14) and result["unmatched_per_deg2"] == pytest.approx(2 / area)
+    # A second detection of the same bubble is unmatched: one-to-one.
+    again = field_scores(Table(np.concatenate([np.array(table), np.array(table[:1])]), meta=meta), dr2, clear, area)
+    assert (again["dr2_found"], again["unmatched"]) == (3, 3)
+
+
 def test_shipped_detector_on_the_real_mwp_field(tmp_path):
     """The real l = 41.3° field: the synthetic-trained detector finds most of its 6 clear DR2 bubbles."""
     from conftest import MWP8, MWP24

@@ -20,7 +20,8 @@ from astropy import units as u
 from bubblenet.conventions import BOX_SCALE, inside_sky
 from bubblenet.errors import InputError
 
-__all__ = ["Evaluation", "read_detections", "searched", "score_catalogue", "reference_catalogue"]
+__all__ = ["Evaluation", "read_detections", "searched", "score_catalogue", "reference_catalogue", "field_scores",
+           "image_area_deg2"]
 
 #: Columns a detection table must have.
 DETECTION_COLUMNS = ("glon", "glat", "radius_arcmin", "score")
@@ -153,3 +154,48 @@ def score_catalogue(table, reference, selection, *, l_range=None, b_range=None,
     scores = score_geometry(cover, distance, det_half, np.asarray(detections["score"], float), bubble_half,
                             selected[inside])
     return Evaluation(detections, reference[inside], selected[inside], scores, cover >= COVERAGE)
+
+
+def image_area_deg2(path: str | os.PathLike) -> float:
+    """The sky area of an image's finite pixels, deg²."""
+    from bubblenet.sky.mosaics import open_image
+
+    image = open_image(path)
+    return float(np.isfinite(image.read()).sum()) * image.pixel_scale.to_value(u.deg) ** 2
+
+
+def field_scores(table, reference, clear, area_deg2: float) -> dict:
+    """One field's detections scored one-to-one (the strict rule) against every catalogue bubble in it.
+
+    The measure of how a detector does on one field, real or synthetic, used
+    to compare the two (``benchmarks/bench_transfer.py``,
+    ``experiments/ablation.py``): every catalogue bubble counts, not only the
+    selected ones, since a real bubble that is not clear is still no false
+    positive; the selected (clear) ones are counted apart.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        The field's detections (`read_detections`' layout), searched on an
+        8 µm image its metadata names (`searched`).
+    reference : astropy.table.Table
+        The catalogue (`reference_catalogue`).
+    clear : collection of str
+        Names of the selected bubbles.
+    area_deg2 : float
+        The area searched (`image_area_deg2`), for the unmatched detections per deg².
+
+    Returns
+    -------
+    dict
+        ``detections``; ``dr2`` (catalogue bubbles inside), ``dr2_found``, ``dr2_recall``; ``clear``,
+        ``clear_found``, ``clear_recall``; ``unmatched`` (detections matching no catalogue bubble),
+        ``area_deg2`` and ``unmatched_per_deg2``.
+    """
+    every = score_catalogue(table, reference, set(np.asarray(reference["name"]).astype(str)))
+    selected = score_catalogue(table, reference, clear)
+    strict, strict_clear = every.scores["strict"], selected.scores["strict"]
+    return {"detections": len(every.detections), "dr2": int(every.selected.sum()), "dr2_found": strict["tp"],
+            "dr2_recall": strict["recall"], "clear": int(selected.selected.sum()), "clear_found": strict_clear["tp"],
+            "clear_recall": strict_clear["recall"], "unmatched": strict["fp"], "area_deg2": float(area_deg2),
+            "unmatched_per_deg2": strict["fp"] / float(area_deg2)}

@@ -1,0 +1,127 @@
+"""Benchmark: the sim-to-real gap of a detector, on the real MWP field at l = 41.3° and on its synthetic twins.
+
+The real field is the Milky Way Project's GLM_04130-0013 (`tests/data/images`:
+8 and 24 µm planes in display units, approximate WCS, 800 × 400 px at
+6.75″/px, 1.125 deg²). Its twins are synthetic skies of the same strip drawn
+on exactly its pixel grid (`bubblenet.synth.realism.mwp_field_twin`), one per
+seed, holding the same 14 MWP DR2 bubbles (6 of them clear). The detector
+searches each field the same way (its own search and threshold, or those
+given), and each field is scored the same way: one-to-one under the strict
+rule against every DR2 bubble inside it (`bubblenet.evaluation.scoring.field_scores`).
+
+Prints one JSON line: per field its DR2 recall, clear bubbles found and
+detections matching no DR2 bubble per deg²; the twins' mean and standard
+deviation over the seeds; the real field's values beside the twins'
+(unmatched ratio, recall difference); and the targets of issue #15 for the
+shipped detector with whether each is met: unmatched per deg² at most 1.5×
+the twin's, DR2 recall within 0.1 of the twin's, at least 5 of the 6 clear
+bubbles found with at most 15 unmatched detections per deg².
+
+Known difference that this benchmark does not remove yet: the real planes
+are display-stretched images, the twins calibrated MJy/sr (the twin option
+to write MWP-like display planes is part of issue #15).
+
+    python benchmarks/bench_transfer.py [--model PATH] [--seeds 0 1 2] [--previews DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_I8 = REPO / "tests" / "data" / "images" / "mwp_GLM_04130-0013_I4_8um_approxwcs.fits"
+REAL_M24 = REPO / "tests" / "data" / "images" / "mwp_GLM_04130-0013_M1_24um_approxwcs.fits"
+
+#: Issue #15's targets on the real field, for the shipped detector.
+TARGETS = {"unmatched_ratio_at_most": 1.5, "dr2_recall_within": 0.1, "clear_found_at_least": 5,
+           "real_unmatched_per_deg2_at_most": 15.0}
+
+MEASURES = ("dr2_recall", "clear_found", "unmatched_per_deg2")
+
+
+def field(detector, i8: Path, m24: Path, reference, clear, *, threshold=None, preview: Path | None = None) -> dict:
+    """Search one field with `detector` and score it (`bubblenet.evaluation.scoring.field_scores`)."""
+    import bubblenet
+    from bubblenet.evaluation.scoring import field_scores, image_area_deg2
+
+    start = time.perf_counter()
+    found = bubblenet.find_bubbles(i8, m24, detector=detector, threshold=threshold)
+    seconds = time.perf_counter() - start
+    table = bubblenet.api._detection_table(found)
+    if preview is not None:
+        from bubblenet.plotting import preview_detections
+        from bubblenet.sky.mosaics import open_image, pair_bands
+
+        preview_detections(pair_bands([open_image(i8)], [open_image(m24)])[0], table, preview,
+                           threshold=float(found.meta.get("threshold", 0.5)))
+    return {**field_scores(table, reference, clear, image_area_deg2(i8)), "seconds": round(seconds, 1)}
+
+
+def twin(detector, seed: int, folder: Path, *, threshold=None, preview: Path | None = None) -> dict:
+    """Draw the twin of the real field for `seed` in `folder`, search and score it."""
+    from bubblenet.catalogues.tables import read_catalogue, read_selection
+    from bubblenet.synth.realism import mwp_field_twin
+    from bubblenet.synth.survey import SELECTION_NAME
+
+    i8, m24, catalogue = mwp_field_twin(folder, seed=seed)
+    return field(detector, i8, m24, read_catalogue(catalogue), read_selection(catalogue.parent / SELECTION_NAME),
+                 threshold=threshold, preview=preview)
+
+
+def summary(real: dict, twins: list[dict]) -> dict:
+    """The twins' mean and spread per measure, the real field beside them, and issue #15's targets."""
+    spread = {k: {"mean": float(np.mean([t[k] for t in twins])),
+                  "sd": float(np.std([t[k] for t in twins], ddof=1)) if len(twins) > 1 else 0.0}
+              for k in MEASURES}
+    twin_unmatched = spread["unmatched_per_deg2"]["mean"]
+    ratio = real["unmatched_per_deg2"] / twin_unmatched if twin_unmatched > 0 else float("inf")
+    recall_gap = real["dr2_recall"] - spread["dr2_recall"]["mean"]
+    met = {"unmatched_ratio": ratio <= TARGETS["unmatched_ratio_at_most"],
+           "dr2_recall": abs(recall_gap) <= TARGETS["dr2_recall_within"],
+           "clear_found": real["clear_found"] >= TARGETS["clear_found_at_least"],
+           "real_unmatched": real["unmatched_per_deg2"] <= TARGETS["real_unmatched_per_deg2_at_most"]}
+    return {"twin": spread, "unmatched_ratio": ratio, "dr2_recall_real_minus_twin": recall_gap, "targets": TARGETS,
+            "met": met}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="detector folder or model file (default: the shipped detector)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="twin seeds")
+    parser.add_argument("--threshold", type=float, help="confidence threshold (default: the detector's)")
+    parser.add_argument("--previews", type=Path, metavar="DIR",
+                        help="write real.png and twin_s<SEED>.png, the fields with their detections, there")
+    args = parser.parse_args(argv)
+
+    from bubblenet.catalogues.tables import read_selection
+    from bubblenet.detection.detector import load_detector
+    from bubblenet.evaluation.scoring import reference_catalogue
+
+    detector = load_detector(args.model)
+    if args.previews is not None:
+        args.previews.mkdir(parents=True, exist_ok=True)
+
+    def preview(name: str) -> Path | None:
+        return None if args.previews is None else args.previews / f"{name}.png"
+
+    real = field(detector, REAL_I8, REAL_M24, reference_catalogue("mwp_dr2"), read_selection("clear"),
+                 threshold=args.threshold, preview=preview("real"))
+    twins = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            twins[seed] = twin(detector, seed, Path(tmp) / f"s{seed}", threshold=args.threshold,
+                               preview=preview(f"twin_s{seed}"))
+    print(json.dumps({"benchmark": "transfer", "detector": str(args.model or "shipped: lite_synthetic"),
+                      "threshold": args.threshold if args.threshold is not None else detector.threshold,
+                      "real": real, "twins": {str(s): t for s, t in twins.items()},
+                      **summary(real, list(twins.values()))}))
+
+
+if __name__ == "__main__":
+    main()
