@@ -4,22 +4,21 @@ The real field is the Milky Way Project's GLM_04130-0013 (`tests/data/images`:
 8 and 24 µm planes in display units, approximate WCS, 800 × 400 px at
 6.75″/px, 1.125 deg²). Its twins are synthetic skies of the same strip drawn
 on exactly its pixel grid (`bubblenet.synth.realism.mwp_field_twin`), one per
-seed, holding the same 14 MWP DR2 bubbles (6 of them clear). The detector
+seed, holding the same 14 MWP DR2 bubbles (6 of them clear), each written
+twice: in MJy/sr as the synthetic survey draws it, and in the real planes'
+display stretch and 8-bit levels (`bubblenet.synth.display.match_display`),
+the like-with-like comparison that the targets use. The detector
 searches each field the same way (its own search and threshold, or those
 given), and each field is scored the same way: one-to-one under the strict
 rule against every DR2 bubble inside it (`bubblenet.evaluation.scoring.field_scores`).
 
 Prints one JSON line: per field its DR2 recall, clear bubbles found and
-detections matching no DR2 bubble per deg²; the twins' mean and standard
-deviation over the seeds; the real field's values beside the twins'
-(unmatched ratio, recall difference); and the targets of issue #15 for the
-shipped detector with whether each is met: unmatched per deg² at most 1.5×
-the twin's, DR2 recall within 0.1 of the twin's, at least 5 of the 6 clear
-bubbles found with at most 15 unmatched detections per deg².
-
-Known difference that this benchmark does not remove yet: the real planes
-are display-stretched images, the twins calibrated MJy/sr (the twin option
-to write MWP-like display planes is part of issue #15).
+detections matching no DR2 bubble per deg²; for each kind of twin the mean
+and standard deviation over the seeds; the real field's values beside the
+display twins' (unmatched ratio, recall difference); and the targets of
+issue #15 for the shipped detector with whether each is met: unmatched per
+deg² at most 1.5× the twin's, DR2 recall within 0.1 of the twin's, at least
+5 of the 6 clear bubbles found with at most 15 unmatched detections per deg².
 
     python benchmarks/bench_transfer.py [--model PATH] [--seeds 0 1 2] [--previews DIR]
 """
@@ -63,30 +62,36 @@ def field(detector, i8: Path, m24: Path, reference, clear, *, threshold=None, pr
     return {**field_scores(table, reference, clear, image_area_deg2(i8)), "seconds": round(seconds, 1)}
 
 
-def twin(detector, seed: int, folder: Path, *, threshold=None, preview: Path | None = None) -> dict:
-    """Draw the twin of the real field for `seed` in `folder`, search and score it."""
+def twin(detector, seed: int, folder: Path, *, display: bool, threshold=None, preview: Path | None = None) -> dict:
+    """Draw the twin of the real field for `seed` in `folder` (in the real planes' stretch if `display`),
+    search and score it."""
     from bubblenet.catalogues.tables import read_catalogue, read_selection
     from bubblenet.synth.realism import mwp_field_twin
     from bubblenet.synth.survey import SELECTION_NAME
 
-    i8, m24, catalogue = mwp_field_twin(folder, seed=seed)
+    i8, m24, catalogue = mwp_field_twin(folder, seed=seed, display_like=(REAL_I8, REAL_M24) if display else None)
     return field(detector, i8, m24, read_catalogue(catalogue), read_selection(catalogue.parent / SELECTION_NAME),
                  threshold=threshold, preview=preview)
 
 
+def spread(twins: list[dict]) -> dict:
+    """Mean and standard deviation (ddof 1) over the twins' seeds, per measure."""
+    return {k: {"mean": float(np.mean([t[k] for t in twins])),
+                "sd": float(np.std([t[k] for t in twins], ddof=1)) if len(twins) > 1 else 0.0}
+            for k in MEASURES}
+
+
 def summary(real: dict, twins: list[dict]) -> dict:
-    """The twins' mean and spread per measure, the real field beside them, and issue #15's targets."""
-    spread = {k: {"mean": float(np.mean([t[k] for t in twins])),
-                  "sd": float(np.std([t[k] for t in twins], ddof=1)) if len(twins) > 1 else 0.0}
-              for k in MEASURES}
-    twin_unmatched = spread["unmatched_per_deg2"]["mean"]
+    """The real field beside the twins' mean, and issue #15's targets."""
+    spread_ = spread(twins)
+    twin_unmatched = spread_["unmatched_per_deg2"]["mean"]
     ratio = real["unmatched_per_deg2"] / twin_unmatched if twin_unmatched > 0 else float("inf")
-    recall_gap = real["dr2_recall"] - spread["dr2_recall"]["mean"]
+    recall_gap = real["dr2_recall"] - spread_["dr2_recall"]["mean"]
     met = {"unmatched_ratio": ratio <= TARGETS["unmatched_ratio_at_most"],
            "dr2_recall": abs(recall_gap) <= TARGETS["dr2_recall_within"],
            "clear_found": real["clear_found"] >= TARGETS["clear_found_at_least"],
            "real_unmatched": real["unmatched_per_deg2"] <= TARGETS["real_unmatched_per_deg2_at_most"]}
-    return {"twin": spread, "unmatched_ratio": ratio, "dr2_recall_real_minus_twin": recall_gap, "targets": TARGETS,
+    return {"unmatched_ratio": ratio, "dr2_recall_real_minus_twin": recall_gap, "targets": TARGETS,
             "met": met}
 
 
@@ -96,7 +101,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="twin seeds")
     parser.add_argument("--threshold", type=float, help="confidence threshold (default: the detector's)")
     parser.add_argument("--previews", type=Path, metavar="DIR",
-                        help="write real.png and twin_s<SEED>.png, the fields with their detections, there")
+                        help="write real.png, twin_s<SEED>.png and display_twin_s<SEED>.png, the fields with "
+                             "their detections, there")
     args = parser.parse_args(argv)
 
     from bubblenet.catalogues.tables import read_selection
@@ -112,15 +118,18 @@ def main(argv=None) -> None:
 
     real = field(detector, REAL_I8, REAL_M24, reference_catalogue("mwp_dr2"), read_selection("clear"),
                  threshold=args.threshold, preview=preview("real"))
-    twins = {}
+    twins = {"twins": {}, "display_twins": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            twins[seed] = twin(detector, seed, Path(tmp) / f"s{seed}", threshold=args.threshold,
-                               preview=preview(f"twin_s{seed}"))
+            for kind, prefix in (("twins", "twin"), ("display_twins", "display_twin")):
+                twins[kind][str(seed)] = twin(detector, seed, Path(tmp) / f"{prefix}_s{seed}",
+                                              display=kind == "display_twins", threshold=args.threshold,
+                                              preview=preview(f"{prefix}_s{seed}"))
     print(json.dumps({"benchmark": "transfer", "detector": str(args.model or "shipped: lite_synthetic"),
                       "threshold": args.threshold if args.threshold is not None else detector.threshold,
-                      "real": real, "twins": {str(s): t for s, t in twins.items()},
-                      **summary(real, list(twins.values()))}))
+                      "real": real, **twins, **{f"{kind}_spread": spread(list(rows.values()))
+                                                for kind, rows in twins.items()},
+                      **summary(real, list(twins["display_twins"].values()))}))
 
 
 if __name__ == "__main__":

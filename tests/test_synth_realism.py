@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bubblenet.synth.realism import REAL_PROFILES, mwp_field_twin, profile_rms
@@ -37,3 +38,36 @@ def test_twin_of_the_real_field_looks_real(tmp_path):
     # The shape, not only the distance: 24 µm peaks inside, 8 µm peaks near the rim.
     assert measured["mean_24um"][0] == max(measured["mean_24um"])
     assert max(range(10), key=lambda k: measured["mean_8um"][k]) in (2, 3, 4)
+
+
+def test_display_stretch_takes_the_real_planes_distribution_and_keeps_the_order():
+    from astropy.io import fits
+
+    from bubblenet.synth.display import match_display
+
+    real = fits.getdata(MWP24).astype(float)
+    rng = np.random.default_rng(0)
+    sky = rng.lognormal(0.0, 1.0, (200, 300))
+    sky[5, 5] = np.nan  # a saturated core
+    shown = match_display(sky, real)
+    assert shown.shape == sky.shape and shown[5, 5] == real.max() == 255
+    assert np.array_equal(shown, np.round(shown)) and shown.min() >= 0
+    finite = np.isfinite(sky)
+    order = np.argsort(sky[finite])
+    assert (np.diff(shown[finite][order]) >= 0).all()  # monotonic
+    for q in (10, 50, 90, 99):
+        assert abs(np.percentile(shown, q) - np.percentile(real, q)) <= 1.0, q
+    with pytest.raises(ValueError, match="no finite pixel"):
+        match_display(sky, np.full((3, 3), np.nan))
+
+
+def test_twin_of_the_real_field_in_its_display_stretch(tmp_path):
+    from astropy.io import fits
+
+    i8, m24, _ = mwp_field_twin(tmp_path, seed=0, display_like=(MWP8, MWP24))
+    for twin, real in ((i8, MWP8), (m24, MWP24)):
+        shown, header = fits.getdata(twin), fits.getheader(twin)
+        assert header["BUNIT"] == "8bit" and shown.shape == (400, 800)
+        real_data = fits.getdata(real).astype(float)
+        assert np.isfinite(shown).all() and set(np.unique(shown)) <= set(np.unique(real_data))
+        assert abs(np.median(shown) - np.median(real_data)) <= 1.0

@@ -38,13 +38,23 @@ def profile_rms(measured: dict) -> dict:
             for band in ("mean_24um", "mean_8um")}
 
 
-def mwp_field_twin(folder, *, seed: int = 0):
+def mwp_field_twin(folder, *, seed: int = 0, display_like=None):
     """Draw the synthetic twin of the real MWP field on the real field's pixel grid.
 
     Writes ``twin_I4_8um.fits`` and ``twin_M1_24um.fits`` (800 x 400 px,
     6.75″/px, centred on l = 41.30°, b = -0.13°) plus the survey they were
     cut from, so that ``bubble_profiles.py`` can measure them exactly as it
     measured the real images.
+
+    Parameters
+    ----------
+    folder : path-like
+    seed : int
+        The synthetic survey's seed.
+    display_like : (path-like, path-like), optional
+        The real field's 8 and 24 µm display planes: each twin plane is then
+        written in their stretch and 8-bit levels (`bubblenet.synth.display.match_display`;
+        ``BUNIT = '8bit'``) instead of MJy/sr.
 
     Returns
     -------
@@ -79,9 +89,16 @@ def mwp_field_twin(folder, *, seed: int = 0):
     data = tile.read(window)
     header = tile.window_wcs(window).to_header()
     out = []
-    for channel, name in ((CHANNEL_8UM, "twin_I4_8um.fits"), (CHANNEL_24UM, "twin_M1_24um.fits")):
+    planes = ((CHANNEL_8UM, "twin_I4_8um.fits"), (CHANNEL_24UM, "twin_M1_24um.fits"))
+    for k, (channel, name) in enumerate(planes):
+        plane, plane_header = data[..., channel], header.copy()
+        if display_like is not None:
+            from bubblenet.synth.display import match_display
+
+            plane = match_display(plane, fits.getdata(display_like[k]))
+            plane_header["BUNIT"] = ("8bit", "display levels, the real plane's stretch")
         path = folder / name
         with atomic_path(path) as tmp:
-            fits.PrimaryHDU(data[..., channel], header).writeto(tmp)
+            fits.PrimaryHDU(plane, plane_header).writeto(tmp)
         out.append(path)
     return out[0], out[1], files.catalogue
