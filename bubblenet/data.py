@@ -109,6 +109,10 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     samples.add_argument("--zeros", choices=ZERO_RULES, default=d.zeros,
                          help="zero pixels are data, or an external galaxy's coverage edge: replaced by the 1st "
                               "percentile, windows at least 70%% zero not used (edge, the original's rule)")
+    samples.add_argument("--display-stretch", type=float, default=d.display_stretch, metavar="SHARE",
+                         help="domain randomisation: this share of the training samples is seen through a random "
+                              "8-bit display stretch (linear, power, asinh or log between random percentiles), "
+                              "as display images such as the Milky Way Project's are made")
     samples.add_argument("--bands", choices=BANDS, default=d.bands,
                          help="what the detector sees: 24 + 8 µm, or 8 µm alone (its 24 µm input kept at zero)")
     samples.add_argument("--seed", type=int, default=d.seed, help="seed of every sample")

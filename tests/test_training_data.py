@@ -445,3 +445,42 @@ def test_labels_of_the_selected_bubbles_only(inputs, split, tmp_path_factory):
     n_every = sum(int((every.positive(k).labels > 0).sum()) for k in range(len(every.positives)))
     n_chosen = sum(int((chosen.positive(k).labels > 0).sum()) for k in range(len(chosen.positives)))
     assert len(chosen.positives) <= n_chosen < n_every
+
+
+def test_random_display_stretch_is_monotonic_8_bit_and_seeded():
+    from bubblenet.training_data.stretches import random_stretch
+
+    rng = np.random.default_rng(0)
+    window = np.stack([rng.lognormal(0, 1, (64, 64)), rng.normal(50, 5, (64, 64))], axis=-1)
+    shown = [random_stretch(window, np.random.default_rng(s)) for s in range(12)]
+    for image in shown:
+        assert image.shape == window.shape and image.dtype == np.float32
+        assert image.min() >= 0 and image.max() <= 255 and np.array_equal(image, np.round(image))
+        for c in range(2):
+            order = np.argsort(window[..., c], axis=None)
+            assert (np.diff(image[..., c].ravel()[order]) >= 0).all()  # monotonic in each band
+    assert np.array_equal(shown[3], random_stretch(window, np.random.default_rng(3)))
+    assert len({float(np.median(image[..., 0])) for image in shown}) > 6  # the curves differ
+
+
+def test_display_stretch_share_of_samples(inputs, split, tmp_path_factory):
+    tiles, catalogue, selection = inputs
+    cache = tmp_path_factory.mktemp("cache_stretch")
+    plain = TrainingData(tiles, catalogue, selection, split, "train", DataConfig(size=64, negatives_per_tile=20), cache)
+    every = TrainingData(tiles, catalogue, selection, split, "train",
+                         DataConfig(size=64, negatives_per_tile=20, display_stretch=1.0), cache)
+    half = TrainingData(tiles, catalogue, selection, split, "train",
+                        DataConfig(size=64, negatives_per_tile=20, display_stretch=0.5), cache)
+    n = 16
+    changed = []
+    for k in range(n):
+        a, b, c = plain.positive(k), every.positive(k), half.positive(k)
+        # The same crop, symmetry and boxes: only the pixels change.
+        assert a.crop == b.crop and np.array_equal(a.boxes, b.boxes) and np.array_equal(a.labels, b.labels)
+        assert not np.allclose(a.image, b.image)
+        assert np.array_equal(b.image, every.positive(k).image)  # deterministic
+        changed.append(not np.array_equal(a.image, c.image))
+    assert 3 <= sum(changed) <= n - 3
+    assert not np.allclose(plain.negative(0).image, every.negative(0).image)
+    with pytest.raises(ConfigError, match="display_stretch must be a share"):
+        DataConfig(display_stretch=1.5)

@@ -116,7 +116,8 @@ class FitConfig:
     `star_mask` (normalisation), `missing_data` (how NaN pixels are handled: the paper's
     ``"fill-max"`` or ``"interpolate"``), `zeros` (``"edge"``: zero pixels
     are an external galaxy's coverage edge, the original's rule for them),
-    `bands` (``"24+8"`` or ``"8"``),
+    `bands` (``"24+8"`` or ``"8"``), `display_stretch` (share of samples
+    seen through a random display stretch: domain randomisation),
     `seed` (of every sample and of the weights).
 
     Training: `preset`, `init` (``"glorot"`` or the paper's ``"kaiming"``),
@@ -175,6 +176,7 @@ class FitConfig:
     missing_data: str = _SEARCH.missing
     zeros: str = _SEARCH.zeros
     bands: str = _DATA.bands
+    display_stretch: float = _DATA.display_stretch
     seed: int = 0
     # training
     preset: str = "lite"
@@ -243,6 +245,8 @@ class FitConfig:
             need(math.isfinite(value) and value > 0, name, "must be > 0", value)
         need(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "must be >= 0",
              self.weight_decay)
+        need(isinstance(self.display_stretch, (int, float)) and 0 <= self.display_stretch <= 1, "display_stretch",
+             "must be a share in [0, 1]", self.display_stretch)
         need(self.max_crop_scale > _DATA.crop_scales[0], "max_crop_scale",
              f"must exceed the smallest translated crop, {_DATA.crop_scales[0]} MajAxis", self.max_crop_scale)
         need(all(-360 <= l <= 360 for l in self.test_l), "test_l", "must be longitudes in degrees", list(self.test_l))
@@ -282,8 +286,8 @@ class FitConfig:
                           samples_per_bubble=self.samples_per_bubble, label_all_bubbles=not self.label_selected_only,
                           clip_sigma=self.clip_sigma, norm_level=self.norm_level, star_mask=self.star_mask,
                           missing=self.missing_data,
-                          zeros=self.zeros,
-                          bands=self.bands, seed=self.seed)
+                          zeros=self.zeros, bands=self.bands, display_stretch=self.display_stretch,
+                          seed=self.seed)
 
     @property
     def normalisation(self):

@@ -46,6 +46,7 @@ from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, NORM_LEVELS, STA
                                              dihedral, keep_bands, labels_in_crop, process)
 from bubblenet.errors import ConfigError
 from bubblenet.training_data.splits import Split, forbidden_boxes
+from bubblenet.training_data.stretches import random_stretch
 from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES, BadMap, TileCache
 
 __all__ = ["DataConfig", "TrainingData", "Sample", "CROP_RULES", "PAPER_SYMMETRIES"]
@@ -119,6 +120,12 @@ class DataConfig:
         What the tiles' zero pixels are (`bubblenet.sky.tilecache.ZERO_RULES`).
     bands : {"24+8", "8"}
         What the detector sees (`bubblenet.training_data.cutouts.keep_bands`).
+    display_stretch : float
+        Share of samples (positives and negatives alike) whose cut-out is
+        seen through a random display stretch before processing
+        (`bubblenet.training_data.stretches.random_stretch`; domain
+        randomisation for display images such as the Milky Way Project's).
+        0 by default.
     seed : int
     """
 
@@ -144,9 +151,12 @@ class DataConfig:
     missing: str = "fill-max"
     zeros: str = "data"
     bands: str = "24+8"
+    display_stretch: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
+        if not 0.0 <= self.display_stretch <= 1.0:
+            raise ConfigError(f"display_stretch must be a share in [0, 1], got {self.display_stretch!r}")
         if self.crop_rule not in CROP_RULES:
             raise ConfigError(f"crop_rule must be one of {', '.join(CROP_RULES)}, got {self.crop_rule!r}")
         if self.samples_per_bubble not in (1, 7):
@@ -372,10 +382,14 @@ class TrainingData:
         rng = np.random.default_rng([self.config.seed, 4, index, k])
         return self.negatives[index], int(rng.integers(8))
 
-    def render(self, crop: Crop, symmetry: int, *, labelled: bool = True) -> Sample:
-        """Cut, process and transform one crop into a `Sample`."""
+    def render(self, crop: Crop, symmetry: int, *, labelled: bool = True, stretch: np.random.Generator | None = None
+               ) -> Sample:
+        """Cut, process and transform one crop into a `Sample` (through a random display stretch drawn from
+        `stretch`, if given)."""
         data = self._tile_data[crop.tile]
         window = data.cache.window(crop.x0, crop.y0, crop.side)
+        if stretch is not None:
+            window = random_stretch(window, stretch)
         image = process(window, self.config.size, pixscale_arcsec=data.pixscale, mask_stars=self.config.mask_stars,
                         stars=data.cache.stars_window(crop.x0, crop.y0, crop.side), quantize=self.config.quantize,
                         norm=self.config.normalisation)
@@ -390,11 +404,18 @@ class TrainingData:
 
     def positive(self, k: int) -> Sample:
         """Positive sample `k`."""
-        return self.render(*self.positive_crop(k))
+        return self.render(*self.positive_crop(k), stretch=self._stretch(5, k))
 
     def negative(self, index: int, k: int = 0) -> Sample:
         """Negative pool entry `index`, `k`-th use (its symmetry varies with `k`)."""
-        return self.render(*self.negative_crop(index, k), labelled=False)
+        return self.render(*self.negative_crop(index, k), labelled=False, stretch=self._stretch(6, index, k))
+
+    def _stretch(self, *key: int) -> np.random.Generator | None:
+        """The generator of a sample's display stretch, or None for a sample seen as it is (deterministic)."""
+        if self.config.display_stretch == 0:
+            return None  # no draw at all: samples stay those of runs made before the option
+        rng = np.random.default_rng([self.config.seed, *key])
+        return rng if rng.uniform() < self.config.display_stretch else None
 
 
 def survey_inputs(*, folder=None, files8=(), files24=(), catalogue=None, selection=None):
