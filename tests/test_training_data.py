@@ -482,5 +482,7 @@ def test_display_stretch_share_of_samples(inputs, split, tmp_path_factory):
         changed.append(not np.array_equal(a.image, c.image))
     assert 3 <= sum(changed) <= n - 3
     assert not np.allclose(plain.negative(0).image, every.negative(0).image)
-    with pytest.raises(ConfigError, match="display_stretch must be a share"):
-        DataConfig(display_stretch=1.5)
+    assert np.array_equal(plain.negative(0).image, every.negative(0, stretched=False).image)  # clustering's view
+    for bad in (1.5, "half", True):
+        with pytest.raises(ConfigError, match="display_stretch must be a share"):
+            DataConfig(display_stretch=bad)

@@ -245,7 +245,8 @@ class FitConfig:
             need(math.isfinite(value) and value > 0, name, "must be > 0", value)
         need(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "must be >= 0",
              self.weight_decay)
-        need(isinstance(self.display_stretch, (int, float)) and 0 <= self.display_stretch <= 1, "display_stretch",
+        need(not isinstance(self.display_stretch, bool) and isinstance(self.display_stretch, (int, float))
+             and 0 <= self.display_stretch <= 1, "display_stretch",
              "must be a share in [0, 1]", self.display_stretch)
         need(self.max_crop_scale > _DATA.crop_scales[0], "max_crop_scale",
              f"must exceed the smallest translated crop, {_DATA.crop_scales[0]} MajAxis", self.max_crop_scale)

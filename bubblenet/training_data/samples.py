@@ -155,7 +155,8 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not 0.0 <= self.display_stretch <= 1.0:
+        share = self.display_stretch
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
             raise ConfigError(f"display_stretch must be a share in [0, 1], got {self.display_stretch!r}")
         if self.crop_rule not in CROP_RULES:
             raise ConfigError(f"crop_rule must be one of {', '.join(CROP_RULES)}, got {self.crop_rule!r}")
@@ -404,16 +405,19 @@ class TrainingData:
 
     def positive(self, k: int) -> Sample:
         """Positive sample `k`."""
-        return self.render(*self.positive_crop(k), stretch=self._stretch(5, k))
+        return self.render(*self.positive_crop(k), stretch=self._stretch(7, k))
 
-    def negative(self, index: int, k: int = 0) -> Sample:
-        """Negative pool entry `index`, `k`-th use (its symmetry varies with `k`)."""
-        return self.render(*self.negative_crop(index, k), labelled=False, stretch=self._stretch(6, index, k))
+    def negative(self, index: int, k: int = 0, *, stretched: bool = True) -> Sample:
+        """Negative pool entry `index`, `k`-th use (its symmetry varies with `k`); `stretched`: through its
+        display stretch, if `DataConfig.display_stretch` gives it one (clustering looks at the sky as it is)."""
+        stretch = self._stretch(8, index, k) if stretched else None
+        return self.render(*self.negative_crop(index, k), labelled=False, stretch=stretch)
 
     def _stretch(self, *key: int) -> np.random.Generator | None:
         """The generator of a sample's display stretch, or None for a sample seen as it is (deterministic)."""
         if self.config.display_stretch == 0:
             return None  # no draw at all: samples stay those of runs made before the option
+        # Keys 7 and 8 are this class's alone: 1-4 are the crops' draws here, 5 the stream's (stream.py).
         rng = np.random.default_rng([self.config.seed, *key])
         return rng if rng.uniform() < self.config.display_stretch else None
 
