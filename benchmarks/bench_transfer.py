@@ -85,9 +85,12 @@ def summary(real: dict, twins: list[dict]) -> dict:
     """The real field beside the twins' mean, and issue #15's targets."""
     spread_ = spread(twins)
     twin_unmatched = spread_["unmatched_per_deg2"]["mean"]
-    ratio = real["unmatched_per_deg2"] / twin_unmatched if twin_unmatched > 0 else float("inf")
+    if twin_unmatched > 0:
+        ratio = real["unmatched_per_deg2"] / twin_unmatched
+    else:  # none on the twins: a ratio of 1 if none on the real field either, else none to give (JSON null)
+        ratio = 1.0 if real["unmatched_per_deg2"] == 0 else None
     recall_gap = real["dr2_recall"] - spread_["dr2_recall"]["mean"]
-    met = {"unmatched_ratio": ratio <= TARGETS["unmatched_ratio_at_most"],
+    met = {"unmatched_ratio": ratio is not None and ratio <= TARGETS["unmatched_ratio_at_most"],
            "dr2_recall": abs(recall_gap) <= TARGETS["dr2_recall_within"],
            "clear_found": real["clear_found"] >= TARGETS["clear_found_at_least"],
            "real_unmatched": real["unmatched_per_deg2"] <= TARGETS["real_unmatched_per_deg2_at_most"]}

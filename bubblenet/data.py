@@ -93,8 +93,8 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: the option's default is the flag above's; help would print it as this flag's too.
     labels.add_argument("--label-all-bubbles", dest="label_selected_only", action="store_false",
                         default=argparse.SUPPRESS,
-                        help="label every catalogue bubble in a crop (bubblenet's rule before 2026-12; "
-                             "docs/ablation.md measures both)")
+                        help="label every catalogue bubble in a crop (bubblenet's default before the ablation of "
+                             "docs/ablation.md, which measures both)")
     samples.add_argument("--clip-sigma", type=float, default=d.clip_sigma,
                          help="normalisation: each band saturates at mean + this many sigma (paper: 3)")
     samples.add_argument("--norm-level", choices=NORM_LEVELS, default=d.norm_level,

@@ -28,8 +28,14 @@ import yaml
 
 
 def options(section: dict) -> dict:
-    """YAML option names (``val-sizes``) as `FitConfig` field names (``val_sizes``)."""
-    return {key.replace("-", "_"): value for key, value in section.items()}
+    """YAML option names (``val-sizes``) as `FitConfig` field names (``val_sizes``).
+
+    ``label-all-bubbles: true`` is ``label_selected_only: false``, as on the command line.
+    """
+    out = {key.replace("-", "_"): value for key, value in section.items()}
+    if "label_all_bubbles" in out:
+        out["label_selected_only"] = not out.pop("label_all_bubbles")
+    return out
 
 
 def variant_configs(spec: dict) -> dict:

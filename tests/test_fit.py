@@ -23,7 +23,7 @@ def _fit(sky, out, epochs):
     return main(["--survey", str(sky), *TINY_FIT, "--epochs", str(epochs), "--out", str(out), "-q"])
 
 
-def test_fit_writes_a_run_and_resumes(sky, tmp_path):
+def test_fit_writes_a_run_and_resumes(sky, tmp_path, capsys):
     out = tmp_path / "run"
     assert _fit(sky, out, 1) == 0
     for name in ("run.json", "split.json", "history.csv", "model.keras", "validation.json"):
@@ -63,6 +63,16 @@ def test_fit_writes_a_run_and_resumes(sky, tmp_path):
     with open(out / "history.csv") as handle:
         epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
     assert epochs == [0, 1]
+
+    # ... but not with another recipe, which would mix two in one detector (e.g. a default changed since).
+    from bubblenet.fit import main
+
+    before = (out / "run.json").read_text()
+    code = main(["--survey", str(sky), *TINY_FIT, "--epochs", "3", "--label-all-bubbles", "--out", str(out), "-q"])
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "other options (label-selected-only: True then, False now)" in message and str(out) in message
+    assert (out / "run.json").read_text() == before
 
 
 def test_fit_without_validation_tiles_is_a_clear_error(sky, tmp_path, capsys):

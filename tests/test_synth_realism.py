@@ -69,5 +69,7 @@ def test_twin_of_the_real_field_in_its_display_stretch(tmp_path):
         shown, header = fits.getdata(twin), fits.getheader(twin)
         assert header["BUNIT"] == "8bit" and shown.shape == (400, 800)
         real_data = fits.getdata(real).astype(float)
-        assert np.isfinite(shown).all() and set(np.unique(shown)) <= set(np.unique(real_data))
-        assert abs(np.median(shown) - np.median(real_data)) <= 1.0
+        for q in (5, 25, 50, 75, 95, 99):  # the real plane's distribution (a few NaN pixels sent to 255 aside)
+            assert abs(np.percentile(shown, q) - np.percentile(real_data, q)) <= 1.0, (twin.name, q)
+    # The sky itself is the twin's: not the real image's pixels.
+    assert np.corrcoef(fits.getdata(i8).ravel(), fits.getdata(MWP8).ravel())[0, 1] < 0.5

@@ -9,9 +9,10 @@ twin in MJy/sr differs from them in all three, whatever its sky looks like.
 `match_display` takes the stretch from the real plane itself: the monotonic
 map that sends each quantile of the synthetic plane to the same quantile of
 the real one (histogram matching), then 256 levels. The twin's one-point
-distribution becomes the real field's by construction, so that what still
-differs between the two is the structure of the sky — where the bright
-pixels are, not how many there are. JPEG compression is not imitated.
+distribution becomes the real field's (up to its NaN pixels, which become
+the brightest level), so that what still differs between the two is the
+structure of the sky — where the bright pixels are, not how many there
+are. JPEG compression is not imitated.
 """
 
 from __future__ import annotations

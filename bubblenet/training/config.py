@@ -59,8 +59,9 @@ DEMO_OPTIONS = {"n_val": 1, "epochs": 12, "steps_per_epoch": 50, "positives": 8,
 _DATA = DataConfig()
 _SEARCH = SearchConfig()
 
-#: The original code's value of every option that departs from it (Nishimoto et al. 2025; the reference
-#: method's "details of the original code"). ``experiments/paper.yaml`` sets each; the defaults are ours.
+#: The original code's value of every option on which bubblenet can depart from it (Nishimoto et al. 2025;
+#: the reference method's "details of the original code"). ``experiments/paper.yaml`` sets each; the
+#: defaults are those that measured best (docs/ablation.md), the original's for the missing data and labels.
 PAPER_RECIPE = {
     "missing_data": "fill-max",         # NaN islands < 70,000 px filled with the tile's maximum
     "label_selected_only": True,        # only the selected (clear) bubbles are boxes

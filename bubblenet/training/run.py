@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import logging
 import math
 from pathlib import Path
@@ -251,6 +252,8 @@ def fit(config: FitConfig, out: Path, *, demo_sky: Path = DEMO_SKY_FOLDER, overw
     demo = config.is_demo
     if demo:
         config = prepare_demo(config, demo_sky)
+    if not overwrite:
+        check_resumable(out, config)
     write_json(out / "run.json", run_record("fit", config.options(), seed=config.seed))
     survey = open_training_survey(config, out)
     if not survey.split.val:
@@ -268,11 +271,46 @@ def fit(config: FitConfig, out: Path, *, demo_sky: Path = DEMO_SKY_FOLDER, overw
                       else str(config.survey or [str(p) for p in config.i8]),
                       split={"train": list(split.train), "val": list(split.val), "test": list(split.test)},
                       validation=scores, test=test, seed=config.seed, normalisation=config.normalisation.to_dict(),
-                      bands=config.bands, search=config.search.to_dict())
+                      bands=config.bands, search=config.search.to_dict(), options=config.options())
     save_detector(Detector(trained.model, spec, scores["threshold"], info), out)  # the run folder is a detector
     export_savedmodel(trained.model, spec, out / "savedmodel", threshold=scores["threshold"], preset=config.preset,
                       info=info)
     return FitResult(out, info, scores, test, split)
+
+
+#: Options a run may change when it is run again in its folder: how long it trains and where it logs.
+RESUMABLE_CHANGES = ("epochs", "patience", "wandb")
+
+
+def check_resumable(out: Path, config: FitConfig) -> None:
+    """Refuse to continue the run recorded in `out` (``run.json``) with other options than its own.
+
+    Training resumes from the folder's backup, so a run continued with other options would mix two recipes
+    in one detector, as would one started before a default changed (the labels' rule, 2026-12) and resumed
+    after. Only `RESUMABLE_CHANGES` may differ.
+
+    Raises
+    ------
+    ConfigError
+        Naming the options that differ, with the recorded and the new value.
+    """
+    record = out / "run.json"
+    if not record.exists():
+        return
+    try:
+        before = json.loads(record.read_text())["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError("the run record is unreadable; use another output folder", record) from None
+    now, defaults = (json.loads(json.dumps(c.options())) for c in (config, FitConfig()))
+    changed = []
+    for name, value in now.items():
+        # An option added since the run was recorded did what its default does.
+        was = before.get(name, defaults[name])
+        if name not in RESUMABLE_CHANGES and was != value:
+            changed.append(f"{name.replace('_', '-')}: {was!r} then, {value!r} now")
+    if changed:
+        raise ConfigError("this folder holds a run made with other options (" + "; ".join(changed) + "): run it "
+                          "again with its own options to resume it, or choose another output folder", out)
 
 
 def score_test_tiles(model, spec, survey: TrainingSurvey, threshold: float, config: FitConfig, out: Path, *,
