@@ -10,7 +10,7 @@ display stretch and 8-bit levels (`bubblenet.synth.display.match_display`),
 the like-with-like comparison that the targets use. The detector
 searches each field the same way (its own search and threshold, or those
 given), and each field is scored the same way: one-to-one under the strict
-rule against every DR2 bubble inside it (`bubblenet.evaluation.scoring.field_scores`).
+rule against every DR2 bubble inside it (`bubblenet.score_field`).
 
 Prints one JSON line: per field its DR2 recall, clear bubbles found and
 detections matching no DR2 bubble per deg²; for each kind of twin the mean
@@ -44,34 +44,32 @@ TARGETS = {"unmatched_ratio_at_most": 1.5, "dr2_recall_within": 0.1, "clear_foun
 MEASURES = ("dr2_recall", "clear_found", "unmatched_per_deg2")
 
 
-def field(detector, i8: Path, m24: Path, reference, clear, *, threshold=None, preview: Path | None = None) -> dict:
-    """Search one field with `detector` and score it (`bubblenet.evaluation.scoring.field_scores`)."""
+def field(detector, i8: Path, m24: Path, catalogue, select, *, threshold=None, preview: Path | None = None) -> dict:
+    """Search one field with `detector` and score it (`bubblenet.score_field`) against `catalogue` and `select`
+    (shipped names or files)."""
     import bubblenet
-    from bubblenet.evaluation.scoring import field_scores, image_area_deg2
 
     start = time.perf_counter()
     found = bubblenet.find_bubbles(i8, m24, detector=detector, threshold=threshold)
     seconds = time.perf_counter() - start
-    table = bubblenet.api._detection_table(found)
     if preview is not None:
         from bubblenet.plotting import preview_detections
         from bubblenet.sky.mosaics import open_image, pair_bands
 
-        preview_detections(pair_bands([open_image(i8)], [open_image(m24)])[0], table, preview,
-                           threshold=float(found.meta.get("threshold", 0.5)))
-    return {**field_scores(table, reference, clear, image_area_deg2(i8)), "seconds": round(seconds, 1)}
+        preview_detections(pair_bands([open_image(i8)], [open_image(m24)])[0], bubblenet.api._detection_table(found),
+                           preview, threshold=float(found.meta.get("threshold", 0.5)))
+    return {**bubblenet.score_field(found, i8, catalogue, select), "seconds": round(seconds, 1)}
 
 
 def twin(detector, seed: int, folder: Path, *, display: bool, threshold=None, preview: Path | None = None) -> dict:
     """Draw the twin of the real field for `seed` in `folder` (in the real planes' stretch if `display`),
     search and score it."""
-    from bubblenet.catalogues.tables import read_catalogue, read_selection
     from bubblenet.synth.realism import mwp_field_twin
     from bubblenet.synth.survey import SELECTION_NAME
 
     i8, m24, catalogue = mwp_field_twin(folder, seed=seed, display_like=(REAL_I8, REAL_M24) if display else None)
-    return field(detector, i8, m24, read_catalogue(catalogue), read_selection(catalogue.parent / SELECTION_NAME),
-                 threshold=threshold, preview=preview)
+    return field(detector, i8, m24, catalogue, catalogue.parent / SELECTION_NAME, threshold=threshold,
+                 preview=preview)
 
 
 def spread(twins: list[dict]) -> dict:
@@ -108,9 +106,7 @@ def main(argv=None) -> None:
                              "their detections, there")
     args = parser.parse_args(argv)
 
-    from bubblenet.catalogues.tables import read_selection
     from bubblenet.detection.detector import load_detector
-    from bubblenet.evaluation.scoring import reference_catalogue
 
     detector = load_detector(args.model)
     if args.previews is not None:
@@ -119,8 +115,8 @@ def main(argv=None) -> None:
     def preview(name: str) -> Path | None:
         return None if args.previews is None else args.previews / f"{name}.png"
 
-    real = field(detector, REAL_I8, REAL_M24, reference_catalogue("mwp_dr2"), read_selection("clear"),
-                 threshold=args.threshold, preview=preview("real"))
+    real = field(detector, REAL_I8, REAL_M24, "mwp_dr2", "clear", threshold=args.threshold,
+                 preview=preview("real"))
     twins = {"twins": {}, "display_twins": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:

@@ -21,7 +21,7 @@ bubblenet.<verb>`` and as ``bubblenet <verb>``, parses its options and calls
 the library.
 
 The notebook interface is at the top level (`bubblenet.api`): `find_bubbles`,
-`load_detector`, `score`, `crossmatch`, `train`, and the configs `FitConfig`
+`load_detector`, `score`, `score_field`, `crossmatch`, `train`, and the configs `FitConfig`
 and `SearchConfig`. They are imported on first use, so ``import bubblenet``
 stays quick (no TensorFlow).
 """
@@ -33,6 +33,7 @@ _LAZY = {
     "find_bubbles": "bubblenet.api",
     "load_detector": "bubblenet.api",
     "score": "bubblenet.api",
+    "score_field": "bubblenet.api",
     "crossmatch": "bubblenet.api",
     "train": "bubblenet.api",
     "FitConfig": "bubblenet.training.config",

@@ -49,7 +49,7 @@ import numpy as np
 
 from bubblenet.errors import ConfigError, InputError
 
-__all__ = ["find_bubbles", "load_detector", "score", "crossmatch", "train"]
+__all__ = ["find_bubbles", "load_detector", "score", "score_field", "crossmatch", "train"]
 
 
 def load_detector(path: str | os.PathLike | None = None):
@@ -202,6 +202,37 @@ def score(detections, catalogue: str | os.PathLike = "mwp_dr2", select: str | os
     evaluation = score_catalogue(table, reference_catalogue(catalogue), read_selection(select), l_range=region.get("l"),
                                  b_range=region.get("b"), threshold=threshold)
     return {**evaluation.scores, "bubbles": len(evaluation.reference), "selected": int(evaluation.selected.sum())}
+
+
+def score_field(detections, image8: str | os.PathLike, catalogue: str | os.PathLike = "mwp_dr2",
+                select: str | os.PathLike = "clear") -> dict:
+    """Score one field's detections one-to-one against every catalogue bubble in it (real or synthetic field).
+
+    Every catalogue bubble counts, not only the selected ones, and the detections matching none are counted
+    per deg² of the image (`bubblenet.evaluation.scoring.field_scores`): the measure that compares a
+    detector on a real field and on its synthetic twin (``benchmarks/bench_transfer.py``).
+
+    Parameters
+    ----------
+    detections : astropy.table.Table or path-like
+        `find_bubbles`' table of the field, or a catalogue file ``bubblenet detect`` wrote.
+    image8 : path-like
+        The field's 8 µm image: its finite pixels are the area searched.
+    catalogue : str or path-like
+        A shipped catalogue (``mwp_dr2``, ...) or a file.
+    select : str or path-like
+        The selected (clear) bubbles: a shipped selection or a file of names.
+
+    Returns
+    -------
+    dict
+        `bubblenet.evaluation.scoring.field_scores`' counts, recalls and unmatched detections per deg².
+    """
+    from bubblenet.catalogues.tables import read_selection
+    from bubblenet.evaluation.scoring import field_scores, image_area_deg2, reference_catalogue
+
+    return field_scores(_detection_table(detections), reference_catalogue(catalogue), read_selection(select),
+                        image_area_deg2(image8))
 
 
 def crossmatch(detections, catalogues: Sequence[str] | None = None):

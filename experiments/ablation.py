@@ -58,11 +58,8 @@ def real_field_scores(folder: Path, i8: Path, m24: Path) -> dict:
 def real_field_table_scores(found, i8: Path) -> dict:
     """`real_field_scores` of detections already made (`bubblenet.find_bubbles`' table)."""
     import bubblenet
-    from bubblenet.catalogues.tables import read_selection
-    from bubblenet.evaluation.scoring import field_scores, image_area_deg2, reference_catalogue
 
-    return field_scores(bubblenet.api._detection_table(found), reference_catalogue("mwp_dr2"),
-                        read_selection("clear"), image_area_deg2(i8))
+    return bubblenet.score_field(found, i8)
 
 
 def run_one(name: str, seed: int, config, out: Path, cache: Path, demo_sky: Path, real: dict) -> dict:

@@ -115,6 +115,11 @@ def test_score_and_crossmatch_of_the_real_field(detector):
     assert (matched["new"] == ~(matched["in_mwp_dr2"] | matched["in_mwp_dr1"] | matched["in_churchwell_dr2"]
                                 | matched["in_wise_hii"])).all()
     assert matched["in_mwp_dr2"].sum() >= paper["tp"] > 0
+    # One-to-one against every DR2 bubble of the field (benchmarks/bench_transfer.py's measure).
+    field = bubblenet.score_field(table, MWP8)
+    assert (field["dr2"], field["clear"], field["detections"]) == (14, 6, len(table))
+    assert field["dr2_found"] + field["unmatched"] <= len(table) and field["clear_found"] <= field["dr2_found"]
+    assert field["unmatched_per_deg2"] == pytest.approx(field["unmatched"] / 1.125, rel=1e-3)
 
 
 def test_find_bubbles_on_several_tiles_in_memory_and_resuming_in_a_work_dir(ring, detector, tmp_path):
