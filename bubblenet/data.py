@@ -113,6 +113,9 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
                          help="domain randomisation: this share of the training samples is seen through a random "
                               "8-bit display stretch (linear, power, asinh or log between random percentiles), "
                               "as display images such as the Milky Way Project's are made")
+    samples.add_argument("--hard-negatives", type=float, default=d.hard_negatives, metavar="SHARE",
+                         help="this share of each tile's negative pool is centred on compact sources bright at "
+                              "both bands (YSO- and compact-HII-like look-alikes) instead of placed at random")
     samples.add_argument("--bands", choices=BANDS, default=d.bands,
                          help="what the detector sees: 24 + 8 µm, or 8 µm alone (its 24 µm input kept at zero)")
     samples.add_argument("--seed", type=int, default=d.seed, help="seed of every sample")

@@ -486,3 +486,51 @@ def test_display_stretch_share_of_samples(inputs, split, tmp_path_factory):
     for bad in (1.5, "half", True):
         with pytest.raises(ConfigError, match="display_stretch must be a share"):
             DataConfig(display_stretch=bad)
+
+
+def test_compact_sources_are_peaks_bright_at_both_bands():
+    from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM
+    from bubblenet.training_data.hard_negatives import compact_sources
+
+    rng = np.random.default_rng(0)
+    bands = rng.normal(10.0, 1.0, (600, 600, 2)).astype(np.float32)
+    yy, xx = np.mgrid[:600, :600]
+    both, only24 = (150, 200), (420, 380)
+    for (x, y), with8 in ((both, True), (only24, False)):
+        spot = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 6.0**2))
+        bands[..., CHANNEL_24UM] += 40 * spot
+        bands[..., CHANNEL_8UM] += 20 * spot * with8
+    bands[50:60, 500:510] = np.nan  # missing data is no source
+    found = compact_sources(bands, 1.2)
+    assert len(found) == 1
+    assert np.hypot(found[0, 0] - both[0], found[0, 1] - both[1]) < 4 and found[0, 2] > 5
+    swapped = compact_sources(np.ascontiguousarray(bands[..., ::-1]), 1.2)  # now the other one is 8 µm alone
+    assert len(swapped) == 1 and np.hypot(swapped[0, 0] - both[0], swapped[0, 1] - both[1]) < 4
+
+
+def test_hard_negatives_centre_a_share_of_the_pool_on_compact_sources(inputs, split, tmp_path_factory):
+    from bubblenet.training_data.hard_negatives import compact_sources
+
+    tiles, catalogue, selection = inputs
+    cache = tmp_path_factory.mktemp("cache_hard")
+    plain = TrainingData(tiles, catalogue, selection, split, "train", DataConfig(size=64, negatives_per_tile=40),
+                         cache)
+    hard = TrainingData(tiles, catalogue, selection, split, "train",
+                        DataConfig(size=64, negatives_per_tile=40, hard_negatives=0.5), cache)
+    assert len(hard.negatives) == len(plain.negatives)
+
+    found = {i: compact_sources(data.cache.data, data.pixscale) for i, data in enumerate(hard._tile_data)}
+
+    def near_a_source(crop):
+        sources = found[crop.tile]
+        middle = (np.abs(sources[:, 0] - (crop.x0 + crop.side / 2)) <= crop.side / 4 + 1) & (
+            np.abs(sources[:, 1] - (crop.y0 + crop.side / 2)) <= crop.side / 4 + 1)
+        return bool(middle.any())
+
+    share_hard = np.mean([near_a_source(c) for c in hard.negatives])
+    share_plain = np.mean([near_a_source(c) for c in plain.negatives])
+    assert share_hard >= 0.5 and share_hard > share_plain + 0.2, (share_hard, share_plain)
+    for crop in hard.negatives:  # still bubble-free
+        assert len(labels_in_crop(crop, hard._tile_data[crop.tile].boxes)) == 0
+    with pytest.raises(ConfigError, match="hard_negatives must be a share"):
+        DataConfig(hard_negatives=2.0)

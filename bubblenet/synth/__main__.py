@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from bubblenet.cli import add_output_options, make_parser, progress_enabled, run_verb
 from bubblenet.errors import ConfigError
+from bubblenet.synth.hardening import HARD, Hardening
 from bubblenet.synth.layout import Region
 from bubblenet.synth.survey import SynthConfig, make_survey
 
@@ -21,7 +22,8 @@ and MIPSGAL-like 24 µm tiles (MG*_024.fits) on different grids, in MJy/sr, with
 diffuse emission, filaments, dark clouds, stars, noise, missing data, bubbles
 and bubble look-alikes; plus the catalogue of the bubbles drawn, in MWP DR2
 format with a 'clear' column (bubbles_mwp_dr2.csv), the clear names
-(clear_bubbles.txt), the look-alikes (confusers.ecsv) and a run record
+(clear_bubbles.txt), the look-alikes (confusers.ecsv), every shell drawn where it
+was drawn (bubbles_truth.csv, with a 'catalogued' column) and a run record
 (synth_run.json). In 'twin' mode the bubbles are the real MWP DR2 bubbles of the
 region; in 'random' mode they are drawn at random.
 """
@@ -39,6 +41,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("twin", "random"), default="twin",
                         help="twin: real MWP DR2 bubbles of the region; random: random bubbles")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--hard", action="store_true",
+                        help="a sky as hard as the real one (bubblenet.synth.hardening.HARD): red compact sources at "
+                             "the real field's density, saturated 24 µm cores in clear bubbles, uncatalogued bubbles "
+                             "(listed only in bubbles_truth.csv) and a catalogue off the shells by DR2's own errors")
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview of every 8 µm tile")
     return parser
 
@@ -46,7 +52,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     try:
         region = Region(args.l_range[0], args.l_range[1], args.b_range[0], args.b_range[1])
-        config = SynthConfig(region, pixscale=args.pixscale, seed=args.seed, mode=args.mode)
+        config = SynthConfig(region, pixscale=args.pixscale, seed=args.seed, mode=args.mode,
+                             hardening=HARD if args.hard else Hardening())
     except ValueError as err:
         raise ConfigError(str(err)) from None
     from bubblenet.outputs import claim_output_dir

@@ -30,9 +30,10 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from bubblenet.catalogues.tables import packaged_catalogue, read_selection
+from bubblenet.synth.hardening import Hardening, draw_compact_sources, draw_saturated_cores, scatter_catalogue, with_rows
 from bubblenet.synth.layout import Region, unwrap_longitude
 
-__all__ = ["Population", "draw_population", "DR2_COLUMNS", "mwp_name", "BUBBLE_KINDS"]
+__all__ = ["Population", "draw_population", "DR2_COLUMNS", "mwp_name", "BUBBLE_KINDS", "power_law"]
 
 #: The MWP DR2 table's columns, in VizieR order.
 DR2_COLUMNS = ("MWP", "GLON", "GLAT", "Disp", "MajAxis", "MinAxis", "Reff", "e_Reff", "theta", "e_theta",
@@ -57,19 +58,31 @@ class Population:
     Attributes
     ----------
     bubbles : astropy.table.Table
-        MWP DR2 columns plus ``clear`` (bool), ``clear8`` (bool: the 8 µm shell alone is clear, the
-        paper's 8 µm list) and ``kind`` (one of `BUBBLE_KINDS`).
+        The shells drawn on the sky (the truth): MWP DR2 columns plus ``clear`` (bool), ``clear8``
+        (bool: the 8 µm shell alone is clear, the paper's 8 µm list), ``kind`` (one of
+        `BUBBLE_KINDS`) and ``catalogued`` (bool: listed in `catalogue`); a hardened sky
+        (`bubblenet.synth.hardening`) adds ``core24`` and ``core_sigma``.
     confusers : astropy.table.Table
-        ``kind`` (``yso``, ``hii_blob``, ``cluster``), ``glon``, ``glat``,
-        ``size_arcmin``: bubble look-alikes, written out for diagnostics.
+        ``kind`` (``yso``, ``hii_blob``, ``cluster``, and ``red`` on a hardened sky), ``glon``,
+        ``glat``, ``size_arcmin``: bubble look-alikes, written out for diagnostics.
     stars8, stars24 : astropy.table.Table
         Point sources: ``glon``, ``glat``, ``flux_mjy``.
+    catalogue : astropy.table.Table, optional
+        The bubbles as the written catalogue lists them (same columns as `bubbles`, the
+        ``catalogued`` rows only, in the same order); without hardening, `bubbles` itself.
     """
 
     bubbles: Table
     confusers: Table
     stars8: Table
     stars24: Table
+    catalogue: Table | None = None
+
+    def __post_init__(self):
+        if "catalogued" not in self.bubbles.colnames:
+            self.bubbles["catalogued"] = np.ones(len(self.bubbles), bool)
+        if self.catalogue is None:
+            self.catalogue = self.bubbles
 
 
 def mwp_name(glon, glat) -> list[str]:
@@ -80,7 +93,8 @@ def mwp_name(glon, glat) -> list[str]:
     return out
 
 
-def draw_population(region: Region, rng: np.random.Generator, *, mode: str = "twin") -> Population:
+def draw_population(region: Region, rng: np.random.Generator, *, mode: str = "twin",
+                    hardening: Hardening | None = None, hard_rng: np.random.Generator | None = None) -> Population:
     """Choose the bubbles, look-alikes and stars of a region.
 
     Parameters
@@ -89,6 +103,11 @@ def draw_population(region: Region, rng: np.random.Generator, *, mode: str = "tw
     rng : numpy.random.Generator
     mode : {"twin", "random"}
         Real DR2 bubbles of the region, or random ones.
+    hardening : Hardening, optional
+        What to add to the standard sky (`bubblenet.synth.hardening`); nothing by default.
+    hard_rng : numpy.random.Generator, optional
+        The generator of everything `hardening` adds, kept apart from `rng` so that the
+        standard sky underneath stays the same; required when `hardening` is active.
     """
     if mode == "twin":
         bubbles = _twin_bubbles(region)
@@ -98,7 +117,36 @@ def draw_population(region: Region, rng: np.random.Generator, *, mode: str = "tw
         raise ValueError(f"mode must be 'twin' or 'random', got {mode!r}")
     confusers = _confusers(region, rng)
     stars8, stars24 = _stars(region, rng, confusers)
-    return Population(bubbles, confusers, stars8, stars24)
+    population = Population(bubbles, confusers, stars8, stars24)
+    if hardening is not None and hardening.active:
+        if hard_rng is None:
+            raise ValueError("a hardened population needs its own generator (hard_rng)")
+        population = _harden(population, region, mode, hardening, hard_rng)
+    return population
+
+
+def _harden(population: Population, region: Region, mode: str, hardening: Hardening,
+            rng: np.random.Generator) -> Population:
+    """The population with `hardening`'s additions, drawn in a fixed order from `rng`."""
+    drawn = catalogue = population.bubbles
+    if hardening.scatters:
+        moved = scatter_catalogue(drawn, rng, position=hardening.position_scatter, size=hardening.size_scatter)
+        # The twin's catalogue is the real DR2, so its shells move; random shells stay, their listing moves.
+        drawn, catalogue = (moved, drawn) if mode == "twin" else (drawn, moved)
+    if hardening.uncatalogued > 0:
+        unlisted = _random_bubbles(region, rng, density=hardening.uncatalogued)
+        unlisted["catalogued"] = np.zeros(len(unlisted), bool)
+        drawn = with_rows(drawn, unlisted)
+    drawn = draw_saturated_cores(drawn, rng, hardening.saturated_cores)
+    confusers, stars8, stars24 = population.confusers, population.stars8, population.stars24
+    if hardening.hii_blobs > 0:
+        confusers = with_rows(confusers, _confusers(region, rng, {"hii_blob": hardening.hii_blobs}))
+    if hardening.compact_sources > 0:
+        extra, extra8, extra24 = draw_compact_sources(
+            region, rng, hardening.compact_sources, lambda n, r: _draw_latitudes(region, 0.4, n, r))
+        confusers, stars8, stars24 = (with_rows(confusers, extra), with_rows(stars8, extra8),
+                                      with_rows(stars24, extra24))
+    return Population(drawn, confusers, stars8, stars24, catalogue=catalogue)
 
 
 def _kinds(names) -> np.ndarray:
@@ -116,9 +164,9 @@ def _twin_bubbles(region: Region) -> Table:
     return out
 
 
-def _random_bubbles(region: Region, rng: np.random.Generator) -> Table:
+def _random_bubbles(region: Region, rng: np.random.Generator, *, density: float = BUBBLE_DENSITY) -> Table:
     dr2 = packaged_catalogue("mwp_dr2")
-    n = rng.poisson(BUBBLE_DENSITY * region.area_deg2 * _latitude_share(region, 0.5))
+    n = rng.poisson(density * region.area_deg2 * _latitude_share(region, 0.5))
     glon = rng.uniform(region.l_min, region.l_max, n).round(4)
     glat = _draw_latitudes(region, 0.5, n, rng).round(4)
     log_major = np.log(np.asarray(dr2["MajAxis"], float))
@@ -167,10 +215,11 @@ def _draw_latitudes(region: Region, scale: float, n: int, rng: np.random.Generat
     return np.sign(p - 0.5) * -scale * np.log1p(-np.clip(q, 0, 1 - 1e-12))
 
 
-def _confusers(region: Region, rng: np.random.Generator) -> Table:
+def _confusers(region: Region, rng: np.random.Generator, density: dict | None = None) -> Table:
+    """Look-alikes of each kind at `density` per deg² (`CONFUSER_DENSITY` by default)."""
     rows = []
-    for kind, density in CONFUSER_DENSITY.items():
-        n = rng.poisson(density * region.area_deg2)
+    for kind, per_deg2 in (CONFUSER_DENSITY if density is None else density).items():
+        n = rng.poisson(per_deg2 * region.area_deg2)
         glon = rng.uniform(region.l_min, region.l_max, n)
         glat = _draw_latitudes(region, 0.4, n, rng)
         sizes = {"yso": (0.1, 0.35), "hii_blob": (0.25, 1.5), "cluster": (0.3, 1.0)}[kind]
@@ -183,7 +232,7 @@ def _confusers(region: Region, rng: np.random.Generator) -> Table:
     return table
 
 
-def _power_law(n: int, lo: float, hi: float, index: float, rng: np.random.Generator) -> np.ndarray:
+def power_law(n: int, lo: float, hi: float, index: float, rng: np.random.Generator) -> np.ndarray:
     """Samples of dN/dS ∝ S^-index between lo and hi (index != 1)."""
     a = 1 - index
     p = rng.uniform(0, 1, n)
@@ -202,7 +251,7 @@ def _stars(region: Region, rng: np.random.Generator, confusers: Table) -> tuple[
     n8 = rng.poisson(STAR_DENSITY_8UM * area)
     lon8 = rng.uniform(region.l_min, region.l_max, n8)
     lat8 = rng.uniform(region.b_min, region.b_max, n8)
-    flux8 = _power_law(n8, 0.5, 3000.0, 1.8, rng)
+    flux8 = power_law(n8, 0.5, 3000.0, 1.8, rng)
 
     n24 = rng.poisson(STAR_DENSITY_24UM * area)
     n_counterpart = min(int(0.7 * n24), n8)
@@ -212,7 +261,7 @@ def _stars(region: Region, rng: np.random.Generator, confusers: Table) -> tuple[
     lon24 = np.concatenate([lon8[pick], rng.uniform(region.l_min, region.l_max, n_only)])
     lat24 = np.concatenate([lat8[pick], rng.uniform(region.b_min, region.b_max, n_only)])
     ratio = np.exp(rng.normal(math.log(1.5), 0.8, n_counterpart))  # S24/S8 of red stars
-    flux24 = np.concatenate([flux8[pick] * ratio, _power_law(n_only, 2.0, 5000.0, 1.9, rng)])
+    flux24 = np.concatenate([flux8[pick] * ratio, power_law(n_only, 2.0, 5000.0, 1.9, rng)])
 
     # Star clusters: a few dozen stars packed in an arcminute.
     extra8, extra24 = [], []
@@ -221,13 +270,13 @@ def _stars(region: Region, rng: np.random.Generator, confusers: Table) -> tuple[
         sigma = row["size_arcmin"] / u.deg.to(u.arcmin) / 2  # deg
         lo = row["glon"] + rng.normal(0, sigma, m)
         la = row["glat"] + rng.normal(0, sigma, m)
-        f = _power_law(m, 2.0, 500.0, 1.7, rng)
+        f = power_law(m, 2.0, 500.0, 1.7, rng)
         extra8.append((lo, la, f))
         red = rng.uniform(size=m) < 0.3
         extra24.append((lo[red], la[red], f[red] * rng.uniform(0.5, 3, red.sum())))
     # Young stellar objects: bright at 24 µm, fainter at 8 µm.
     for row in confusers[confusers["kind"] == "yso"]:
-        f24 = _power_law(1, 50.0, 3000.0, 1.5, rng)
+        f24 = power_law(1, 50.0, 3000.0, 1.5, rng)
         extra24.append(([row["glon"]], [row["glat"]], f24))
         extra8.append(([row["glon"]], [row["glat"]], f24 * rng.uniform(0.02, 0.2)))
 

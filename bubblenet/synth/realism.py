@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["REAL_PROFILES", "MWP_FIELD", "profile_rms", "mwp_field_twin"]
+__all__ = ["REAL_PROFILES", "MWP_FIELD", "REAL_COMPACT_SOURCES", "profile_rms", "mwp_field_twin",
+           "compact_source_census"]
 
 #: Rings of r / MajAxis (centres) and the real field's mean ranks.
 REAL_PROFILES = {
@@ -24,6 +25,66 @@ REAL_PROFILES = {
 
 #: The real Milky Way Project field the profiles come from: centre, size and scale.
 MWP_FIELD = {"glon": 41.30, "glat": -0.13, "width_deg": 1.5, "height_deg": 0.75, "pixscale": 6.75}
+
+
+#: The real field's compact-source census (`compact_source_census` of its display planes).
+REAL_COMPACT_SOURCES = {"per_deg2": 863.1, "with_8um_per_deg2": 264.0, "share_with_8um": 0.306}
+
+
+def compact_source_census(image8: np.ndarray, image24: np.ndarray, *, pixel_deg: float, peak: float = 60.0,
+                          counterpart: float = 20.0) -> dict:
+    """Count compact 24 µm sources and those with an 8 µm counterpart, per deg², in a display-stretched pair.
+
+    The real false positives of a detector trained on the standard twin sit
+    on compact 24 µm sources with 8 µm counterparts; this is how many of
+    them a field holds. Each band's local background is a 15-pixel running
+    median; 24 µm sources are peaks found by `photutils.detection.DAOStarFinder`
+    (FWHM 2 px, the 24 µm beam on the 6.75″ MWP grid plus display blur)
+    at least `peak` levels above it; a source has an 8 µm counterpart when
+    the mean 8 µm excess within 3 px of it, over the median of the 9-11 px
+    ring, is at least `counterpart` levels. Levels are the real MWP planes'
+    0-255, so compare display images in the same stretch
+    (`bubblenet.synth.display.match_display`).
+
+    Parameters
+    ----------
+    image8, image24 : numpy.ndarray
+        The two planes on one pixel grid.
+    pixel_deg : float
+        Pixel side, degrees.
+    peak, counterpart : float
+        Thresholds, in the planes' levels.
+
+    Returns
+    -------
+    dict
+        ``per_deg2``, ``with_8um_per_deg2`` and ``share_with_8um``.
+    """
+    from photutils.detection import DAOStarFinder
+    from scipy import ndimage
+
+    def residual(image):
+        image = np.asarray(image, float)
+        filled = np.where(np.isfinite(image), image, np.nanmedian(image))
+        return filled - ndimage.median_filter(filled, 15)
+
+    res24, res8 = residual(image24), residual(image8)
+    sources = DAOStarFinder(threshold=peak, fwhm=2.0, exclude_border=True)(res24)
+    x = np.zeros(0) if sources is None else np.asarray(sources["x_centroid" if "x_centroid" in sources.colnames
+                                                                  else "xcentroid"])
+    y = np.zeros(0) if sources is None else np.asarray(sources["y_centroid" if "y_centroid" in sources.colnames
+                                                                  else "ycentroid"])
+    yy, xx = np.mgrid[-11:12, -11:12]
+    r = np.hypot(xx, yy)
+    ny, nx = res8.shape
+    with_8um = 0
+    for xi, yi in zip(np.round(x).astype(int), np.round(y).astype(int)):
+        if 11 <= xi < nx - 11 and 11 <= yi < ny - 11:
+            cut = res8[yi - 11:yi + 12, xi - 11:xi + 12]
+            with_8um += cut[r <= 3].mean() - np.median(cut[(r >= 9) & (r <= 11)]) >= counterpart
+    area = image24.size * pixel_deg**2
+    return {"per_deg2": round(len(x) / area, 1), "with_8um_per_deg2": round(with_8um / area, 1),
+            "share_with_8um": round(with_8um / max(len(x), 1), 3)}
 
 
 def profile_rms(measured: dict) -> dict:
@@ -38,7 +99,7 @@ def profile_rms(measured: dict) -> dict:
             for band in ("mean_24um", "mean_8um")}
 
 
-def mwp_field_twin(folder, *, seed: int = 0, display_like=None):
+def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None):
     """Draw the synthetic twin of the real MWP field on the real field's pixel grid.
 
     Writes ``twin_I4_8um.fits`` and ``twin_M1_24um.fits`` (800 x 400 px,
@@ -55,11 +116,15 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None):
         The real field's 8 and 24 µm display planes: each twin plane is then
         written in their stretch and 8-bit levels (`bubblenet.synth.display.match_display`;
         ``BUNIT = '8bit'``) instead of MJy/sr.
+    hardening : bubblenet.synth.hardening.Hardening, optional
+        What the twin's survey adds to the standard sky (`bubblenet.synth.hardening.HARD`: a
+        hardened twin); nothing by default.
 
     Returns
     -------
     i8, m24, catalogue : pathlib.Path
     """
+    import dataclasses
     from pathlib import Path
 
     import astropy.units as u
@@ -77,7 +142,10 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None):
     half_w, half_h = f["width_deg"] / 2, f["height_deg"] / 2
     region = Region(f["glon"] - half_w - 0.1, f["glon"] + half_w + 0.1, f["glat"] - half_h - 0.05,
                     f["glat"] + half_h + 0.05)
-    files = make_survey(folder / "survey", SynthConfig(region, pixscale=f["pixscale"], seed=seed))
+    config = SynthConfig(region, pixscale=f["pixscale"], seed=seed)
+    if hardening is not None:
+        config = dataclasses.replace(config, hardening=hardening)
+    files = make_survey(folder / "survey", config)
     nx = round((f["width_deg"] * u.deg).to_value(u.arcsec) / f["pixscale"])  # pixscale in arcsec
     ny = round((f["height_deg"] * u.deg).to_value(u.arcsec) / f["pixscale"])
     centre = SkyCoord(l=f["glon"] * u.deg, b=f["glat"] * u.deg, frame="galactic")

@@ -23,11 +23,12 @@ from scipy import ndimage
 
 from bubblenet.outputs import atomic_path, ensure_dir, run_record, write_json
 from bubblenet.synth import render
+from bubblenet.synth.hardening import Hardening
 from bubblenet.synth.layout import MasterGrid, Region, TileSpec, survey_layout, unwrap_longitude
 from bubblenet.synth.population import Population, draw_population
 
 __all__ = ["SynthConfig", "SurveyFiles", "make_survey", "draw_master_sky", "CATALOGUE_NAME", "SELECTION_NAME",
-           "SHELLS_8UM_NAME"]
+           "SHELLS_8UM_NAME", "TRUTH_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ CATALOGUE_NAME = "bubbles_mwp_dr2.csv"  # what was drawn, MWP DR2 columns + clea
 SELECTION_NAME = "clear_bubbles.txt"  # names of the clear ones, like the real selection file
 SHELLS_8UM_NAME = "shells_8um.txt"  # names of those whose 8 µm shell alone is clear, like the paper's 8 µm list
 CONFUSERS_NAME = "confusers.ecsv"
+TRUTH_NAME = "bubbles_truth.csv"  # every shell drawn, where it was drawn, with 'catalogued'
 
 #: Effective wavelengths (µm) and PSF FWHM (arcsec) of IRAC 8 µm and MIPS 24 µm.
 WAVELENGTH = {"8um": 7.872, "24um": 23.68}
@@ -45,6 +47,8 @@ NOISE = {"8um": 0.4, "24um": 0.6}
 #: Point sources brighter than this saturate (mJy): clipped flat at 8 µm,
 #: masked (NaN core) at 24 µm as in MIPSGAL mosaics.
 SATURATION = {"8um": 1500.0, "24um": 2000.0}
+#: Spawn key of the hardening's random generator.
+HARDENING_KEY = 15_000
 #: Largest master grid, pixels per field (~1.3 GB of working memory at this size).
 MAX_MASTER_PIXELS = 200_000_000
 
@@ -64,12 +68,16 @@ class SynthConfig:
         Seed of every random choice: the same config gives the same files.
     mode : {"twin", "random"}
         Real MWP DR2 bubbles of the region, or random ones.
+    hardening : Hardening
+        What to add to the standard sky to make it as hard as the real one
+        (`bubblenet.synth.hardening.HARD` for everything); nothing by default.
     """
 
     region: Region
     pixscale: float = 2.4
     seed: int = 0
     mode: str = "twin"
+    hardening: Hardening = Hardening()
 
     def __post_init__(self):
         if not 0.3 <= self.pixscale <= 60:
@@ -92,6 +100,7 @@ class SurveyFiles:
     n_bubbles: int
     n_clear: int
     seconds: float
+    truth: Path | None = None
 
 
 @dataclasses.dataclass
@@ -198,6 +207,8 @@ def _shell_params(kind: str, a: float, b: float, angle: float, bg8: float, bg24:
 def _draw_bubbles(sky8, sky24, grid: MasterGrid, bubbles: Table, rng: np.random.Generator) -> None:
     lon = unwrap_longitude(np.asarray(bubbles["GLON"], float), grid.lon_of(grid.shape[1] / 2))
     lat = np.asarray(bubbles["GLAT"], float)
+    cores = np.asarray(bubbles["core24"], float) if "core24" in bubbles.colnames else np.zeros(len(bubbles))
+    core_sigma = np.asarray(bubbles["core_sigma"], float) if "core_sigma" in bubbles.colnames else cores
     for i, row in enumerate(bubbles):
         a = row["MajAxis"] * u.arcmin.to(u.arcsec) / grid.pixscale  # pixels
         b = min(row["MinAxis"], row["MajAxis"]) * u.arcmin.to(u.arcsec) / grid.pixscale
@@ -207,18 +218,26 @@ def _draw_bubbles(sky8, sky24, grid: MasterGrid, bubbles: Table, rng: np.random.
                           float(_background_level("24um", lon[i], lat[i])), rng)
         render.add_patch((sky8, sky24), float(grid.x_of(lon[i])), float(grid.y_of(lat[i])), p.extent,
                          lambda dx, dy, p=p: render.shell_images(p, dx, dy))
+        if cores[i] > 0:  # a hardened sky's saturated central source (`hardening.draw_saturated_cores`)
+            sigma = max(float(core_sigma[i]) * a, 0.5)
+            peak = float(cores[i]) * saturation_level_24um()
+            render.add_patch((sky24,), float(grid.x_of(lon[i])), float(grid.y_of(lat[i])), 4 * sigma + 2,
+                             lambda dx, dy, s=sigma, v=peak: (v * render.blob(dx, dy, s),))
 
 
 def _draw_confusers(sky8, sky24, grid: MasterGrid, confusers: Table, rng: np.random.Generator) -> None:
-    """Compact HII blobs (filled, no shell) and YSO halos; their stars come later."""
+    """Compact HII blobs (filled, no shell), YSO and red-source halos; their stars come later."""
     lon = unwrap_longitude(np.asarray(confusers["glon"], float), grid.lon_of(grid.shape[1] / 2))
     for i, row in enumerate(confusers):
         sigma = row["size_arcmin"] * u.arcmin.to(u.arcsec) / grid.pixscale / 2  # pixels
         bg8 = float(_background_level("8um", lon[i], row["glat"]))
         bg24 = float(_background_level("24um", lon[i], row["glat"]))
-        amp = {"hii_blob": (rng.uniform(0.5, 1.5) * bg8, rng.uniform(1.0, 4.0) * bg24),
-               "yso": (rng.uniform(0.3, 1.0) * bg8, 0.0),
-               "cluster": (rng.uniform(0.1, 0.3) * bg8, 0.0)}[str(row["kind"])]
+        if row["kind"] == "red":  # a hardened sky's compact sources (not in the table below: it draws every entry)
+            amp = (rng.uniform(0.1, 0.6) * bg8, 0.0)
+        else:
+            amp = {"hii_blob": (rng.uniform(0.5, 1.5) * bg8, rng.uniform(1.0, 4.0) * bg24),
+                   "yso": (rng.uniform(0.3, 1.0) * bg8, 0.0),
+                   "cluster": (rng.uniform(0.1, 0.3) * bg8, 0.0)}[str(row["kind"])]
         render.add_patch(
             (sky8, sky24), float(grid.x_of(lon[i])), float(grid.y_of(row["glat"])), 4 * sigma + 2,
             lambda dx, dy, s=sigma, a=amp: (a[0] * render.blob(dx, dy, s), a[1] * render.blob(dx, dy, 0.6 * s)),
@@ -228,6 +247,14 @@ def _draw_confusers(sky8, sky24, grid: MasterGrid, confusers: Table, rng: np.ran
 def _pixel_solid_angle(pixscale: float) -> float:
     """Solid angle of one pixel, sr."""
     return (pixscale / 206264.806) ** 2
+
+
+def saturation_level_24um() -> float:
+    """The surface brightness (MJy/sr) above which MIPSGAL saturates: a `SATURATION` point source's
+    peak pixel at the native 1.25″ scale, the same rule the stars follow."""
+    native = 1.25
+    kernel = render.airy_kernel(WAVELENGTH["24um"], native)
+    return float(SATURATION["24um"] * 1e-9 / _pixel_solid_angle(native) * kernel.max())
 
 
 def _stars_layer(spec: TileSpec, stars: Table, lon_x, lat_y) -> tuple[np.ndarray, float]:
@@ -311,8 +338,10 @@ def render_tile(spec: TileSpec, sky: MasterSky, population: Population, region: 
     if spec.band == "8um":
         data += np.minimum(layer, saturation)
     else:
+        # Saturated point sources and saturated extended cores (only a hardened sky draws those) are masked.
+        saturated = (layer > saturation) | (data > saturation_level_24um())
         data += layer
-        data[layer > saturation] = np.nan  # masked saturated cores
+        data[saturated] = np.nan
     native = 1.2 if spec.band == "8um" else 1.25
     data += rng.normal(0.0, NOISE[spec.band] * native / spec.pixscale, spec.shape).astype(np.float32)
     data[~_coverage_mask(spec.band, region, lon_x, lat_y, rng)] = np.nan
@@ -323,15 +352,15 @@ def _write_tile(path: Path, data: np.ndarray, spec: TileSpec, config: SynthConfi
     header = spec.header()
     header["SEED"] = (config.seed, "bubblenet.synth random seed")
     header["SYNMODE"] = (config.mode, "twin: real MWP DR2 bubbles; random")
+    header["HARDENED"] = (config.hardening.active, "bubblenet.synth.hardening additions drawn")
     with atomic_path(path) as tmp:
         fits.PrimaryHDU(data.astype(np.float32), header).writeto(tmp, overwrite=True)
 
 
-def _write_catalogue(folder: Path, population: Population) -> tuple[Path, Path, Path]:
-    bubbles = population.bubbles.copy()
-    bubbles.remove_column("kind")
+def _write_catalogue(folder: Path, population: Population) -> tuple[Path, Path, Path, Path]:
+    bubbles = population.catalogue.copy()
     shells8 = bubbles["MWP"][bubbles["clear8"]]
-    bubbles.remove_column("clear8")
+    bubbles.remove_columns([c for c in ("kind", "clear8", "catalogued", "core24", "core_sigma") if c in bubbles.colnames])
     bubbles.meta = {"comments": ["Synthetic bubbles drawn by bubblenet.synth (MWP DR2 columns + clear)"]}
     catalogue, selection, confusers = folder / CATALOGUE_NAME, folder / SELECTION_NAME, folder / CONFUSERS_NAME
     with atomic_path(catalogue) as tmp:
@@ -342,7 +371,12 @@ def _write_catalogue(folder: Path, population: Population) -> tuple[Path, Path, 
         tmp.write_text("".join(f"{name}\n" for name in shells8))
     with atomic_path(confusers) as tmp:
         population.confusers.write(tmp, format="ascii.ecsv", overwrite=True)
-    return catalogue, selection, confusers
+    truth = population.bubbles.copy()
+    truth.meta = {"comments": ["Every shell bubblenet.synth drew, where it drew it: MWP DR2 columns + clear, clear8,",
+                               "kind, catalogued (listed in bubbles_mwp_dr2.csv)"]}
+    with atomic_path(folder / TRUTH_NAME) as tmp:
+        truth.write(tmp, format="ascii.csv", overwrite=True)
+    return catalogue, selection, confusers, folder / TRUTH_NAME
 
 
 def make_survey(folder: str | Path, config: SynthConfig, *,
@@ -371,7 +405,11 @@ def make_survey(folder: str | Path, config: SynthConfig, *,
             "master grid; split it into smaller regions or use a coarser pixel scale"
         )
     rngs = _rngs(config.seed, ("population", "diffuse", "filaments", "irdc", "bubbles", "confusers", "tiles"))
-    population = draw_population(config.region, rngs["population"], mode=config.mode)
+    # The hardening's generator has a spawn key of its own, far from those of the components and tiles
+    # (which count up from 0), so the standard sky underneath is unchanged.
+    hard_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(HARDENING_KEY,)))
+    population = draw_population(config.region, rngs["population"], mode=config.mode,
+                                 hardening=config.hardening, hard_rng=hard_rng)
     log.info("drawing %d bubbles (%d clear), %d look-alikes, %d + %d stars on a %d x %d px sky",
              len(population.bubbles), int(population.bubbles["clear"].sum()), len(population.confusers),
              len(population.stars8), len(population.stars24), master.shape[1], master.shape[0])
@@ -387,13 +425,14 @@ def make_survey(folder: str | Path, config: SynthConfig, *,
         path = folder / spec.filename
         _write_tile(path, data, spec, config)
         written.append(path)
-    catalogue, selection, confusers = _write_catalogue(folder, population)
+    catalogue, selection, confusers, truth = _write_catalogue(folder, population)
     seconds = time.perf_counter() - start
     files = SurveyFiles(folder, written[: len(specs8)], written[len(specs8):], catalogue, selection, confusers,
-                        folder / "synth_run.json", len(population.bubbles), int(population.bubbles["clear"].sum()),
-                        seconds)
+                        folder / "synth_run.json", len(population.catalogue),
+                        int(population.catalogue["clear"].sum()), seconds, truth)
     record = run_record("synth", {"region": dataclasses.asdict(config.region), "pixscale": config.pixscale,
-                                  "mode": config.mode}, seed=config.seed)
+                                  "mode": config.mode, "hardening": dataclasses.asdict(config.hardening)},
+                        seed=config.seed)
     record.update(seconds=round(seconds, 2), tiles_8um=[p.name for p in files.tiles8],
                   tiles_24um=[p.name for p in files.tiles24], n_bubbles=files.n_bubbles, n_clear=files.n_clear)
     write_json(files.record, record)

@@ -119,6 +119,7 @@ class FitConfig:
     are an external galaxy's coverage edge, the original's rule for them),
     `bands` (``"24+8"`` or ``"8"``), `display_stretch` (share of samples
     seen through a random display stretch: domain randomisation),
+    `hard_negatives` (share of the negative pool centred on compact sources),
     `seed` (of every sample and of the weights).
 
     Training: `preset`, `init` (``"glorot"`` or the paper's ``"kaiming"``),
@@ -178,6 +179,7 @@ class FitConfig:
     zeros: str = _SEARCH.zeros
     bands: str = _DATA.bands
     display_stretch: float = _DATA.display_stretch
+    hard_negatives: float = _DATA.hard_negatives
     seed: int = 0
     # training
     preset: str = "lite"
@@ -249,6 +251,8 @@ class FitConfig:
         need(not isinstance(self.display_stretch, bool) and isinstance(self.display_stretch, (int, float))
              and 0 <= self.display_stretch <= 1, "display_stretch",
              "must be a share in [0, 1]", self.display_stretch)
+        need(not isinstance(self.hard_negatives, bool) and isinstance(self.hard_negatives, (int, float))
+             and 0 <= self.hard_negatives <= 1, "hard_negatives", "must be a share in [0, 1]", self.hard_negatives)
         need(self.max_crop_scale > _DATA.crop_scales[0], "max_crop_scale",
              f"must exceed the smallest translated crop, {_DATA.crop_scales[0]} MajAxis", self.max_crop_scale)
         need(all(-360 <= l <= 360 for l in self.test_l), "test_l", "must be longitudes in degrees", list(self.test_l))
@@ -289,7 +293,7 @@ class FitConfig:
                           clip_sigma=self.clip_sigma, norm_level=self.norm_level, star_mask=self.star_mask,
                           missing=self.missing_data,
                           zeros=self.zeros, bands=self.bands, display_stretch=self.display_stretch,
-                          seed=self.seed)
+                          hard_negatives=self.hard_negatives, seed=self.seed)
 
     @property
     def normalisation(self):

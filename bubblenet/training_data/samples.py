@@ -126,6 +126,11 @@ class DataConfig:
         (`bubblenet.training_data.stretches.random_stretch`; domain
         randomisation for display images such as the Milky Way Project's).
         0 by default.
+    hard_negatives : float
+        Share of each tile's negative pool centred on compact sources bright
+        at both bands (`bubblenet.training_data.hard_negatives.compact_sources`),
+        the look-alikes a detector most often takes for bubbles on real
+        fields; the rest are placed at random. 0 by default.
     seed : int
     """
 
@@ -152,12 +157,16 @@ class DataConfig:
     zeros: str = "data"
     bands: str = "24+8"
     display_stretch: float = 0.0
+    hard_negatives: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
         share = self.display_stretch
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
             raise ConfigError(f"display_stretch must be a share in [0, 1], got {self.display_stretch!r}")
+        share = self.hard_negatives
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+            raise ConfigError(f"hard_negatives must be a share in [0, 1], got {self.hard_negatives!r}")
         if self.crop_rule not in CROP_RULES:
             raise ConfigError(f"crop_rule must be one of {', '.join(CROP_RULES)}, got {self.crop_rule!r}")
         if self.samples_per_bubble not in (1, 7):
@@ -296,10 +305,12 @@ class TrainingData:
         mu, sigma = float(log_maj.mean()), float(max(log_maj.std(), 0.1))
         pool = []
         for i, data in enumerate(self._tile_data):
+            hard = self._hard_negatives(i, data, mu, sigma)
             rng = np.random.default_rng([self.config.seed, 3, i])
             ny, nx = data.cache.shape
+            wanted = self.config.negatives_per_tile - len(hard)
             found, tries = [], 0
-            while len(found) < self.config.negatives_per_tile and tries < 30 * self.config.negatives_per_tile:
+            while len(found) < wanted and tries < 30 * self.config.negatives_per_tile:
                 tries += 1
                 radius = math.exp(rng.normal(mu, sigma)) / data.pixscale
                 side = self._side(2 * radius * self.config.crop_scale(rng))
@@ -308,10 +319,41 @@ class TrainingData:
                 crop = Crop(i, int(rng.integers(0, nx - side)), int(rng.integers(0, ny - side)), side)
                 if not data.bad_negative.touches(crop.x0, crop.y0, crop.side):
                     found.append(crop)
-            pool += found
+            pool += hard + found
         if not pool:
             raise ConfigError(f"no bubble-free crop found in the {self.which} tiles")
         return pool
+
+    def _hard_negatives(self, tile: int, data: _TileData, mu: float, sigma: float) -> list[Crop]:
+        """`DataConfig.hard_negatives` of the tile's pool: bubble-free crops around its compact sources.
+
+        Each crop has a random negative's size and holds one compact source
+        (chosen at random among the tile's brightest) within its middle half.
+        """
+        n = int(round(self.config.hard_negatives * self.config.negatives_per_tile))
+        if n == 0:
+            return []
+        from bubblenet.training_data.hard_negatives import compact_sources
+
+        sources = compact_sources(data.cache.data, data.pixscale, limit=max(5 * n, 50))
+        if len(sources) == 0:
+            log.warning("%s split: no compact source found in tile %d for hard negatives", self.which, tile)
+            return []
+        rng = np.random.default_rng([self.config.seed, 9, tile])
+        ny, nx = data.cache.shape
+        found, tries = [], 0
+        while len(found) < n and tries < 30 * n:
+            tries += 1
+            x, y, _ = sources[rng.integers(len(sources))]
+            radius = math.exp(rng.normal(mu, sigma)) / data.pixscale
+            side = self._side(2 * radius * self.config.crop_scale(rng))
+            if side >= min(nx, ny):
+                continue
+            x0 = int(round(x - side / 2 + rng.uniform(-0.25, 0.25) * side))
+            y0 = int(round(y - side / 2 + rng.uniform(-0.25, 0.25) * side))
+            if 0 <= x0 <= nx - side and 0 <= y0 <= ny - side and not data.bad_negative.touches(x0, y0, side):
+                found.append(Crop(tile, x0, y0, side))
+        return found
 
     # -- geometry ------------------------------------------------------------------
     def _side(self, side: float) -> int:
