@@ -38,8 +38,8 @@ def test_fit_config_owns_the_command_line_defaults():
         value = getattr(args, field.name)
         assert (tuple(value) if isinstance(value, list) else value) == getattr(config, field.name), field.name
     # ... and hands the samples' options to the training data.
-    data = FitConfig(display_stretch=0.5, label_selected_only=False).data_config(64)
-    assert data.display_stretch == 0.5 and data.label_all_bubbles is True
+    data = FitConfig(display_stretch=0.5, label_selected_only=False, hard_negatives=0.3).data_config(64)
+    assert data.display_stretch == 0.5 and data.label_all_bubbles is True and data.hard_negatives == 0.3
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -53,6 +53,7 @@ def test_fit_config_owns_the_command_line_defaults():
     ({"drop_clusters": (4,), "clusters": 3}, "option --drop-clusters: must be cluster numbers 0-2"),
     ({"max_crop_scale": 1.0}, "option --max-crop-scale: must exceed"),
     ({"display_stretch": 1.5}, "option --display-stretch: must be a share in [0, 1]"),
+    ({"hard_negatives": -0.1}, "option --hard-negatives: must be a share in [0, 1]"),
     ({"i8": ("a.fits",), "m24": ("a.fits",)}, "the same file is given as both bands"),
     ({"test_l": (400.0,)}, "option --test-l: must be longitudes in degrees"),
 ])

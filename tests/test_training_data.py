@@ -503,6 +503,9 @@ def test_compact_sources_are_peaks_bright_at_both_bands():
     bands[50:60, 500:510] = np.nan  # missing data is no source
     found = compact_sources(bands, 1.2)
     assert len(found) == 1
+    gappy = bands.copy()
+    gappy[300:] = np.nan  # half the tile missing: the noise is still the sky's, its edge no source
+    assert len(compact_sources(gappy, 1.2)) == 1
     assert np.hypot(found[0, 0] - both[0], found[0, 1] - both[1]) < 4 and found[0, 2] > 5
     swapped = compact_sources(np.ascontiguousarray(bands[..., ::-1]), 1.2)  # now the other one is 8 µm alone
     assert len(swapped) == 1 and np.hypot(swapped[0, 0] - both[0], swapped[0, 1] - both[1]) < 4

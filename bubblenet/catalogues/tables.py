@@ -410,11 +410,13 @@ def _attach(table: Table, parsed: _Parsed, path) -> Table:
 
 
 def _bool_flag(table: Table) -> None:
-    """The synthetic survey's ``clear`` flag as booleans (text tables store "True"/"False")."""
-    if "clear" in table.colnames and table["clear"].dtype.kind in "US":
-        text = np.char.lower(np.char.strip(np.asarray(table["clear"], dtype=str)))
-        if set(text) <= {"true", "false"}:
-            table["clear"] = text == "true"
+    """The synthetic survey's flags (``clear``, and the truth file's ``clear8`` and ``catalogued``) as booleans
+    (text tables store "True"/"False")."""
+    for name in ("clear", "clear8", "catalogued"):
+        if name in table.colnames and table[name].dtype.kind in "US":
+            text = np.char.lower(np.char.strip(np.asarray(table[name], dtype=str)))
+            if set(text) <= {"true", "false"}:
+                table[name] = text == "true"
 
 
 def read_catalogue(path: str | os.PathLike, *, kind: str | None = None) -> Table:

@@ -12,19 +12,16 @@ below, and where each number comes from is said beside it.
   stars, compact HII regions): a 24 µm point source with an 8 µm
   counterpart and a small 8 µm halo. On the real field GLM_04130-0013 a
   census of 24 µm peaks (`bubblenet.synth.realism.compact_source_census`)
-  finds 863 per deg² bright enough to matter, 31 % of them with an
-  8 µm counterpart; the standard twin has 330 per deg², 7-13 % with one. The
-  density of `HARD` brings the display twin's census to 730-760 per deg²
-  with 200-270 with counterparts (real: 863 and 264; twin seeds 0 and 1).
-* ``hii_blobs``: compact HII regions, filled 8 + 24 µm blobs of 0.25-1.5′.
-  Counted as 24 µm peaks of the field smoothed by 2 px (σ) at least 80
-  levels above a 41 px running median with an 8 µm excess of 15 levels
-  within 4 px, the real field has 22 per deg², the standard twin 9-12 and a
-  `HARD` twin 20-23.
+  finds 863 per deg² bright enough to matter, 264 of them with an 8 µm
+  counterpart; the standard twin in the same display stretch has 327-351
+  and 24-44 (seeds 0-2), a `HARD` twin 717-834 and 228-280.
+* ``hii_blobs``: more compact HII regions, filled 8 + 24 µm blobs of
+  0.25-1.5′ (`bubblenet.synth.realism.hii_blob_census`): the real field has
+  22 per deg² with 8 µm, the standard twin 9-14, a `HARD` twin 21-28.
 * ``saturated_cores``: the share of clear bubbles whose central 24 µm source
   saturates MIPSGAL and leaves a NaN core (Carey et al. 2009: saturation
   near 2 Jy for point sources; bright HII regions inside bubbles saturate
-  over up to thousands of 1.2″ pixels).
+  over up to thousands of its 1.25″ pixels).
 * ``uncatalogued``: bubbles per deg² that are drawn but not listed, as real
   bubbles are absent from MWP: Nishimoto et al. (2025) found 1413 bubbles
   new to MWP over 256 deg², 5.5 per deg². They are written to the truth file
@@ -50,7 +47,7 @@ from astropy.table import Table, vstack
 
 from bubblenet.synth.layout import Region
 
-__all__ = ["Hardening", "HARD", "scatter_catalogue", "draw_compact_sources", "draw_saturated_cores"]
+__all__ = ["Hardening", "HARD", "scatter_catalogue", "dr2_like_errors", "draw_compact_sources", "draw_saturated_cores"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +66,9 @@ class Hardening:
         Share (0-1) of clear bubbles given a central 24 µm source above saturation, which the
         24 µm tiles leave NaN.
     uncatalogued : float
-        Bubbles per deg² drawn on the sky but left out of the catalogue (written to the truth file).
+        Bubbles per deg² drawn on the sky but left out of the catalogue (written to the truth file),
+        averaged over |b| <= 1°: like the random bubbles they follow exp(-|b|/0.5°), so a mid-plane
+        strip gets more per deg² than this. Their names encode where they are drawn.
     position_scatter : float
         Standard deviation, per axis and in units of each bubble's ``Disp``, of the catalogue
         position about the drawn shell's centre.
@@ -86,6 +85,10 @@ class Hardening:
     size_scatter: float = 0.0
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"hardening {field.name} must be a number, got {value!r}")
         for name in ("compact_sources", "hii_blobs", "uncatalogued", "position_scatter", "size_scatter"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -105,7 +108,7 @@ class Hardening:
 
 
 #: Everything on, calibrated as the module docstring says.
-HARD = Hardening(compact_sources=700.0, hii_blobs=30.0, saturated_cores=0.3, uncatalogued=5.5, position_scatter=0.33,
+HARD = Hardening(compact_sources=900.0, hii_blobs=45.0, saturated_cores=0.3, uncatalogued=5.5, position_scatter=0.33,
                  size_scatter=0.55)
 
 
@@ -148,9 +151,29 @@ def scatter_catalogue(bubbles: Table, rng: np.random.Generator, *, position: flo
     return out
 
 
+def dr2_like_errors(bubbles: Table, rng: np.random.Generator) -> Table:
+    """A copy with ``Disp`` and ``e_Reff`` drawn as DR2 has them for bubbles of each size.
+
+    Each row gets the ``Disp / MajAxis`` and ``e_Reff / Reff`` of a DR2 bubble
+    drawn at random (median 0.28 and 0.23 in DR2), so that a scatter by them
+    (`scatter_catalogue`) is as large as the real catalogue's.
+    """
+    from bubblenet.catalogues.tables import packaged_catalogue
+
+    dr2 = packaged_catalogue("mwp_dr2")
+    disp = np.asarray(dr2["Disp"], float) / np.asarray(dr2["MajAxis"], float)
+    e_reff = np.asarray(dr2["e_Reff"], float) / np.asarray(dr2["Reff"], float)
+    ok = np.isfinite(disp) & np.isfinite(e_reff)
+    pick = rng.choice(np.flatnonzero(ok), len(bubbles))
+    out = bubbles.copy()
+    out["Disp"] = (np.asarray(out["MajAxis"], float) * disp[pick]).round(2)
+    out["e_Reff"] = (np.asarray(out["Reff"], float) * e_reff[pick]).round(2)
+    return out
+
+
 #: Red compact sources: 24 µm flux range (mJy) and slope of dN/dS, S8/S24 (log-normal median and sd in ln),
-#: and the 8 µm halo's Gaussian sigma range (arcsec). Tuned so the display twin's compact-source census
-#: meets the real field's (docs/measurements.md).
+#: and the 8 µm halo's Gaussian sigma range (arcsec). Tuned with the density of `HARD` so that the display
+#: twin's compact-source census meets the real field's (the module docstring; docs/measurements.md).
 COMPACT_SOURCE_LOOK = {"flux24": (100.0, 5000.0), "slope": 1.8, "ratio8": (2.0, 0.7), "halo_sigma": (4.0, 12.0)}
 
 
@@ -193,7 +216,7 @@ def draw_saturated_cores(bubbles: Table, rng: np.random.Generator, share: float)
 
     Adds ``core24`` (peak in units of the 24 µm saturation level, 0 for none) and ``core_sigma``
     (the core's Gaussian sigma in units of the semi-major axis). Peaks of 1.5-8 times saturation
-    and sigmas of 0.06-0.2 MajAxis give NaN cores from a few to thousands of 1.2″ pixels.
+    and sigmas of 0.06-0.2 MajAxis give NaN cores from a few to thousands of MIPSGAL's 1.25″ pixels.
     """
     out = bubbles.copy()
     n = len(out)

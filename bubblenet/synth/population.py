@@ -30,7 +30,8 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from bubblenet.catalogues.tables import packaged_catalogue, read_selection
-from bubblenet.synth.hardening import Hardening, draw_compact_sources, draw_saturated_cores, scatter_catalogue, with_rows
+from bubblenet.synth.hardening import (Hardening, dr2_like_errors, draw_compact_sources, draw_saturated_cores,
+                                      scatter_catalogue, with_rows)
 from bubblenet.synth.layout import Region, unwrap_longitude
 
 __all__ = ["Population", "draw_population", "DR2_COLUMNS", "mwp_name", "BUBBLE_KINDS", "power_law"]
@@ -68,8 +69,11 @@ class Population:
     stars8, stars24 : astropy.table.Table
         Point sources: ``glon``, ``glat``, ``flux_mjy``.
     catalogue : astropy.table.Table, optional
-        The bubbles as the written catalogue lists them (same columns as `bubbles`, the
-        ``catalogued`` rows only, in the same order); without hardening, `bubbles` itself.
+        The bubbles as the written catalogue lists them: the ``catalogued`` rows, in the same
+        order and with the same names, where the catalogue puts them (a hardened twin's
+        shells are moved off the real DR2 rows, a hardened random sky's listing off its
+        shells; `bubblenet.synth.hardening.scatter_catalogue`); without hardening, `bubbles`
+        itself.
     """
 
     bubbles: Table
@@ -127,23 +131,33 @@ def draw_population(region: Region, rng: np.random.Generator, *, mode: str = "tw
 
 def _harden(population: Population, region: Region, mode: str, hardening: Hardening,
             rng: np.random.Generator) -> Population:
-    """The population with `hardening`'s additions, drawn in a fixed order from `rng`."""
+    """The population with `hardening`'s additions.
+
+    Each addition draws from a generator of its own (spawned from `rng`), so
+    that switching one on or off leaves the others' draws as they were.
+    """
+    streams = dict(zip(("errors", "scatter", "uncatalogued", "cores", "hii_blobs", "compact"), rng.spawn(6)))
     drawn = catalogue = population.bubbles
     if hardening.scatters:
-        moved = scatter_catalogue(drawn, rng, position=hardening.position_scatter, size=hardening.size_scatter)
+        if mode == "random":
+            # Random bubbles carry made-up errors; a scatter by them needs DR2's own.
+            drawn = catalogue = dr2_like_errors(drawn, streams["errors"])
+        moved = scatter_catalogue(drawn, streams["scatter"], position=hardening.position_scatter,
+                                  size=hardening.size_scatter)
         # The twin's catalogue is the real DR2, so its shells move; random shells stay, their listing moves.
         drawn, catalogue = (moved, drawn) if mode == "twin" else (drawn, moved)
     if hardening.uncatalogued > 0:
-        unlisted = _random_bubbles(region, rng, density=hardening.uncatalogued)
+        unlisted = dr2_like_errors(_random_bubbles(region, streams["uncatalogued"], density=hardening.uncatalogued),
+                                   streams["uncatalogued"])
         unlisted["catalogued"] = np.zeros(len(unlisted), bool)
         drawn = with_rows(drawn, unlisted)
-    drawn = draw_saturated_cores(drawn, rng, hardening.saturated_cores)
+    drawn = draw_saturated_cores(drawn, streams["cores"], hardening.saturated_cores)
     confusers, stars8, stars24 = population.confusers, population.stars8, population.stars24
     if hardening.hii_blobs > 0:
-        confusers = with_rows(confusers, _confusers(region, rng, {"hii_blob": hardening.hii_blobs}))
+        confusers = with_rows(confusers, _confusers(region, streams["hii_blobs"], {"hii_blob": hardening.hii_blobs}))
     if hardening.compact_sources > 0:
         extra, extra8, extra24 = draw_compact_sources(
-            region, rng, hardening.compact_sources, lambda n, r: _draw_latitudes(region, 0.4, n, r))
+            region, streams["compact"], hardening.compact_sources, lambda n, r: _draw_latitudes(region, 0.4, n, r))
         confusers, stars8, stars24 = (with_rows(confusers, extra), with_rows(stars8, extra8),
                                       with_rows(stars24, extra24))
     return Population(drawn, confusers, stars8, stars24, catalogue=catalogue)

@@ -28,7 +28,7 @@ from bubblenet.synth.layout import MasterGrid, Region, TileSpec, survey_layout, 
 from bubblenet.synth.population import Population, draw_population
 
 __all__ = ["SynthConfig", "SurveyFiles", "make_survey", "draw_master_sky", "CATALOGUE_NAME", "SELECTION_NAME",
-           "SHELLS_8UM_NAME", "TRUTH_NAME"]
+           "SHELLS_8UM_NAME", "TRUTH_NAME", "TRUTH_SELECTION_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ SELECTION_NAME = "clear_bubbles.txt"  # names of the clear ones, like the real s
 SHELLS_8UM_NAME = "shells_8um.txt"  # names of those whose 8 µm shell alone is clear, like the paper's 8 µm list
 CONFUSERS_NAME = "confusers.ecsv"
 TRUTH_NAME = "bubbles_truth.csv"  # every shell drawn, where it was drawn, with 'catalogued'
+TRUTH_SELECTION_NAME = "clear_bubbles_truth.txt"  # the clear ones among them, catalogued or not
 
 #: Effective wavelengths (µm) and PSF FWHM (arcsec) of IRAC 8 µm and MIPS 24 µm.
 WAVELENGTH = {"8um": 7.872, "24um": 23.68}
@@ -84,6 +85,8 @@ class SynthConfig:
             raise ValueError(f"pixscale must be between 0.3 and 60 arcsec, got {self.pixscale}")
         if self.mode not in ("twin", "random"):
             raise ValueError(f"mode must be 'twin' or 'random', got {self.mode!r}")
+        if not isinstance(self.hardening, Hardening):
+            raise ValueError(f"hardening must be a bubblenet.synth.hardening.Hardening, got {self.hardening!r}")
 
 
 @dataclasses.dataclass
@@ -338,8 +341,9 @@ def render_tile(spec: TileSpec, sky: MasterSky, population: Population, region: 
     if spec.band == "8um":
         data += np.minimum(layer, saturation)
     else:
-        # Saturated point sources and saturated extended cores (only a hardened sky draws those) are masked.
-        saturated = (layer > saturation) | (data > saturation_level_24um())
+        saturated = layer > saturation
+        if "core24" in population.bubbles.colnames:  # a hardened sky: its saturated extended cores too
+            saturated |= data > saturation_level_24um()
         data += layer
         data[saturated] = np.nan
     native = 1.2 if spec.band == "8um" else 1.25
@@ -373,9 +377,12 @@ def _write_catalogue(folder: Path, population: Population) -> tuple[Path, Path, 
         population.confusers.write(tmp, format="ascii.ecsv", overwrite=True)
     truth = population.bubbles.copy()
     truth.meta = {"comments": ["Every shell bubblenet.synth drew, where it drew it: MWP DR2 columns + clear, clear8,",
-                               "kind, catalogued (listed in bubbles_mwp_dr2.csv)"]}
+                               "kind, catalogued (listed in bubbles_mwp_dr2.csv); on a hardened sky core24 (its",
+                               "saturated 24 um core's peak over saturation, 0: none) and core_sigma (over MajAxis)"]}
     with atomic_path(folder / TRUTH_NAME) as tmp:
         truth.write(tmp, format="ascii.csv", overwrite=True)
+    with atomic_path(folder / TRUTH_SELECTION_NAME) as tmp:
+        tmp.write_text("".join(f"{name}\n" for name in truth["MWP"][truth["clear"]]))
     return catalogue, selection, confusers, folder / TRUTH_NAME
 
 

@@ -18,6 +18,8 @@ directly.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
@@ -67,7 +69,8 @@ def compact_sources(bands: np.ndarray, pixscale_arcsec: float, *, limit: int = 1
         At most this many are returned.
     min_sigma, min_sigma_8um : float
         A peak's 24 µm and 8 µm excess over the local background, in robust standard deviations of each
-        band's background-subtracted image.
+        band's background-subtracted image (measured where the band has data). Peaks within three
+        search pixels (18″) of missing data in either band are left out.
 
     Returns
     -------
@@ -78,17 +81,25 @@ def compact_sources(bands: np.ndarray, pixscale_arcsec: float, *, limit: int = 1
     ny, nx = bands.shape[0] // factor * factor, bands.shape[1] // factor * factor
     if ny == 0 or nx == 0:
         return np.zeros((0, 3))
-    residual = {}
+    residual, usable = {}, None
     for channel in (CHANNEL_24UM, CHANNEL_8UM):
         band = np.asarray(bands[:ny, :nx, channel], np.float32)
-        small = np.nanmean(band.reshape(ny // factor, factor, nx // factor, factor), axis=(1, 3))
-        small = np.where(np.isfinite(small), small, np.nanmedian(small) if np.isfinite(small).any() else 0.0)
+        blocks = band.reshape(ny // factor, factor, nx // factor, factor)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks: NaN, masked below
+            small = np.nanmean(blocks, axis=(1, 3))
+        finite = np.isfinite(small)
+        usable = finite if usable is None else usable & finite
+        small = np.where(finite, small, np.median(small[finite]) if finite.any() else 0.0)
         small = ndimage.gaussian_filter(small, 1.0)
         res = small - _background(small)
-        sigma = _robust_sigma(res)
+        # The noise of the sky there is, not of the filled-in gaps (which would make it small).
+        sigma = _robust_sigma(res[finite])
         residual[channel] = res / sigma if sigma > 0 else np.zeros_like(res)
+    # Away from missing data: the filled gaps' edges would look like sources.
+    usable = ndimage.binary_erosion(usable, iterations=3, border_value=1)
     z24, z8 = residual[CHANNEL_24UM], residual[CHANNEL_8UM]
-    peaks = (z24 == ndimage.maximum_filter(z24, 5)) & (z24 >= min_sigma) & (z8 >= min_sigma_8um)
+    peaks = (z24 == ndimage.maximum_filter(z24, 5)) & (z24 >= min_sigma) & (z8 >= min_sigma_8um) & usable
     y, x = np.nonzero(peaks)
     strength = z24[y, x]
     order = np.argsort(strength)[::-1][:limit]
