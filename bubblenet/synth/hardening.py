@@ -67,8 +67,9 @@ class Hardening:
         24 µm tiles leave NaN.
     uncatalogued : float
         Bubbles per deg² drawn on the sky but left out of the catalogue (written to the truth file),
-        averaged over |b| <= 1°: like the random bubbles they follow exp(-|b|/0.5°), so a mid-plane
-        strip gets more per deg² than this. Their names encode where they are drawn.
+        averaged over latitudes within 1° of the plane: like the random bubbles they thin out
+        exponentially with latitude (scale height 0.5°), so a mid-plane strip gets more per deg²
+        than this. Their names encode where they are drawn.
     position_scatter : float
         Standard deviation, per axis and in units of each bubble's ``Disp``, of the catalogue
         position about the drawn shell's centre.
