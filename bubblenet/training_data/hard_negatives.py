@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from astropy.stats import mad_std
 from scipy import ndimage
 
 from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM
@@ -31,13 +32,6 @@ __all__ = ["compact_sources"]
 SEARCH_PIXEL_ARCSEC = 6.0
 #: Running-median background window, in search pixels (90″: larger than a compact source).
 BACKGROUND_PX = 15
-
-
-def _robust_sigma(values: np.ndarray) -> float:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
 
 
 def _background(image: np.ndarray) -> np.ndarray:
@@ -94,7 +88,7 @@ def compact_sources(bands: np.ndarray, pixscale_arcsec: float, *, limit: int = 1
         small = ndimage.gaussian_filter(small, 1.0)
         res = small - _background(small)
         # The noise of the sky there is, not of the filled-in gaps (which would make it small).
-        sigma = _robust_sigma(res[finite])
+        sigma = float(mad_std(res[finite])) if finite.any() else 0.0
         residual[channel] = res / sigma if sigma > 0 else np.zeros_like(res)
     # Away from missing data: the filled gaps' edges would look like sources.
     usable = ndimage.binary_erosion(usable, iterations=3, border_value=1)
