@@ -9,6 +9,7 @@ tiles plus the catalogue of the bubbles it drew in MWP DR2 format.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -252,6 +253,7 @@ def _pixel_solid_angle(pixscale: float) -> float:
     return (pixscale / 206264.806) ** 2
 
 
+@functools.lru_cache(maxsize=None)  # an Airy kernel per call otherwise: once per cored bubble and tile
 def saturation_level_24um() -> float:
     """The surface brightness (MJy/sr) above which MIPSGAL saturates: a `SATURATION` point source's
     peak pixel at the native 1.25″ scale, the same rule the stars follow."""
