@@ -41,7 +41,7 @@ synthetic sky only).
 """
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    from bubblenet.detection.search import SEARCH_MODES
+    from bubblenet.detection.search import PRECISIONS, SEARCH_MODES
     from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
     from bubblenet.training_data.cutouts import BANDS
 
@@ -65,8 +65,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="24 + 8 µm bubbles, or shells seen at 8 µm alone: needs a detector trained with "
                              "'fit --bands 8' (default: what the detector was trained on)")
     search.add_argument("--mode", choices=SEARCH_MODES,
-                        help="windows cut from an image pyramid (fast, the default) or each processed on its own "
-                             "(paper)")
+                        help="windows cut from an image pyramid (fast, the default), each processed on its own "
+                             "(paper), or the backbone run once over each pyramid level and shared by the windows "
+                             "(shared: experimental, finds fewer bubbles with detectors trained per window)")
+    search.add_argument("--precision", choices=PRECISIONS,
+                        help="what the network computes in: float32 (default) or bfloat16, faster on CPUs with "
+                             "AVX512-BF16 or AMX (the same detections on the benchmark tile)")
     search.add_argument("--paper", action="store_true",
                         help="the reference method's survey search (its window list, 120\"-3600\", stride 1/3, "
                              "each window processed on its own) and catalogue cut (score >= 0.95)")
@@ -119,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
                           "(experiments/shells_8um.yaml for shells seen at 8 µm alone) and pass it with --model")
     threshold = resolve_threshold(detector.threshold, paper=args.paper, threshold=args.threshold)
     search = resolve_search(detector.search, paper=args.paper, sizes_arcsec=args.sizes, stride=args.stride,
-                            per_octave=args.per_octave, mode=args.mode, missing=args.missing_data, zeros=args.zeros)
+                            per_octave=args.per_octave, mode=args.mode, missing=args.missing_data, zeros=args.zeros,
+                            precision=args.precision)
     check_tile_names(tiles)
     out = claim_output_dir(args.out, "detect", overwrite=args.overwrite)
     record = run_record("detect", vars(args))

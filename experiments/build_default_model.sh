@@ -12,6 +12,8 @@ python="${PYTHON:-python}"
 dest=bubblenet/resources/models/lite_synthetic
 mkdir -p "$dest"
 cp runs/default_model/model.keras runs/default_model/model_info.json "$dest"/
+# The shared-search network distilled from the previous model belongs to it, not to this one.
+rm -f "$dest/shared_model.keras"
 # Its survey search (what `detect` uses by default) starts at 200" windows, not at the
 # 420" of its validation: the smallest bubbles (boxes under 60") need them. Measured:
 # recall 0.988 against 0.917 on the demo's test tiles, precision 0.155 against 0.490;
@@ -33,3 +35,6 @@ with open(path, "w") as stream:
     stream.write("\n")
 EOF
 echo "shipped detector updated in $dest"
+echo "distil its shared-search network (about 20 minutes), then copy it in:"
+echo "  $python experiments/build_shared_model.py --out runs/shipped_shared"
+echo "  cp runs/shipped_shared/shared_model.keras runs/shipped_shared/model_info.json $dest/"

@@ -101,6 +101,19 @@ def test_detect_writes_a_catalogue_that_finds_the_large_clear_bubbles(detected, 
     assert len(large) >= 3 and hits >= 0.6 * len(large), (hits, len(large))
 
 
+def test_detect_in_the_shared_mode_finds_what_the_fast_mode_finds(detected, test_tile_sky, tmp_path):
+    from bubblenet.detect import main
+
+    fast = Table.read(detected / "bubbles.ecsv")
+    assert main(["--survey", str(test_tile_sky), "--out", str(tmp_path / "s"), "--no-previews", "-q",
+                 "--mode", "shared", *FAST]) == 0
+    shared = Table.read(tmp_path / "s" / "bubbles.ecsv")
+    assert shared.meta["search"]["mode"] == "shared"
+    near = SkyCoord(fast["glon"], fast["glat"], frame="galactic").match_to_catalog_sky(
+        SkyCoord(shared["glon"], shared["glat"], frame="galactic"))[1].arcmin
+    assert (near <= 0.5 * np.asarray(fast["radius_arcmin"])).mean() >= 0.6 and len(shared) >= 0.5 * len(fast)
+
+
 def test_detect_region_and_threshold_filters(detected, test_tile_sky, tmp_path):
     from bubblenet.detect import main
 

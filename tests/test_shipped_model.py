@@ -23,6 +23,12 @@ def test_shipped_detector_is_complete_and_documented(detector):
     assert test["recall"] >= 0.8 and test["recall"] == pytest.approx(test["tp"] / (test["tp"] + test["fn"]))
     assert "keras" in detector.info["versions"]
     assert detector.model.count_params() < 2_000_000
+    # Its network distilled for the shared search, with the record of how (bubblenet.training.distillation).
+    shared = detector.info["shared_model"]
+    assert detector.shared_model is not None and detector.model_for("shared") is detector.shared_model
+    assert shared["windows"] > 1000 and shared["sky"]["tiles"] and not set(shared["sky"]["tiles"]) & set(
+        detector.info["split"]["test"])
+    assert shared["after"]["mean_abs_best_score_difference"] < shared["before"]["mean_abs_best_score_difference"]
 
 
 def test_shipped_detector_finds_large_clear_bubbles_of_a_test_tile(detector, test_tile_sky, tmp_path):

@@ -4,7 +4,8 @@ Modules
 -------
 `bubblenet.detection.detector`
     A trained detector on disk: ``model.keras`` + ``model_info.json``
-    (preset, default boxes, threshold, its `SearchConfig`).
+    (preset, default boxes, threshold, its `SearchConfig`), and the network
+    distilled for the shared search when it has one.
 `bubblenet.detection.search`
     `SearchConfig`, the one description of a tile search, and `search_tile`,
     the one function that searches a tile (validation uses it too).
@@ -12,6 +13,12 @@ Modules
     Planning multi-scale sliding windows over a tile (geometry only).
 `bubblenet.detection.pyramid`
     Windows cut from an image pyramid (the fast search mode).
+`bubblenet.detection.local_norm`
+    One normalisation for a whole pyramid level, each pixel as the window
+    centred on it (the shared search mode's inputs).
+`bubblenet.detection.shared`
+    The shared search mode: the backbone run once over each level, its
+    features shared by the windows.
 `bubblenet.detection.inference`
     Windows in, merged tile-pixel detections out.
 `bubblenet.detection.merging`

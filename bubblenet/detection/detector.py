@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import hashlib
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -27,10 +28,13 @@ from bubblenet.errors import InputError
 from bubblenet.outputs import package_versions, write_json
 
 __all__ = ["Detector", "check_threshold", "load_detector", "resolve_detector_files", "save_detector", "model_info",
-           "default_model_path", "MODEL_FILE", "INFO_FILE"]
+           "default_model_path", "file_sha256", "MODEL_FILE", "INFO_FILE", "SHARED_MODEL_FILE"]
 
 MODEL_FILE = "model.keras"
 INFO_FILE = "model_info.json"
+#: The network the shared search mode runs, when the detector has one (`bubblenet.training.distillation`);
+#: ``model_info.json`` describes it under ``"shared_model"``, with its SHA-256.
+SHARED_MODEL_FILE = "shared_model.keras"
 
 
 @dataclasses.dataclass
@@ -49,6 +53,9 @@ class Detector:
         The whole ``model_info.json`` (preset, provenance, scores).
     source : pathlib.Path or None
         Where it was loaded from (None: the shipped detector, or one made in memory).
+    shared_model : keras.Model or None
+        The same network distilled for the shared search mode (`SHARED_MODEL_FILE`), or None: that mode
+        then runs `model` itself.
     """
 
     model: object
@@ -56,6 +63,19 @@ class Detector:
     threshold: float
     info: dict
     source: Path | None = None
+    shared_model: object | None = None
+
+    def model_for(self, mode: str):
+        """The network a search in `mode` runs: `shared_model` for the shared mode when there is one (else
+        `model`, with a warning: a network trained per window finds fewer bubbles in that mode)."""
+        if mode != "shared":
+            return self.model
+        if self.shared_model is None:
+            warnings.warn("this detector has no network distilled for the shared search mode: running its own, "
+                          "which finds fewer bubbles there (experiments/build_shared_model.py distils one)",
+                          stacklevel=2)
+            return self.model
+        return self.shared_model
 
     @property
     def preset(self) -> str:
@@ -144,10 +164,10 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
     ------
     InputError
         If the files are missing or the model cannot be loaded (corrupt or
-        not a Keras model), naming the file.
+        not a Keras model), or ``model_info.json`` describes a shared-search
+        network (``"shared_model"``) that is missing or is not the one
+        recorded (its SHA-256, or its teacher's), naming the file.
     """
-    import keras
-
     from bubblenet.ssd.model import L2Norm  # noqa: F401  (registers the custom layer for loading)
 
     model_file, info_file = resolve_detector_files(path)
@@ -161,9 +181,42 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
     except (ValueError, TypeError) as exc:
         raise InputError(f"unreadable model description ({exc})", info_file) from None
     recorded = info.get("model_sha256")  # of the model.keras saved with it (not of best.keras beside it)
-    if recorded is not None and model_file.name == MODEL_FILE and recorded != _sha256(model_file):
+    if recorded is not None and model_file.name == MODEL_FILE and recorded != file_sha256(model_file):
         raise InputError(f"{model_file.name} is not the model {INFO_FILE} describes (a save was interrupted, or "
                          "one file was replaced): save or train the detector again", model_file)
+    model = _load_network(model_file, spec)
+    shared = None
+    # The shared-search network was distilled from model.keras: another model beside it (best.keras) has none.
+    if isinstance(info.get("shared_model"), dict) and model_file.name == MODEL_FILE:
+        shared = _load_shared_network(model_file, info["shared_model"], spec)
+        if shared.output_shape != model.output_shape:
+            raise InputError(f"{SHARED_MODEL_FILE} gives {shared.output_shape[1:]} per window but the model "
+                             f"{model.output_shape[1:]}", model_file.parent / SHARED_MODEL_FILE)
+    else:
+        info = {k: v for k, v in info.items() if k != "shared_model"}
+    return Detector(model, spec, threshold, info, source=None if path is None else Path(path), shared_model=shared)
+
+
+def _load_shared_network(model_file: Path, record: dict, spec: AnchorSpec):
+    """The ``shared_model.keras`` beside `model_file`, checked against its record (its own SHA-256 and its
+    teacher's, the ``model.keras`` it was distilled from)."""
+    shared_file = model_file.parent / SHARED_MODEL_FILE
+    if not shared_file.exists():
+        raise InputError(f"{INFO_FILE} describes a shared-search network but there is no {SHARED_MODEL_FILE}",
+                         shared_file)
+    if record.get("sha256") != file_sha256(shared_file):
+        raise InputError(f"{SHARED_MODEL_FILE} is not the network {INFO_FILE} describes: distil it again",
+                         shared_file)
+    if record.get("teacher_sha256") not in (None, file_sha256(model_file)):
+        raise InputError(f"{SHARED_MODEL_FILE} was distilled from another {MODEL_FILE}: distil it again "
+                         "(experiments/build_shared_model.py)", shared_file)
+    return _load_network(shared_file, spec)
+
+
+def _load_network(model_file: Path, spec: AnchorSpec):
+    """A ``.keras`` network in safe mode, checked against the default boxes' input size."""
+    import keras
+
     try:
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
@@ -172,11 +225,12 @@ def load_detector(path: str | os.PathLike | None = None) -> Detector:
     if tuple(model.input_shape[1:]) != (spec.image_size, spec.image_size, 2):
         raise InputError(f"the network takes {model.input_shape[1:]} but {INFO_FILE} describes "
                          f"{spec.image_size} px, 2 bands", model_file)
-    return Detector(model, spec, threshold, info, source=None if path is None else Path(path))
+    return model
 
 
 def save_detector(detector: Detector, folder: str | os.PathLike) -> Path:
-    """Write ``folder/model.keras`` and ``folder/model_info.json``, each atomically; nothing else in `folder` changes.
+    """Write ``folder/model.keras`` (and `SHARED_MODEL_FILE` when the detector has a shared-search network) and
+    ``folder/model_info.json``, each atomically; nothing else in `folder` changes.
 
     ``model_info.json`` is written last and records the SHA-256 of the
     ``model.keras`` it belongs with (``model_sha256``), so a save interrupted
@@ -188,11 +242,21 @@ def save_detector(detector: Detector, folder: str | os.PathLike) -> Path:
     folder = ensure_dir(folder)
     with atomic_path(folder / MODEL_FILE) as tmp:
         detector.model.save(tmp)
-    write_json(folder / INFO_FILE, {**detector.info, "model_sha256": _sha256(folder / MODEL_FILE)})
+    info = {**detector.info, "model_sha256": file_sha256(folder / MODEL_FILE)}
+    if detector.shared_model is None:
+        info.pop("shared_model", None)  # the folder holds no shared-search network: none is described
+    else:
+        # The pair is the caller's: a Detector holds a model and the network distilled from it.
+        with atomic_path(folder / SHARED_MODEL_FILE) as tmp:
+            detector.shared_model.save(tmp)
+        info["shared_model"] = {**info.get("shared_model", {}), "sha256": file_sha256(folder / SHARED_MODEL_FILE),
+                                "teacher_sha256": info["model_sha256"]}
+    write_json(folder / INFO_FILE, info)
     return folder
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file (read in 1 MiB blocks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

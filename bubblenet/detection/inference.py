@@ -27,12 +27,11 @@ from bubblenet.conventions import from_relative
 from bubblenet.training_data.cutouts import Crop, Normalisation, keep_bands, process
 from bubblenet.ssd.decoder import Decoder
 from bubblenet.detection.pyramid import plan_levels, pyramid_windows
-from bubblenet.detection.search import SEARCH_MODES
 from bubblenet.sky.tilecache import BadMap, TileCache
 from bubblenet.detection.windows import plan_windows
 
-__all__ = ["search_inputs", "detect_inputs", "prepared_windows", "window_to_tile", "merge", "MERGE_IOU",
-           "SEARCH_MODES"]
+__all__ = ["search_inputs", "model_outputs", "detect_inputs", "detect_outputs", "prepared_windows",
+           "window_to_tile", "merge", "MERGE_IOU"]
 
 
 #: IoU above which detections from different windows are merged (the paper: 0.3).
@@ -122,7 +121,8 @@ def search_inputs(cache: TileCache, sides: Sequence[int], size: int, *, stride_f
                              origin=origin)
         inputs = pyramid_windows(cache, levels, pixscale_arcsec=pixscale_arcsec, norm=norm, tile=tile)
         return sum(map(len, levels)), in_background(inputs)
-    raise ValueError(f"search mode must be one of {SEARCH_MODES}, got {mode!r}")
+    raise ValueError(f"search_inputs makes the inputs of the fast and paper modes, not {mode!r} "
+                     f"(the shared mode: bubblenet.detection.shared.shared_search)")
 
 
 def in_background(items: Iterable, depth: int = 256) -> Iterator:
@@ -160,6 +160,18 @@ def in_background(items: Iterable, depth: int = 256) -> Iterator:
                 thread.join(0.01)
 
 
+def model_outputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, batch_size: int = 32,
+                  bands: str = "24+8") -> Iterator[tuple[list[Crop], np.ndarray]]:
+    """``(crops, outputs)``: the network run over ``(crop, input)`` pairs, `batch_size` at a time.
+
+    `bands` is what the detector sees (`bubblenet.training_data.cutouts.keep_bands`).
+    """
+    inputs = iter(inputs)
+    while chunk := list(itertools.islice(inputs, batch_size)):
+        crops, images = zip(*chunk)
+        yield list(crops), np.asarray(model.predict_on_batch(keep_bands(np.stack(images), bands)))
+
+
 def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: Decoder, batch_size: int = 32,
                   confidence: float = 0.5, nms_iou: float = 0.45, merge_iou: float = MERGE_IOU,
                   bands: str = "24+8") -> tuple[np.ndarray, np.ndarray]:
@@ -185,25 +197,34 @@ def detect_inputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, decoder: 
     scores : numpy.ndarray
         ``(K,)``.
     """
-    all_boxes, all_scores = [], []
+    return detect_outputs(model_outputs(model, inputs, batch_size=batch_size, bands=bands), decoder=decoder,
+                          confidence=confidence, nms_iou=nms_iou, merge_iou=merge_iou)
 
-    def flush(images, crops):
-        outputs = model.predict_on_batch(keep_bands(np.stack(images), bands))
+
+def detect_outputs(batches: Iterable[tuple[Sequence[Crop], np.ndarray]], *, decoder: Decoder,
+                   confidence: float = 0.5, nms_iou: float = 0.45,
+                   merge_iou: float = MERGE_IOU) -> tuple[np.ndarray, np.ndarray]:
+    """Decode windows' network outputs, map them to the tile and merge: the end of every search mode.
+
+    Parameters
+    ----------
+    batches : iterable of (sequence of Crop, numpy.ndarray)
+        Windows and their ``(B, N, 4 + C)`` outputs (`model_outputs`, or
+        `bubblenet.detection.shared.shared_outputs`).
+    decoder, confidence, nms_iou, merge_iou
+        As in `detect_inputs`.
+
+    Returns
+    -------
+    boxes, scores : numpy.ndarray
+        As in `detect_inputs`.
+    """
+    all_boxes, all_scores = [], []
+    for crops, outputs in batches:
         boxes, scores, counts = decoder(outputs, confidence=confidence, iou=nms_iou)
         for b, s, n, crop in zip(boxes.numpy(), scores.numpy(), counts.numpy(), crops):
             all_boxes.append(window_to_tile(b[:n], crop))
             all_scores.append(s[:n])
-
-    images, crops = [], []
-    for crop, image in inputs:
-        images.append(image)
-        crops.append(crop)
-        if len(images) == batch_size:
-            flush(images, crops)
-            images, crops = [], []
-    if images:
-        flush(images, crops)
     if not all_boxes:
         return np.zeros((0, 4)), np.zeros(0)
     return merge(np.concatenate(all_boxes), np.concatenate(all_scores), iou=merge_iou)
-

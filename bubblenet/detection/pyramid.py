@@ -34,7 +34,7 @@ from bubblenet.sky.stars import FWHM_8UM_ARCSEC
 from bubblenet.sky.tilecache import BadMap, TileCache
 from bubblenet.detection.windows import window_starts
 
-__all__ = ["Level", "plan_levels", "pyramid_windows"]
+__all__ = ["Level", "plan_levels", "aligned_starts", "pyramid_windows", "LevelStrips"]
 
 #: Level rows made at once: bounds memory to about ``(strip + size) x level width`` per band.
 STRIP_ROWS = 1024
@@ -78,17 +78,23 @@ class Level:
 
 
 def plan_levels(shape: tuple[int, int], sides: Sequence[int], size: int, *, stride_fraction: float = 1 / 3,
-                bad: BadMap | None = None, origin: str = "edge") -> list[Level]:
+                bad: BadMap | None = None, origin: str = "edge", step: int = 1) -> list[Level]:
     """The levels of a search of a ``(ny, nx)`` tile with windows of `sides` native pixels.
 
     Sides larger than the tile's short side are skipped, as in
     `bubblenet.detection.windows.plan_windows`; the stride is `stride_fraction` of the
     window in level pixels, and rows start as `origin` says
     (`bubblenet.detection.windows.window_starts`). With `bad` (the tile's
-    `BadMap`), windows that touch missing data are left out.
+    `BadMap`), windows that touch missing data are left out. With `step` > 1
+    (the shared search: windows on its feature grid), the stride and every
+    start are whole multiples of `step` level pixels (`aligned_starts`): at
+    128-px windows and 16-px cells, stride 1/2 stays 64 px, and stride 1/3
+    (43 px) becomes 48 px, a fifth fewer windows.
     """
     ny, nx = shape
     stride = max(int(round(size * stride_fraction)), 1)
+    if step > 1:
+        stride = max(int(round(stride / step)), 1) * step
     levels = []
     for side in sides:
         rows, cols = int(math.floor(ny * size / side)), int(math.floor(nx * size / side))
@@ -96,13 +102,24 @@ def plan_levels(shape: tuple[int, int], sides: Sequence[int], size: int, *, stri
             continue
         scale = side / size
         plan = []
-        for ly in window_starts(rows, size, stride, origin=origin):
-            xs = tuple(lx for lx in window_starts(cols, size, stride, origin=origin)
+        for ly in aligned_starts(rows, size, stride, origin=origin, step=step):
+            xs = tuple(lx for lx in aligned_starts(cols, size, stride, origin=origin, step=step)
                        if bad is None or not bad.touches(int(lx * scale), int(ly * scale), side + 1))
             if xs:
                 plan.append((ly, xs))
         levels.append(Level(side, size, (rows, cols), tuple(plan)))
     return levels
+
+
+def aligned_starts(length: int, size: int, stride: int, *, origin: str = "edge", step: int = 1) -> list[int]:
+    """`bubblenet.detection.windows.window_starts`, each start moved to the nearest multiple of `step`
+    that keeps the window inside ``[0, length)`` (so the last window may end up to ``step - 1`` short of
+    the end); with `step` 1, the starts themselves."""
+    starts = window_starts(length, size, stride, origin=origin)
+    if step <= 1:
+        return starts
+    last = (length - size) // step * step
+    return sorted({min(int(math.floor(s / step + 0.5)) * step, last) for s in starts})
 
 
 def _axis_weights(n_out: int, scale: float, n_in: int, offset: float = 0.0):
@@ -127,7 +144,7 @@ def _resample_rows_cols(band: np.ndarray, rows, cols) -> np.ndarray:
     return out[:, c0] * (1 - fc)[None, :] + out[:, c1] * fc[None, :]
 
 
-class _LevelStrips:
+class LevelStrips:
     """Makes a level of a tile piece by piece: `block` gives level pixels ``[r0, r1) x [c0, c1)``."""
 
     def __init__(self, cache: TileCache, level: Level):
@@ -192,7 +209,7 @@ def pyramid_windows(cache: TileCache, levels: Sequence[Level], *, pixscale_arcse
         Level rows made at once (memory).
     """
     for level in levels:
-        strips = _LevelStrips(cache, level)
+        strips = LevelStrips(cache, level)
         fwhm = FWHM_8UM_ARCSEC / (pixscale_arcsec * level.scale)
         per_strip = max(1, min(strip_rows, int(NATIVE_STRIP_ROWS / level.scale)))
         pending = list(level.rows)

@@ -179,7 +179,7 @@ def tile_result(detector, tile, cache_dir, search: SearchConfig, threshold: floa
 
     pixscale = float(tile.pixel_scale.to_value(u.arcsec))
     cache = TileCache(tile, cache_dir, missing=search.missing, zeros=search.zeros)
-    found = search_tile(detector.model, detector.spec, cache, search, pixscale_arcsec=pixscale,
+    found = search_tile(detector.model_for(search.mode), detector.spec, cache, search, pixscale_arcsec=pixscale,
                         norm=detector.normalisation, bands=detector.bands, confidence=threshold,
                         progress=tile.name if progress else None)
     boxes = found.boxes

@@ -63,7 +63,9 @@ def export_savedmodel(model: keras.Model, spec: AnchorSpec, path: str | os.PathL
     archive.track(model)
     archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None, None, None, 2], tf.float32)])
     archive.write_out(str(tmp), verbose=False)
-    extra = {k: v for k, v in (info or {}).items() if k not in ("preset", "anchors", "threshold", "versions")}
+    # The SavedModel is the per-window network: the shared-search network (and its record) stays behind.
+    extra = {k: v for k, v in (info or {}).items()
+             if k not in ("preset", "anchors", "threshold", "versions", "shared_model")}
     write_json(tmp / INFO_FILE, model_info(preset, spec, threshold, **extra, nms_iou=nms_iou,
                                            max_detections=max_detections))
     if path.exists():

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
+import weakref
 from typing import Any, Mapping
 
 import numpy as np
@@ -23,14 +25,18 @@ from bubblenet.detection.windows import (MIN_WINDOW_PX, PAPER_SURVEY_SIDES_ARCSE
 from bubblenet.errors import ConfigError
 from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
 
-__all__ = ["SearchConfig", "SEARCH_MODES", "TileDetections", "search_tile", "resolve_search", "resolve_threshold",
-           "PAPER_SURVEY_THRESHOLD"]
+__all__ = ["SearchConfig", "SEARCH_MODES", "PRECISIONS", "TileDetections", "search_tile", "resolve_search",
+           "resolve_threshold", "PAPER_SURVEY_THRESHOLD"]
 
 #: The reference method's survey catalogue keeps detections scoring at least this.
 PAPER_SURVEY_THRESHOLD = 0.95
 
-#: How a tile's windows are made: from an image pyramid (default), or each on its own (the reference method).
-SEARCH_MODES = ("fast", "paper")
+#: How a tile's windows are made: from an image pyramid (fast), each on its own (the reference method), or
+#: from an image pyramid with the backbone's features shared between overlapping windows (shared).
+SEARCH_MODES = ("fast", "paper", "shared")
+
+#: What the network computes in: float32, or bfloat16 (float32 weights; `bubblenet.ssd.model.in_precision`).
+PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,9 +55,12 @@ class SearchConfig:
         Window stride over window side, in (0, 1] (the reference method: 1/3).
     per_octave : int
         Window sizes per factor of two.
-    mode : {"fast", "paper"}
+    mode : {"fast", "paper", "shared"}
         Windows cut from an image pyramid (fast) or each cut and normalised
-        on its own (the reference method); `bubblenet.detection.inference.search_inputs`.
+        on its own (the reference method; `bubblenet.detection.inference.search_inputs`),
+        or the backbone run once over each pyramid level and its features
+        shared by the windows, whose starts move onto its 16-pixel grid
+        (`bubblenet.detection.shared`).
     min_window_px : float
         No window under this many native pixels (`bubblenet.detection.windows.MIN_WINDOW_PX`;
         0 for the reference method's windows exactly).
@@ -73,6 +82,11 @@ class SearchConfig:
     zeros : {"data", "edge"}
         Whether zero pixels are data or an external galaxy's coverage edge
         (`bubblenet.sky.tilecache.ZERO_RULES`).
+    precision : {"float32", "bfloat16"}
+        What the network computes in (`PRECISIONS`). bfloat16 is faster on
+        CPUs with AVX512-BF16 or AMX (1.3x in the fast mode on the benchmark
+        tile, the same detections: ``docs/measurements.md``, "The shared
+        search") and may be slower where the CPU has neither.
 
     Raises
     ------
@@ -91,6 +105,7 @@ class SearchConfig:
     origin: str = "edge"
     missing: str = "fill-max"
     zeros: str = "data"
+    precision: str = "float32"
 
     def __post_init__(self):
         sizes = tuple(float(s) for s in self.sizes_arcsec)
@@ -104,6 +119,8 @@ class SearchConfig:
         if self.missing not in MISSING_RULES:
             raise ConfigError(f"search missing-data rule must be one of {', '.join(MISSING_RULES)}, "
                               f"got {self.missing!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"search precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.zeros not in ZERO_RULES:
             raise ConfigError(f"search zeros rule must be one of {', '.join(ZERO_RULES)}, got {self.zeros!r}")
         if len(sizes) != 2 or not (math.isfinite(sizes[0]) and math.isfinite(sizes[1])) \
@@ -168,7 +185,7 @@ class SearchConfig:
 
 
 def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=None, stride=None, per_octave=None,
-                   mode=None, missing=None, zeros=None) -> SearchConfig:
+                   mode=None, missing=None, zeros=None, precision=None) -> SearchConfig:
     """The search a detection run uses: the detector's (or the paper's), with any option given replacing its own.
 
     Parameters
@@ -178,13 +195,14 @@ def resolve_search(stored: SearchConfig, *, paper: bool = False, sizes_arcsec=No
     paper : bool
         Start from `SearchConfig.paper` instead (keeping the detector's `SearchConfig.missing` and
         `SearchConfig.zeros` rules).
-    sizes_arcsec, stride, per_octave, mode, missing, zeros : optional
+    sizes_arcsec, stride, per_octave, mode, missing, zeros, precision : optional
         Replacements; None keeps the value.
     """
     # The paper's windows, with the detector's own data rules: a detector is searched as it was trained.
     base = dataclasses.replace(SearchConfig.paper(), missing=stored.missing, zeros=stored.zeros) if paper else stored
     changes = {k: v for k, v in (("sizes_arcsec", sizes_arcsec), ("stride", stride), ("per_octave", per_octave),
-                                 ("mode", mode), ("missing", missing), ("zeros", zeros)) if v is not None}
+                                 ("mode", mode), ("missing", missing), ("zeros", zeros),
+                                 ("precision", precision)) if v is not None}
     if sizes_arcsec is not None:
         changes["sides_arcsec"] = ()  # sizes given: their geometric series, not a recorded list
     return dataclasses.replace(base, **changes)
@@ -219,12 +237,15 @@ class TileDetections:
 
 def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: float, norm, bands: str,
                 confidence: float, progress: str | None = None) -> TileDetections:
-    """Search one tile: plan the windows, make their inputs, run the network, decode, merge, cap.
+    """Search one tile: plan the windows, make their inputs, run the network (in the search's precision),
+    decode, merge, cap.
 
     Parameters
     ----------
     model : keras.Model
-        The SSD (`bubblenet.ssd.model.build_ssd`).
+        The SSD (`bubblenet.ssd.model.build_ssd`) the search's mode runs
+        (`bubblenet.detection.detector.Detector.model_for`: for the shared
+        mode, the detector's distilled network when it has one).
     spec : bubblenet.ssd.anchors.AnchorSpec
         Its default boxes.
     cache : bubblenet.sky.tilecache.TileCache
@@ -241,19 +262,55 @@ def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: fl
     progress : str, optional
         Draw a windows progress bar with this label.
     """
-    from bubblenet.detection.inference import detect_inputs, search_inputs
+    from bubblenet.detection.inference import detect_outputs, model_outputs, search_inputs
+    from bubblenet.detection.shared import shared_search
     from bubblenet.ssd.decoder import Decoder
 
+    if search.precision != "float32":
+        model = _in_precision(model, search.precision)
     sides = search.window_sides(pixscale_arcsec)
-    count, inputs = search_inputs(cache, sides, model.input_shape[1], stride_fraction=search.stride,
-                                  pixscale_arcsec=pixscale_arcsec, norm=norm, mode=search.mode,
-                                  origin=search.origin)
+    if search.mode == "shared":
+        count, batches = shared_search(model, cache, sides, stride_fraction=search.stride, norm=norm, bands=bands,
+                                       origin=search.origin)
+    else:
+        count, inputs = search_inputs(cache, sides, model.input_shape[1], stride_fraction=search.stride,
+                                      pixscale_arcsec=pixscale_arcsec, norm=norm, mode=search.mode,
+                                      origin=search.origin)
+        batches = model_outputs(model, inputs, bands=bands)
     if progress:
-        from tqdm import tqdm
-
-        inputs = tqdm(inputs, total=count, desc=progress, unit="window", leave=False)
-    boxes, scores = detect_inputs(model, inputs, decoder=Decoder(spec, max_detections=int(search.per_window)),
-                                  confidence=confidence, bands=bands)
+        batches = _counted(batches, count, progress)
+    boxes, scores = detect_outputs(batches, decoder=Decoder(spec, max_detections=int(search.per_window)),
+                                   confidence=confidence)
     if search.per_tile is not None:
         boxes, scores = boxes[: search.per_tile], scores[: search.per_tile]  # merge() sorts by score
     return TileDetections(np.asarray(boxes).reshape(-1, 4), np.asarray(scores), count)
+
+
+#: Each network's copy in another precision, made once per network and precision.
+_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COPIES_LOCK = threading.Lock()
+
+
+def _in_precision(model, precision: str):
+    """`model` computing in `precision` (`bubblenet.ssd.model.in_precision`): the copy is made once per
+    network and its weights refreshed on every call, so that a network in training is searched as it is now."""
+    from bubblenet.ssd.model import in_precision
+
+    policy = {"bfloat16": "mixed_bfloat16"}[precision]
+    with _COPIES_LOCK:
+        copies = _COPIES.setdefault(model, {})
+        if policy not in copies:
+            copies[policy] = in_precision(model, policy)
+        else:
+            copies[policy].set_weights(model.get_weights())
+        return copies[policy]
+
+
+def _counted(batches, total: int, label: str):
+    """`batches` of ``(crops, outputs)`` with a windows progress bar."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=label, unit="window", leave=False) as bar:
+        for crops, outputs in batches:
+            bar.update(len(crops))
+            yield crops, outputs

@@ -12,6 +12,9 @@ Modules
     The MultiBox loss with hard-negative mining.
 `bubblenet.ssd.decoder`
     From network outputs to scored, non-maximum-suppressed boxes.
+`bubblenet.ssd.sharing`
+    The network cut into a fully convolutional trunk and a per-window tail
+    (the shared search mode).
 `bubblenet.detection.detector`
     A trained detector on disk: ``model.keras`` + ``model_info.json``.
 

@@ -14,4 +14,6 @@ Modules
     The hyper-parameter space of ``bubblenet tune``.
 `bubblenet.training.tuning`
     The keras-tuner search itself, its results and the ``best.yaml`` it writes.
+`bubblenet.training.distillation`
+    A detector's network distilled onto the shared search's features.
 """

@@ -260,6 +260,9 @@ class FitConfig:
              self.val)
         need(self.samples_per_bubble in (1, 7), "samples_per_bubble", "must be 1 or 7 (the paper's)",
              self.samples_per_bubble)
+        # The shared search cuts the network on 16-px cells; the paper preset's 300-px input is not whole cells.
+        need(self.val_mode != "shared" or self.preset == "lite", "val_mode",
+             "'shared' needs the lite preset (a 128-px input of whole 16-px cells)", self.val_mode)
         need(math.isfinite(self.threshold_step) and 0 < self.threshold_step <= 0.45, "threshold_step",
              "must be in (0, 0.45]", self.threshold_step)
         for name, choices in (("mask", MASKS), ("bands", BANDS), ("preset", PRESET_NAMES),
