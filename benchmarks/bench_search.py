@@ -59,8 +59,8 @@ PAPER_SURVEY_DEG2 = 2 * 64 * 2.0  # 1° <= |l| <= 65°, |b| <= 1°
 def search(detector, tile, cache, sizes_arcsec, stride, mode, paper=False, model=None):
     """(seconds, windows searched, boxes, scores) of one search of `tile` (by `model`, default the detector's
     network for `mode`)."""
-    from bubblenet.detection.inference import detect_outputs, model_outputs, search_inputs
-    from bubblenet.detection.shared import shared_search
+    from bubblenet.detection.inference import detect_outputs
+    from bubblenet.detection.search import window_batches
     from bubblenet.ssd.decoder import Decoder
     from bubblenet.detection.windows import MIN_WINDOW_PX, sky_window_sizes
 
@@ -69,13 +69,8 @@ def search(detector, tile, cache, sizes_arcsec, stride, mode, paper=False, model
     # The paper's windows exactly (down to 120"); the others with detect's floor of MIN_WINDOW_PX pixels.
     sides = sky_window_sizes(sizes_arcsec, pixscale, per_octave=2, min_px=0 if paper else MIN_WINDOW_PX)
     start = time.perf_counter()
-    if mode == "shared":
-        count, batches = shared_search(model, cache, sides, stride_fraction=stride,
-                                       norm=detector.normalisation, bands=detector.bands)
-    else:
-        count, inputs = search_inputs(cache, sides, model.input_shape[1], stride_fraction=stride,
-                                      pixscale_arcsec=pixscale, norm=detector.normalisation, mode=mode)
-        batches = model_outputs(model, inputs, bands=detector.bands)
+    count, batches = window_batches(model, cache, sides, mode=mode, stride_fraction=stride, pixscale_arcsec=pixscale,
+                                    norm=detector.normalisation, bands=detector.bands)
     n = 0
 
     def counted():

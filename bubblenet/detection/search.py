@@ -25,8 +25,8 @@ from bubblenet.detection.windows import (MIN_WINDOW_PX, PAPER_SURVEY_SIDES_ARCSE
 from bubblenet.errors import ConfigError
 from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
 
-__all__ = ["SearchConfig", "SEARCH_MODES", "PRECISIONS", "TileDetections", "search_tile", "resolve_search",
-           "resolve_threshold", "PAPER_SURVEY_THRESHOLD"]
+__all__ = ["SearchConfig", "SEARCH_MODES", "PRECISIONS", "TileDetections", "search_tile", "window_batches",
+           "resolve_search", "resolve_threshold", "PAPER_SURVEY_THRESHOLD"]
 
 #: The reference method's survey catalogue keeps detections scoring at least this.
 PAPER_SURVEY_THRESHOLD = 0.95
@@ -262,21 +262,14 @@ def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: fl
     progress : str, optional
         Draw a windows progress bar with this label.
     """
-    from bubblenet.detection.inference import detect_outputs, model_outputs, search_inputs
-    from bubblenet.detection.shared import shared_search
+    from bubblenet.detection.inference import detect_outputs
     from bubblenet.ssd.decoder import Decoder
 
     if search.precision != "float32":
         model = _in_precision(model, search.precision)
-    sides = search.window_sides(pixscale_arcsec)
-    if search.mode == "shared":
-        count, batches = shared_search(model, cache, sides, stride_fraction=search.stride, norm=norm, bands=bands,
-                                       origin=search.origin)
-    else:
-        count, inputs = search_inputs(cache, sides, model.input_shape[1], stride_fraction=search.stride,
-                                      pixscale_arcsec=pixscale_arcsec, norm=norm, mode=search.mode,
-                                      origin=search.origin)
-        batches = model_outputs(model, inputs, bands=bands)
+    count, batches = window_batches(model, cache, search.window_sides(pixscale_arcsec), mode=search.mode,
+                                    stride_fraction=search.stride, pixscale_arcsec=pixscale_arcsec, norm=norm,
+                                    bands=bands, origin=search.origin)
     if progress:
         batches = _counted(batches, count, progress)
     boxes, scores = detect_outputs(batches, decoder=Decoder(spec, max_detections=int(search.per_window)),
@@ -284,6 +277,23 @@ def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: fl
     if search.per_tile is not None:
         boxes, scores = boxes[: search.per_tile], scores[: search.per_tile]  # merge() sorts by score
     return TileDetections(np.asarray(boxes).reshape(-1, 4), np.asarray(scores), count)
+
+
+def window_batches(model, cache, sides, *, mode: str, stride_fraction: float, pixscale_arcsec: float, norm,
+                   bands: str, origin: str = "edge"):
+    """``(windows planned, (crops, outputs) batches)`` of a search of `cache` with windows of `sides` native
+    pixels in `mode`: the network run on each window's own input (fast, paper;
+    `bubblenet.detection.inference.search_inputs`) or on the shared trunk's cells
+    (shared; `bubblenet.detection.shared.shared_search`). The other arguments are `search_tile`'s."""
+    from bubblenet.detection.inference import model_outputs, search_inputs
+    from bubblenet.detection.shared import shared_search
+
+    if mode == "shared":
+        return shared_search(model, cache, sides, stride_fraction=stride_fraction, norm=norm, bands=bands,
+                             origin=origin)
+    count, inputs = search_inputs(cache, sides, model.input_shape[1], stride_fraction=stride_fraction,
+                                  pixscale_arcsec=pixscale_arcsec, norm=norm, mode=mode, origin=origin)
+    return count, model_outputs(model, inputs, bands=bands)
 
 
 #: Each network's copy in another precision, made once per network and precision.

@@ -110,13 +110,18 @@ class SplitSSD:
         loc0, conf0 : numpy.ndarray
             ``(B, head_cells, head_cells, ·)``: each window's first-source head cells.
         """
-        b = len(conv5)
+        return np.asarray(self.assemble(loc0, conf0, self.tail.predict_on_batch(conv5)))
+
+    def assemble(self, loc0, conf0, rest):
+        """The whole model's ``(B, N, 4 + C)`` output from the first source's head cells of each window
+        and the tail's outputs `rest` (arrays or tensors: the same code serves inference and training)."""
+        per_window = self.head_cells ** 2 * (int(loc0.shape[-1]) // 4)
         # The first source's boxes in the head's order: rows, columns, boxes in the cell
         # (as `bubblenet.ssd.model.build_ssd` reshapes them).
-        first = np.concatenate([loc0.reshape(b, -1, 4), conf0.reshape(b, -1, self.num_classes)], axis=-1)
-        rest = self.tail.predict_on_batch(conv5)
+        first = keras.ops.concatenate([keras.ops.reshape(loc0, (-1, per_window, 4)),
+                                       keras.ops.reshape(conf0, (-1, per_window, self.num_classes))], axis=-1)
         rest = rest if isinstance(rest, (list, tuple)) else [rest]
-        return np.concatenate([first, *map(np.asarray, rest)], axis=1)
+        return keras.ops.concatenate([first, *rest], axis=1)
 
 
 def _receptive_fields(model: keras.Model) -> dict[int, tuple[int, int]]:

@@ -171,17 +171,11 @@ def _huber(error):
 
 def _window_forward(split, crops):
     """The student's ``(B, N, 4 + C)`` outputs for context crops: the trunk, then each window's cells."""
-    import tensorflow as tf
-
     conv5, loc0, conf0 = split.trunk(crops, training=False)
     k5, k0 = split.margin // split.step, split.margin // split.head_step
     c, h = split.cells, split.head_cells
-    b = tf.shape(crops)[0]
-    first = tf.concat([tf.reshape(loc0[:, k0:k0 + h, k0:k0 + h], (b, -1, 4)),
-                       tf.reshape(conf0[:, k0:k0 + h, k0:k0 + h], (b, -1, split.num_classes))], axis=-1)
-    rest = split.tail(conv5[:, k5:k5 + c, k5:k5 + c], training=False)
-    rest = rest if isinstance(rest, (list, tuple)) else [rest]
-    return tf.concat([first, *rest], axis=1)
+    return split.assemble(loc0[:, k0:k0 + h, k0:k0 + h], conf0[:, k0:k0 + h, k0:k0 + h],
+                          split.tail(conv5[:, k5:k5 + c, k5:k5 + c], training=False))
 
 
 def _agreement(forward, inputs, outputs, rows, threshold: float) -> dict:
