@@ -5,6 +5,10 @@ Modules
 `bubblenet.sky.mosaics`
     FITS images with a celestial WCS (`SkyImage`), band pairing by sky
     overlap, two-band tiles (`SkyTile`) and windows on them (`Window`).
+`bubblenet.sky.resampling`
+    Bilinear resampling of one image onto another's pixel grid, the pixel
+    mapping computed exactly on a coarse grid (reproject's interpolation, a
+    tenth of its cost).
 `bubblenet.sky.stars`
     Point sources of the 8 µm band, kept out of normalisation statistics.
 `bubblenet.sky.tilecache`

@@ -4,8 +4,9 @@ A survey is a set of 8 µm mosaics (GLIMPSE ``GLM_*_mosaic_I4.fits``) and a set 
 24 µm mosaics (MIPSGAL ``MG*_024.fits``), or any 2-D FITS images with a celestial
 WCS. The two surveys have their own tile boundaries, pixel scales and reference
 pixels, so the bands are paired by where they lie on the sky, never by file
-name, and the 24 µm data are resampled onto the 8 µm pixel grid with
-`reproject` one window at a time.
+name, and the 24 µm data are resampled onto the 8 µm pixel grid one window
+at a time (`bubblenet.sky.resampling`: reproject's bilinear interpolation, the
+pixel mapping computed exactly on a coarse grid).
 
 Conventions (see `bubblenet.conventions`): arrays are indexed ``(y, x)``; pixel
 coordinates are 0-based with integers at pixel centres, as astropy's WCS
@@ -26,6 +27,7 @@ import dataclasses
 import logging
 import math
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -41,6 +43,7 @@ from scipy import ndimage
 
 from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM, CHANNELS, image_box
 from bubblenet.errors import FitsError
+from bubblenet.sky.resampling import pixel_mapping, resample_bilinear
 
 # Large NaN areas are left NaN on purpose by `fill_small_holes`; astropy's
 # warning about them is noise. Filtered once (catch_warnings is not thread-safe).
@@ -73,6 +76,9 @@ SMALL_HOLE_AREA = 25
 #: window's edge are judged by their whole size (a hole of SMALL_HOLE_AREA
 #: pixels is at most that long).
 _HOLE_MARGIN = 8
+#: wcslib keeps scratch space in each WCS: transformations that may run in several threads
+#: (`SkyTile.read` from `bubblenet.sky.tilecache`) take this lock.
+_WCS_LOCK = threading.RLock()
 
 #: Rows read at a time when scanning a whole image (bounded memory).
 _SCAN_ROWS = 512
@@ -233,6 +239,7 @@ class SkyImage:
         self.unit = _check_unit(header.get("BUNIT"), path)
         self._hdul = None
         self._array = None  # the data, for an image held in memory (`from_array`)
+        self._lock = threading.Lock()  # one reader of the file handle at a time
 
     @classmethod
     def from_array(cls, data, wcs, *, name: str = "memory", unit: str | None = None) -> "SkyImage":
@@ -295,6 +302,7 @@ class SkyImage:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_hdul"] = None
+        del state["_lock"]
         # astropy's own WCS pickling re-serialises the WCS and rounds it (1e-7 relative differences in the
         # reprojected 24 µm plane): rebuild it from the FITS header instead, so that a Dask worker gets
         # exactly the driver's WCS and the same detections.
@@ -303,6 +311,7 @@ class SkyImage:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._lock = threading.Lock()
         self.wcs = _celestial_wcs(self.header, self.path)
 
     def __repr__(self) -> str:
@@ -344,7 +353,8 @@ class SkyImage:
         if ya >= yb or xa >= xb:
             return out
         try:
-            block = self._open().section[self._lead + (slice(ya, yb), slice(xa, xb))]
+            with self._lock:
+                block = self._open().section[self._lead + (slice(ya, yb), slice(xa, xb))]
         except (OSError, ValueError, TypeError) as err:
             raise FitsError(f"cannot read image data ({err})", self.path) from None
         out[ya - window.y0:yb - window.y0, xa - window.x0:xb - window.x0] = block
@@ -671,40 +681,46 @@ class SkyTile:
         return out
 
     def read24(self, window: Window, *, fill_holes: bool = True) -> np.ndarray:
-        """The 24 µm data resampled (bilinear, `reproject.reproject_interp`) onto a window.
+        """The 24 µm data resampled bilinearly onto a window (`bubblenet.sky.resampling`).
 
         Only the part of each 24 µm image under the window (plus a margin) is
         read. Small holes are filled on the 24 µm image's own grid, before
         resampling, which would otherwise grow them. Where several 24 µm
-        images overlap, their mean is taken.
+        images overlap, their mean is taken. Safe to call from several threads.
         """
-        from reproject import reproject_interp  # imported here: slow to import
-
-        target = self.window_wcs(window)
-        corners = _window_border(target, window.shape)
         total = np.zeros(window.shape, dtype=np.float64)
         count = np.zeros(window.shape, dtype=np.float64)
-        for image in self.images24:
-            bounds = image.pixel_bounds_of(corners, margin=2.0 + _HOLE_MARGIN)
-            if bounds is None:
-                continue
-            x0, y0 = math.floor(bounds[0]), math.floor(bounds[1])
-            x1, y1 = math.ceil(bounds[2]) + 1, math.ceil(bounds[3]) + 1
-            ny, nx = image.shape
-            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, nx), min(y1, ny)
-            if x0 >= x1 or y0 >= y1:
-                continue
-            section = image.read(Window(x0, y0, x1 - x0, y1 - y0))
+        for image, section_window, mapping in self._plan24(window):
+            section = image.read(section_window)
             if fill_holes:
                 section = fill_small_holes(section)
-            values, footprint = reproject_interp(
-                (section, shift_wcs(image.wcs, x0, y0)), target, shape_out=window.shape, order="bilinear"
-            )
-            ok = (footprint > 0) & np.isfinite(values)
+            values = resample_bilinear(section, mapping)
+            ok = np.isfinite(values)
             total[ok] += values[ok]
             count[ok] += 1
         with np.errstate(invalid="ignore", divide="ignore"):
             return (total / count).astype(np.float32)
+
+    def _plan24(self, window: Window) -> list[tuple["SkyImage", Window, tuple]]:
+        """``(image, its pixels to read, pixel mapping)`` of each 24 µm image under `window`, all the WCS
+        work of `read24` (under the WCS lock)."""
+        plans = []
+        with _WCS_LOCK:
+            target = self.window_wcs(window)
+            corners = _window_border(target, window.shape)
+            for image in self.images24:
+                bounds = image.pixel_bounds_of(corners, margin=2.0 + _HOLE_MARGIN)
+                if bounds is None:
+                    continue
+                x0, y0 = math.floor(bounds[0]), math.floor(bounds[1])
+                x1, y1 = math.ceil(bounds[2]) + 1, math.ceil(bounds[3]) + 1
+                ny, nx = image.shape
+                x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, nx), min(y1, ny)
+                if x0 >= x1 or y0 >= y1:
+                    continue
+                mapping = pixel_mapping(target, shift_wcs(image.wcs, x0, y0), window.shape)
+                plans.append((image, Window(x0, y0, x1 - x0, y1 - y0), mapping))
+        return plans
 
     def read_binned(self, factor: int) -> tuple[np.ndarray, WCS]:
         """The whole tile block-averaged by `factor`, for pictures.

@@ -14,6 +14,7 @@ steeply with latitude), and the mask is cached with the tile
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from photutils.utils.exceptions import NoDetectionsWarning
@@ -70,23 +71,30 @@ def point_source_mask(band: np.ndarray, fwhm_px: float, *, invalid: np.ndarray |
     return mask
 
 
-def tile_point_source_mask(band, fwhm_px: float, out: np.ndarray) -> np.ndarray:
+def tile_point_source_mask(band, fwhm_px: float, out: np.ndarray, *, workers: int = 1) -> np.ndarray:
     """Fill `out` (``(ny, nx)`` bool, e.g. a memory map) with a whole tile's point-source mask.
 
     Works in blocks of 512 px with 16-px margins, so memory stays bounded and
-    the background statistics follow the sky.
+    the background statistics follow the sky; blocks are independent and run
+    in `workers` threads (part of the finder holds the GIL: 2 threads give
+    about 1.3x).
     """
     ny, nx = band.shape
-    for y0 in range(0, ny, _BLOCK):
-        for x0 in range(0, nx, _BLOCK):
-            ya, yb = max(y0 - _MARGIN, 0), min(y0 + _BLOCK + _MARGIN, ny)
-            xa, xb = max(x0 - _MARGIN, 0), min(x0 + _BLOCK + _MARGIN, nx)
-            block = np.asarray(band[ya:yb, xa:xb], np.float32)
-            invalid = ~np.isfinite(block)
-            inner = (slice(y0 - ya, y0 - ya + min(_BLOCK, ny - y0)), slice(x0 - xa, x0 - xa + min(_BLOCK, nx - x0)))
-            if invalid.mean() > 0.9:
-                out[y0:y0 + _BLOCK, x0:x0 + _BLOCK] = False
-                continue
-            found = point_source_mask(np.where(invalid, 0, block), fwhm_px, invalid=invalid)
-            out[y0:y0 + _BLOCK, x0:x0 + _BLOCK] = (found & ~invalid)[inner]
+
+    def block_mask(y0: int, x0: int) -> None:
+        ya, yb = max(y0 - _MARGIN, 0), min(y0 + _BLOCK + _MARGIN, ny)
+        xa, xb = max(x0 - _MARGIN, 0), min(x0 + _BLOCK + _MARGIN, nx)
+        block = np.asarray(band[ya:yb, xa:xb], np.float32)
+        invalid = ~np.isfinite(block)
+        inner = (slice(y0 - ya, y0 - ya + min(_BLOCK, ny - y0)), slice(x0 - xa, x0 - xa + min(_BLOCK, nx - x0)))
+        if invalid.mean() > 0.9:
+            out[y0:y0 + _BLOCK, x0:x0 + _BLOCK] = False
+            return
+        found = point_source_mask(np.where(invalid, 0, block), fwhm_px, invalid=invalid)
+        out[y0:y0 + _BLOCK, x0:x0 + _BLOCK] = (found & ~invalid)[inner]
+
+    starts = [(y0, x0) for y0 in range(0, ny, _BLOCK) for x0 in range(0, nx, _BLOCK)]
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for done in pool.map(lambda at: block_mask(*at), starts):
+            pass  # (re-raises a block's error)
     return out

@@ -29,8 +29,8 @@ those pixels is kept beside the cache, ``.zeros.npy``).
 
 Training cuts thousands of windows of every size from the same tiles each
 epoch. Resampling the 24 µm band for each of them would dominate the cost,
-so each tile is resampled once, in strips of rows (bounded memory), into a
-``(ny, nx, 2)`` float32 ``.npy`` file under a cache folder and then read
+so each tile is resampled once, in strips of rows (bounded memory) read and
+resampled in parallel threads (`workers`), into a ``(ny, nx, 2)`` float32 ``.npy`` file under a cache folder and then read
 through a memory map. The cache key holds the input files' paths, sizes and
 modification times, so a changed input is never served from a stale cache.
 Beside it, a ``.stars.npy`` bool map of the 8 µm point sources
@@ -49,6 +49,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from astropy import units as u
@@ -65,6 +66,8 @@ log = logging.getLogger(__name__)
 #: Coarsening of the bad map: cells of 4 x 4 pixels.
 BAD_MAP_FACTOR = 4
 _STRIP_ROWS = 512
+#: Most threads building a cache by default (memory: each holds one strip).
+MAX_WORKERS = 4
 
 #: How NaN pixels are handled (see the module notes).
 MISSING_RULES = ("fill-max", "interpolate", "interpolate+fill-max")
@@ -140,6 +143,10 @@ class TileCache:
         How NaN pixels are handled (`MISSING_RULES`, see the module notes).
     zeros : {"data", "edge"}
         What zero pixels are (`ZERO_RULES`, see the module notes).
+    workers : int, optional
+        Threads that read and resample strips and find point sources when the
+        cache is built (default: the CPU count, at most `MAX_WORKERS`; each
+        holds one strip, about 40 bytes a pixel of a strip's row width).
 
     Attributes
     ----------
@@ -148,11 +155,14 @@ class TileCache:
     """
 
     def __init__(self, tile: SkyTile, folder: str | os.PathLike | None, *, missing: str = "fill-max",
-                 zeros: str = "data"):
+                 zeros: str = "data", workers: int | None = None):
         if missing not in MISSING_RULES:
             raise ValueError(f"missing-data rule must be one of {', '.join(MISSING_RULES)}, got {missing!r}")
         if zeros not in ZERO_RULES:
             raise ValueError(f"zeros rule must be one of {', '.join(ZERO_RULES)}, got {zeros!r}")
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers or max(1, min(os.cpu_count() or 1, MAX_WORKERS))
         self.tile = tile
         self.missing = missing
         self.zero_rule = zeros
@@ -191,9 +201,15 @@ class TileCache:
         ny, nx = self.tile.shape
         interpolate = self.missing in ("interpolate", "interpolate+fill-max")
         fill_max = self.missing in ("fill-max", "interpolate+fill-max")
-        for y0 in range(0, ny, _STRIP_ROWS):
+
+        def strip(y0: int) -> None:
             rows = min(_STRIP_ROWS, ny - y0)
             out[y0:y0 + rows] = self.tile.read(Window(0, y0, nx, rows), fill_holes=interpolate)
+
+        # Strips are independent: resampling (numpy and scipy, which release the GIL) runs in threads.
+        with ThreadPoolExecutor(self.workers) as pool:
+            for done in pool.map(strip, range(0, ny, _STRIP_ROWS)):
+                pass  # (re-raises a strip's error)
         if fill_max or self.zero_rule == "edge":
             # Islands are judged on the whole tile: a strip would cut them. One band at a time (memory).
             limit = PAPER_ISLAND_AREA_ARCSEC2 / float(self.tile.pixel_scale.to_value(u.arcsec)) ** 2
@@ -221,7 +237,7 @@ class TileCache:
         from bubblenet.sky.stars import FWHM_8UM_ARCSEC, tile_point_source_mask
 
         fwhm = FWHM_8UM_ARCSEC / float(self.tile.pixel_scale.to_value(u.arcsec))
-        tile_point_source_mask(self.data[..., CHANNEL_8UM], fwhm, out)
+        tile_point_source_mask(self.data[..., CHANNEL_8UM], fwhm, out, workers=self.workers)
         return out
 
     @property
