@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, Queue
 from typing import Iterable, Iterator, Sequence
@@ -158,6 +159,27 @@ def in_background(items: Iterable, depth: int = 256) -> Iterator:
                 queue.get_nowait()
             except Empty:
                 thread.join(0.01)
+
+
+def in_parallel(function, items: Iterable, *, workers: int, ahead: int | None = None) -> Iterator:
+    """``function(item)`` for each of `items`, in order, computed by `workers` threads up to `ahead` items
+    (default: `workers`) beyond the one the caller is using, so that making them overlaps the network.
+
+    Exceptions are raised in the caller when their item is reached; dropping the iterator cancels the
+    items not yet started.
+    """
+    ahead = max(1, ahead or workers)
+    pool = ThreadPoolExecutor(max(1, workers))
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def model_outputs(model, inputs: Iterable[tuple[Crop, np.ndarray]], *, batch_size: int = 32,

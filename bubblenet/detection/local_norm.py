@@ -38,17 +38,12 @@ def stats_grid(size: int, *, most: int = 16) -> int:
     return max(g for g in range(1, most + 1) if size % g == 0)
 
 
-def _block_sums(values: np.ndarray, weights: np.ndarray | None, grid: int):
-    """Per ``grid x grid`` block: sum of weights (None: not summed), of weight x value, of weight x value
-    squared. `values` are 0 where missing and `weights` (None: 1) 0 there too. Float64 throughout: the
-    squares of values far from the reference would lose the variance in float32."""
-    n, m = values.shape[0] // grid, values.shape[1] // grid
-
-    def blocks(a):
-        return a.reshape(n, grid, m, grid).sum(axis=3).sum(axis=1)
-
-    wv = values if weights is None else weights * values
-    return blocks(weights) if weights is not None else None, blocks(wv), blocks(wv * values)
+def _blocks(a: np.ndarray, grid: int, reduce=np.add) -> np.ndarray:
+    """`reduce` over each ``grid x grid`` block of `a` (whole blocks). Rows are reduced first, a block's
+    rows added as whole rows of the array (contiguous, vectorised), then the columns of the result: five
+    to ten times faster than reducing a ``(n, grid, m, grid)`` view over its two block axes."""
+    n, m = a.shape[0] // grid, a.shape[1] // grid
+    return reduce.reduce(reduce.reduce(a.reshape(n, grid, m * grid), axis=1).reshape(n, m, grid), axis=2)
 
 
 def _window_sums(blocks: np.ndarray, k: int) -> np.ndarray:
@@ -58,30 +53,58 @@ def _window_sums(blocks: np.ndarray, k: int) -> np.ndarray:
     return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
 
 
+def _moments(d: np.ndarray, weights: np.ndarray | None, grid: int, count: np.ndarray, shift: np.ndarray):
+    """Per block, in float64: the (weighted) count, sum and sum of squares of ``x - ref``, from the
+    deviations ``d = x - centre`` of each pixel from its block's rough centre (0 where missing) and
+    ``shift = centre - ref`` per block.
+
+    Sums of `d` and ``d²`` are small and taken in float32 without loss; the
+    block's offset is put back exactly in float64
+    (``Σ(x - ref)² = Σd² + 2 shift Σd + n shift²``), so the variance keeps its
+    precision however bright the sky is.
+    """
+    wd = d if weights is None else weights * d
+    n_b = count if weights is None else _blocks(weights, grid).astype(np.float64)
+    s_d = _blocks(wd, grid).astype(np.float64)
+    q_d = _blocks(wd * d, grid).astype(np.float64)
+    return n_b, s_d + n_b * shift, q_d + 2 * shift * s_d + n_b * shift * shift
+
+
 def _window_levels(band: np.ndarray, weights: np.ndarray | None, grid: int, k: int, norm: Normalisation,
                    fallback: str | None) -> tuple[np.ndarray, np.ndarray]:
     """``(low, top)`` of `normalise` for the ``k x k``-block windows at every block origin of one band.
 
-    `weights` (the 8 µm point-source rule's per-pixel weights, or None) are used
-    where `fallback` allows: ``"weighted"`` falls back to all pixels where the
-    weights sum to under 1e-3 of the pixels, ``"threshold"`` where no more than
-    `MIN_CLEAR_SHARE` of them are clear, as `normalise` does.
+    `weights` (the 8 µm point-source rule's per-pixel weights, 0 where the
+    band is missing, or None) are used where `fallback` allows:
+    ``"weighted"`` falls back to all pixels where the weights sum to under
+    1e-3 of the pixels, ``"threshold"`` where no more than `MIN_CLEAR_SHARE`
+    of them are clear, as `normalise` does.
     """
     valid = np.isfinite(band)
-    # Sums relative to a reference value keep the variance's cancellation small.
+    bn, bm = band.shape[0] // grid, band.shape[1] // grid
+    if valid.all():  # the usual case: no masking
+        x, mask = band, None
+        count = np.full((bn, bm), float(grid * grid))
+    else:
+        mask = valid.astype(np.float32)
+        x = np.where(valid, band, np.float32(0))
+        count = _blocks(mask, grid).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.where(count > 0, _blocks(x, grid) / count, 0.0)
+    # Sums relative to a reference value keep the windows' cancellation small, as before.
     ref = float(np.median(band[valid][::97])) if valid.any() else 0.0
-    x = np.where(valid, band.astype(np.float64) - ref, 0.0)
-    everyone = valid.astype(np.float64)
-    _, s_b, q_b = _block_sums(x, None, grid)
-    n_b = everyone.reshape(s_b.shape[0], grid, s_b.shape[1], grid).sum(axis=3).sum(axis=1)
-    n, s, q = (_window_sums(a, k) for a in (n_b, s_b, q_b))
+    d = (x.reshape(bn, grid, bm, grid) - centre.astype(np.float32)[:, None, :, None]).reshape(x.shape)
+    if mask is not None:
+        d *= mask
+        weights = None if weights is None else weights * mask
+    shift = centre - ref
+    n, s, q = (_window_sums(a, k) for a in _moments(d, None, grid, count, shift))
     if weights is not None:
-        w = weights * everyone
-        wn, ws, wq = (_window_sums(a, k) for a in _block_sums(x, w, grid))
+        wn, ws, wq = (_window_sums(a, k) for a in _moments(d, weights, grid, count, shift))
         # The point-source rules' fallbacks, judged on the window's own (valid) pixels as `normalise` does.
         use = wn >= 1e-3 * n if fallback == "weighted" else wn > MIN_CLEAR_SHARE * n
         n, s, q = np.where(use, wn, n), np.where(use, ws, s), np.where(use, wq, q)
-    minima = np.where(valid, band, np.inf).reshape(band.shape[0] // grid, grid, -1, grid).min(axis=(1, 3))
+    minima = _blocks(band if mask is None else np.where(valid, band, np.float32(np.inf)), grid, np.minimum)
     low = sliding_window_view(minima, (k, k)).min(axis=(-2, -1))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s / n
@@ -109,15 +132,20 @@ def _interpolation(centres: np.ndarray, size: int, length: int, origins: np.ndar
 
 
 def _bilinear(grid: np.ndarray, rows, cols) -> np.ndarray:
+    """`grid` interpolated at every pixel: along columns on the coarse rows first, then whole rows (row
+    gathers are copies of contiguous rows, far cheaper than gathering columns of the full array)."""
     r0, r1, fr = rows
     c0, c1, fc = cols
-    out = grid[r0] * (1 - fr)[:, None] + grid[r1] * fr[:, None]
-    return out[:, c0] * (1 - fc)[None, :] + out[:, c1] * fc[None, :]
+    coarse = grid[:, c0] * (1 - fc)[None, :] + grid[:, c1] * fc[None, :]
+    out = coarse[r0]
+    out *= (1 - fr)[:, None]
+    out += coarse[r1] * fr[:, None]
+    return out
 
 
 def local_normalise(image: np.ndarray, stars: np.ndarray, size: int, *, offset: tuple[int, int],
                     level_shape: tuple[int, int], norm: Normalisation = Normalisation(),
-                    grid: int | None = None) -> np.ndarray:
+                    grid: int | None = None, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Scale a piece of a pyramid level to [0, 1], each pixel as the window of side `size` centred on it.
 
     Parameters
@@ -139,24 +167,23 @@ def local_normalise(image: np.ndarray, stars: np.ndarray, size: int, *, offset: 
         The model's normalisation.
     grid : int, optional
         Block side of the statistics, a divisor of `size` (default: `stats_grid`).
+    region : (int, int, int, int), optional
+        ``(row0, row1, col0, col1)`` of the piece to scale (default: all of it);
+        the statistics still come from the whole piece.
 
     Returns
     -------
     numpy.ndarray
-        ``(n, m, 2)`` float32 in [0, 1]; 0 where `image` is NaN.
+        ``(row1 - row0, col1 - col0, 2)`` float32 in [0, 1]; 0 where `image` is NaN.
     """
     grid = grid or stats_grid(size)
     if size % grid or offset[0] % grid or offset[1] % grid:
         raise ValueError(f"grid {grid} must divide the window side {size} and the offset {offset}")
     k = size // grid
     n, m = image.shape[:2]
+    y0, y1, x0, x1 = region or (0, n, 0, m)
     # Whole blocks, padded with missing pixels, and at least one window's worth of them.
     bn, bm = max(math.ceil(n / grid), k), max(math.ceil(m / grid), k)
-    padded = np.full((bn * grid, bm * grid, image.shape[-1]), np.nan, np.float32)
-    padded[:n, :m] = image
-    share = np.zeros(padded.shape[:2], np.float32)
-    share[:n, :m] = np.clip(stars, 0.0, 1.0)
-    weights = {"weighted": 1.0 - share, "threshold": (share <= STAR_SHARE).astype(np.float32)}[norm.stars]
     # Window origins on the grid, in the piece, and with the window inside the level (the level's last
     # window may then start up to grid - 1 pixels before its end, and a window has at most that many
     # pixels more of the level beside it than the flush one would).
@@ -164,17 +191,32 @@ def local_normalise(image: np.ndarray, stars: np.ndarray, size: int, *, offset: 
     kx = max(1, min(bm - k + 1, (level_shape[1] - size - offset[1]) // grid + 1))
     origins_y = offset[0] + grid * np.arange(ky)
     origins_x = offset[1] + grid * np.arange(kx)
-    rows = _interpolation(offset[0] + np.arange(n), size, level_shape[0], origins_y)
-    cols = _interpolation(offset[1] + np.arange(m), size, level_shape[1], origins_x)
-    out = np.zeros(image.shape, np.float32)
+    rows = _interpolation(offset[0] + np.arange(y0, y1), size, level_shape[0], origins_y)
+    cols = _interpolation(offset[1] + np.arange(x0, x1), size, level_shape[1], origins_x)
+    out = np.empty((y1 - y0, x1 - x0, image.shape[-1]), np.float32)
     for c in range(image.shape[-1]):
-        starred = c == CHANNEL_8UM
-        low, top = _window_levels(padded[..., c], weights if starred else None, grid, k, norm,
-                                  norm.stars if starred else None)
+        # Each band as one contiguous plane of whole blocks (NaN beyond the piece).
+        band = np.full((bn * grid, bm * grid), np.nan, np.float32)
+        band[:n, :m] = image[..., c]
+        weights = _star_weights(stars, band.shape, norm.stars) if c == CHANNEL_8UM else None
+        low, top = _window_levels(band, weights, grid, k, norm, norm.stars if weights is not None else None)
         low_px = _bilinear(low[:ky, :kx].astype(np.float32), rows, cols)
         top_px = _bilinear(top[:ky, :kx].astype(np.float32), rows, cols)
-        band = image[..., c]
         with np.errstate(invalid="ignore", divide="ignore"):
-            scaled = np.clip(band - low_px, 0.0, top_px) / top_px
-        out[..., c] = np.where(np.isfinite(scaled) & (top_px > 0), scaled, 0.0)
+            # clip(x - low, 0, top) / top, as clip((x - low) / top, 0, 1); 0 where top is 0 or x missing.
+            inverse = np.divide(1.0, top_px, out=np.zeros_like(top_px), where=top_px > 0)
+            scaled = np.subtract(band[y0:y1, x0:x1], low_px, out=low_px)
+            scaled *= inverse
+            np.clip(scaled, 0.0, 1.0, out=scaled)
+        scaled[np.isnan(scaled)] = 0.0
+        out[..., c] = scaled
     return out
+
+
+def _star_weights(stars: np.ndarray, shape: tuple[int, int], rule: str) -> np.ndarray:
+    """Per-pixel weights of the 8 µm statistics (`Normalisation.stars`), over `shape` (stars beyond the piece: 0)."""
+    share = np.zeros(shape, np.float32)
+    share[:stars.shape[0], :stars.shape[1]] = np.clip(stars, 0.0, 1.0)
+    if rule == "weighted":
+        return np.subtract(1.0, share, out=share)
+    return (share <= STAR_SHARE).astype(np.float32)

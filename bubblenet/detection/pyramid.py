@@ -178,7 +178,10 @@ class LevelStrips:
         for read in (*bands, lambda: self.cache.stars[ys, xs]):
             plane = np.asarray(read(), np.float32)
             if k > 1:
-                plane = plane.reshape(y1 - y0, k, x1 - x0, k).mean(axis=(1, 3))
+                # Block means, rows of a block added first as whole rows (contiguous, vectorised; several
+                # times faster than a mean over the two block axes of a 4-D view).
+                plane = plane.reshape(y1 - y0, k, (x1 - x0) * k).sum(axis=1)
+                plane = plane.reshape(y1 - y0, x1 - x0, k).sum(axis=2) / np.float32(k * k)
             if self.sigma:
                 # Inside the tile the margin stands in for the neighbours; at the tile's
                 # own edges "nearest" repeats the edge, as per-window processing does.

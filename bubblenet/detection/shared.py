@@ -28,7 +28,9 @@ the level's width (about 15 float arrays of (`STRIP_ROWS` + 400) x width).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -40,7 +42,8 @@ from bubblenet.ssd.sharing import SplitSSD, split_of
 from bubblenet.sky.tilecache import BadMap, TileCache
 from bubblenet.training_data.cutouts import Crop, Normalisation, keep_bands
 
-__all__ = ["shared_search", "shared_outputs", "normalised_strips", "STRIP_ROWS", "BLOCK_COLUMNS", "BATCH"]
+__all__ = ["shared_search", "shared_outputs", "Strip", "plan_strips", "normalised_strip", "normalised_strips", "STRIP_ROWS",
+           "BLOCK_COLUMNS", "BATCH", "MAX_WORKERS"]
 
 #: Level rows of window starts handled at once, and trunk columns run at once (memory: the lite
 #: preset's first convolution holds 16 channels of about (STRIP_ROWS + 300) x (BLOCK_COLUMNS + 300) floats).
@@ -48,25 +51,48 @@ STRIP_ROWS = 1024
 BLOCK_COLUMNS = 1024
 #: Windows per call of the tail.
 BATCH = 128
+#: Most threads making strips by default (memory: each holds one strip's work, about 60 bytes a pixel).
+MAX_WORKERS = 2
 
 
 def _floor_to(value: int, step: int) -> int:
     return value // step * step
 
 
-def normalised_strips(cache: TileCache, level: Level, split: SplitSSD, *, norm: Normalisation, bands: str,
-                      strip_rows: int = STRIP_ROWS) -> Iterator[tuple[int, int, np.ndarray, list]]:
-    """One level, strip by strip: ``(row, column, trunk input, windows)``.
+@dataclasses.dataclass(frozen=True)
+class Strip:
+    """Window rows of one level handled at once, and the level pixels they need.
 
-    The trunk input is the level from ``(row, column)`` (level pixels, on the
-    trunk's grid; the margin included, zero outside the level) to the ends of
-    the strip's windows plus the margin, normalised (`local_normalise`);
-    ``windows`` are the ``(ly, lx)`` starts of the strip's windows without missing data.
+    Attributes
+    ----------
+    level : Level
+    origin : (int, int)
+        Level row and column of the trunk input's first pixel (the first
+        windows' start less the margin; on the trunk's grid).
+    end : (int, int)
+        ... and one past its last (the last windows' end plus the margin).
+    read : (int, int, int, int)
+        ``(row0, row1, col0, col1)`` of the level pixels read: the trunk input
+        within the level, with half a window more each way for the statistics.
+    rows : tuple
+        ``(ly, column starts)`` of the windows, as in `Level.rows`.
+    step : int
+        The trunk's grid (level pixels per cell of its last map): window
+        starts, `origin` and the first two of `read` are multiples of it.
     """
+
+    level: Level
+    origin: tuple[int, int]
+    end: tuple[int, int]
+    read: tuple[int, int, int, int]
+    rows: tuple
+    step: int
+
+
+def plan_strips(level: Level, split: SplitSSD, *, strip_rows: int = STRIP_ROWS) -> Iterator[Strip]:
+    """The strips of a level: `strip_rows` rows of window starts each (rounded to the trunk's grid)."""
     size, margin = level.size, split.margin
-    grid = stats_grid(size)
-    align = math.lcm(grid, split.step)
-    strips = LevelStrips(cache, level)
+    align = math.lcm(stats_grid(size), split.step)
     rows, cols = level.shape
     strip_rows = max(split.step, _floor_to(strip_rows, split.step))
     pending = list(level.rows)
@@ -76,20 +102,58 @@ def normalised_strips(cache: TileCache, level: Level, split: SplitSSD, *, norm: 
         y0, y1 = batch[0][0] - margin, batch[-1][0] + size + margin
         x0 = min(xs[0] for _, xs in batch) - margin
         x1 = max(xs[-1] for _, xs in batch) + size + margin
-        # What is read: the trunk's input and half a window more each way for the statistics.
         r0, c0 = max(0, _floor_to(y0 - size // 2, align)), max(0, _floor_to(x0 - size // 2, align))
         r1, c1 = min(rows, y1 + size // 2), min(cols, x1 + size // 2)
-        image, stars = strips.block(r0, r1, c0, c1)
-        scaled = keep_bands(local_normalise(image, stars, size, offset=(r0, c0), level_shape=level.shape,
-                                            norm=norm, grid=grid), bands)
-        trunk_input = np.zeros((y1 - y0, x1 - x0, image.shape[-1]), np.float32)
-        # The part of the level inside both the read piece and the trunk's input.
-        ty0, ty1, tx0, tx1 = max(y0, r0), min(y1, r1), max(x0, c0), min(x1, c1)
-        trunk_input[ty0 - y0:ty1 - y0, tx0 - x0:tx1 - x0] = scaled[ty0 - r0:ty1 - r0, tx0 - c0:tx1 - c0]
-        finite = np.isfinite(image).all(axis=-1)
-        windows = [(ly, lx) for ly, xs in batch for lx in xs
-                   if finite[ly - r0:ly - r0 + size, lx - c0:lx - c0 + size].all()]
-        yield y0, x0, trunk_input, windows
+        yield Strip(level, (y0, x0), (y1, x1), (r0, r1, c0, c1), tuple(batch), split.step)
+
+
+def normalised_strip(cache: TileCache, strip: Strip, *, norm: Normalisation, bands: str
+                     ) -> tuple[int, int, np.ndarray, list]:
+    """``(row, column, trunk input, windows)`` of one strip.
+
+    The trunk input is the level from the strip's origin (level pixels, on the
+    trunk's grid; the margin included, zero outside the level) to its end,
+    normalised (`local_normalise`); ``windows`` are the ``(ly, lx)`` starts of
+    the strip's windows without missing data.
+    """
+    level, size = strip.level, strip.level.size
+    (y0, x0), (y1, x1), (r0, r1, c0, c1) = strip.origin, strip.end, strip.read
+    image, stars = LevelStrips(cache, level).block(r0, r1, c0, c1)
+    # The part of the level inside both the read piece and the trunk's input: only it is scaled.
+    ty0, ty1, tx0, tx1 = max(y0, r0), min(y1, r1), max(x0, c0), min(x1, c1)
+    scaled = keep_bands(local_normalise(image, stars, size, offset=(r0, c0), level_shape=level.shape, norm=norm,
+                                        grid=stats_grid(size), region=(ty0 - r0, ty1 - r0, tx0 - c0, tx1 - c0)),
+                        bands)
+    trunk_input = np.zeros((y1 - y0, x1 - x0, scaled.shape[-1]), np.float32)
+    trunk_input[ty0 - y0:ty1 - y0, tx0 - x0:tx1 - x0] = scaled
+    missing = ~np.isfinite(image).all(axis=-1)
+    if missing.any():
+        # Windows over missing data are left out. Their starts lie on the trunk's grid, as does the read
+        # piece's origin, so whole cells of missing pixels and a summed-area table of them answer for each.
+        step = strip.step  # divides the window side (`split_ssd` cuts only such networks)
+        n, m = -(-missing.shape[0] // step), -(-missing.shape[1] // step)
+        cells = np.zeros((n * step, m * step), bool)
+        cells[:missing.shape[0], :missing.shape[1]] = missing
+        cells = cells.reshape(n, step, m * step).any(axis=1).reshape(n, m, step).any(axis=2)
+        table = np.zeros((n + 1, m + 1), np.int64)
+        table[1:, 1:] = cells.cumsum(0).cumsum(1)
+        k = size // step
+
+        def clear(ly, lx):
+            a, b = (ly - r0) // step, (lx - c0) // step
+            return table[a + k, b + k] - table[a, b + k] - table[a + k, b] + table[a, b] == 0
+    else:
+        def clear(ly, lx):
+            return True
+    windows = [(ly, lx) for ly, xs in strip.rows for lx in xs if clear(ly, lx)]
+    return y0, x0, trunk_input, windows
+
+
+def normalised_strips(cache: TileCache, level: Level, split: SplitSSD, *, norm: Normalisation, bands: str,
+                      strip_rows: int = STRIP_ROWS) -> Iterator[tuple[int, int, np.ndarray, list]]:
+    """One level, strip by strip (`plan_strips`, `normalised_strip`), in this thread."""
+    for strip in plan_strips(level, split, strip_rows=strip_rows):
+        yield normalised_strip(cache, strip, norm=norm, bands=bands)
 
 
 def _trunk_maps(split: SplitSSD, trunk_input: np.ndarray, block_columns: int) -> list[np.ndarray]:
@@ -110,7 +174,7 @@ def _trunk_maps(split: SplitSSD, trunk_input: np.ndarray, block_columns: int) ->
 
 def shared_outputs(cache: TileCache, levels: Sequence[Level], split: SplitSSD, *, norm: Normalisation,
                    bands: str = "24+8", tile: int = 0, strip_rows: int = STRIP_ROWS,
-                   block_columns: int = BLOCK_COLUMNS, batch: int = BATCH
+                   block_columns: int = BLOCK_COLUMNS, batch: int = BATCH, workers: int | None = None
                    ) -> Iterator[tuple[list[Crop], np.ndarray]]:
     """``(crops, outputs)`` batches of the windows of each level, the trunk's work shared.
 
@@ -130,6 +194,8 @@ def shared_outputs(cache: TileCache, levels: Sequence[Level], split: SplitSSD, *
         Tile index put in each `Crop`.
     strip_rows, block_columns, batch : int
         Memory and batching (`STRIP_ROWS`, `BLOCK_COLUMNS`, `BATCH`).
+    workers : int, optional
+        Threads making strips ahead of the network (default: the CPU count, at most `MAX_WORKERS`).
 
     Yields
     ------
@@ -137,7 +203,7 @@ def shared_outputs(cache: TileCache, levels: Sequence[Level], split: SplitSSD, *
     outputs : numpy.ndarray
         ``(len(crops), N, 4 + C)``, what the whole model gives for a window.
     """
-    from bubblenet.detection.inference import in_background
+    from bubblenet.detection.inference import in_parallel
 
     cells, head = split.cells, split.head_cells
     for level in levels:
@@ -146,22 +212,28 @@ def shared_outputs(cache: TileCache, levels: Sequence[Level], split: SplitSSD, *
         if any(ly % split.step or lx % split.step for ly, xs in level.rows for lx in xs):
             raise ValueError(f"window starts off the trunk's {split.step}-px grid: plan the levels with "
                              f"plan_levels(..., step={split.step})")
-        for y0, x0, trunk_input, windows in in_background(
-                normalised_strips(cache, level, split, norm=norm, bands=bands, strip_rows=strip_rows), depth=1):
-            if not windows:
-                continue
-            conv5, loc0, conf0 = _trunk_maps(split, trunk_input, block_columns)
-            # Cells of the maps from (y0, x0) + margin, the first window row's start.
-            oy, ox = y0 + split.margin, x0 + split.margin
-            for i in range(0, len(windows), batch):
-                chunk = windows[i:i + batch]
-                at5 = [((ly - oy) // split.step, (lx - ox) // split.step) for ly, lx in chunk]
-                at0 = [((ly - oy) // split.head_step, (lx - ox) // split.head_step) for ly, lx in chunk]
-                outputs = split.window_outputs(
-                    np.stack([conv5[r:r + cells, c:c + cells] for r, c in at5]),
-                    np.stack([loc0[r:r + head, c:c + head] for r, c in at0]),
-                    np.stack([conf0[r:r + head, c:c + head] for r, c in at0]))
-                yield [level.crop(ly, lx, tile) for ly, lx in chunk], outputs
+    strips = (strip for level in levels for strip in plan_strips(level, split, strip_rows=strip_rows))
+    workers = workers or max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+    def made(strip: Strip):
+        return strip.level, normalised_strip(cache, strip, norm=norm, bands=bands)
+
+    # Strips are made in threads (numpy and scipy release the GIL) while the trunk and tail run.
+    for level, (y0, x0, trunk_input, windows) in in_parallel(made, strips, workers=workers):
+        if not windows:
+            continue
+        conv5, loc0, conf0 = _trunk_maps(split, trunk_input, block_columns)
+        # Cells of the maps from (y0, x0) + margin, the first window row's start.
+        oy, ox = y0 + split.margin, x0 + split.margin
+        for i in range(0, len(windows), batch):
+            chunk = windows[i:i + batch]
+            at5 = [((ly - oy) // split.step, (lx - ox) // split.step) for ly, lx in chunk]
+            at0 = [((ly - oy) // split.head_step, (lx - ox) // split.head_step) for ly, lx in chunk]
+            outputs = split.window_outputs(
+                np.stack([conv5[r:r + cells, c:c + cells] for r, c in at5]),
+                np.stack([loc0[r:r + head, c:c + head] for r, c in at0]),
+                np.stack([conf0[r:r + head, c:c + head] for r, c in at0]))
+            yield [level.crop(ly, lx, tile) for ly, lx in chunk], outputs
 
 
 def shared_search(model, cache: TileCache, sides: Sequence[int], *, stride_fraction: float,

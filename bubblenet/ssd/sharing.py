@@ -78,6 +78,7 @@ class SplitSSD:
     receptive_field: int
     num_classes: int
     run_trunk: Callable
+    run_windows: Callable
 
     def trunk_maps(self, block: np.ndarray) -> list[np.ndarray]:
         """The trunk's three maps of one ``(H, W, 2)`` block, without the batch axis."""
@@ -110,7 +111,7 @@ class SplitSSD:
         loc0, conf0 : numpy.ndarray
             ``(B, head_cells, head_cells, ·)``: each window's first-source head cells.
         """
-        return np.asarray(self.assemble(loc0, conf0, self.tail.predict_on_batch(conv5)))
+        return np.asarray(self.run_windows(conv5, loc0, conf0))
 
     def assemble(self, loc0, conf0, rest):
         """The whole model's ``(B, N, 4 + C)`` output from the first source's head cells of each window
@@ -184,7 +185,19 @@ def split_ssd(model: keras.Model) -> SplitSSD:
     def run_trunk(block):
         return trunk(block, training=False)
 
-    return SplitSSD(trunk, tail, size, int(step), int(head_step), int(max(rf5, rf0)), num_classes, run_trunk)
+    cells = (None, None, None)
+    # The tail and the assembly of the windows' outputs in one traced call (any batch size): through
+    # `predict_on_batch` and eager concatenations each batch cost some 50 small operations.
+    @tf.function(input_signature=[tf.TensorSpec((None, *cut.shape[1:]), tf.float32),
+                                  tf.TensorSpec(cells + (loc0.shape[-1],), tf.float32),
+                                  tf.TensorSpec(cells + (conf0.shape[-1],), tf.float32)])
+    @tf.autograph.experimental.do_not_convert
+    def run_windows(conv5, loc0_cells, conf0_cells):
+        return split.assemble(loc0_cells, conf0_cells, tail(conv5, training=False))
+
+    split = SplitSSD(trunk, tail, size, int(step), int(head_step), int(max(rf5, rf0)), num_classes, run_trunk,
+                     run_windows)
+    return split
 
 
 #: Each model's cut, made once: every cut adds nodes to the model's layers and traces its own trunk.
