@@ -23,7 +23,9 @@ each side (`bubblenet.ssd.sharing.SplitSSD.margin`), so that they give the
 whole level's maps exactly, and with half a window more for the statistics.
 The trunk's memory is bounded by the strip and block sizes; the
 normalisation works on whole strips of the level, so its memory grows with
-the level's width (about 15 float arrays of (`STRIP_ROWS` + 400) x width).
+the level's width (about 10 float arrays of (`STRIP_ROWS` + 400) x width
+per strip being made, `MAX_WORKERS` strips at a time, and the ones waiting
+for the network).
 """
 
 from __future__ import annotations
