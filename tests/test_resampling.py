@@ -116,3 +116,16 @@ def test_cache_built_in_threads_equals_one_thread(two_band_tile, tmp_path, monke
     np.testing.assert_allclose(cached[both], window[both], rtol=1e-4)  # nodes elsewhere: < 1e-3 px apart
     with pytest.raises(ValueError, match="workers"):
         TileCache(two_band_tile, tmp_path / "bad", workers=0)
+
+
+@pytest.mark.parametrize("rotation", [0, 20, 35, 45, 50, 55, 80])
+def test_rotated_small_image_inside_the_grid_keeps_reprojects_footprint(rotation):
+    """An image whose edges lie inside the output grid, at any rotation: no pixel of it is lost between the
+    nodes (every pixel reproject fills is filled)."""
+    wcs_out = WCS(car_header((300, 420), lon=121.17, lat=-21.57, scale_arcsec=1.2, cd=True))
+    wcs_in = WCS(tan_header((70, 90), ra=10.684, dec=41.269, scale_arcsec=1.2, rotation_deg=rotation))
+    image = np.random.default_rng(rotation).normal(10.0, 1.0, (70, 90)).astype(np.float32)
+    ours = resample_bilinear(image, pixel_mapping(wcs_out, wcs_in, (300, 420)))
+    theirs, footprint = reproject_interp((image, wcs_in), wcs_out, shape_out=(300, 420), order="bilinear")
+    assert 0 < np.isfinite(ours).sum() < ours.size
+    np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(theirs) & (footprint > 0))

@@ -13,6 +13,7 @@ threshold (a box below the threshold never suppresses one above it).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import threading
 import weakref
@@ -235,6 +236,15 @@ class TileDetections:
     windows: int
 
 
+@functools.lru_cache(maxsize=16)
+def _decoder(spec, max_detections: int):
+    """One `bubblenet.ssd.decoder.Decoder` per anchor layout and detection count, so that its traced
+    function serves every tile of a survey (a new one would trace again for each)."""
+    from bubblenet.ssd.decoder import Decoder
+
+    return Decoder(spec, max_detections=max_detections)
+
+
 def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: float, norm, bands: str,
                 confidence: float, progress: str | None = None) -> TileDetections:
     """Search one tile: plan the windows, make their inputs, run the network (in the search's precision),
@@ -263,7 +273,6 @@ def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: fl
         Draw a windows progress bar with this label.
     """
     from bubblenet.detection.inference import detect_outputs
-    from bubblenet.ssd.decoder import Decoder
 
     if search.precision != "float32":
         model = _in_precision(model, search.precision)
@@ -272,8 +281,7 @@ def search_tile(model, spec, cache, search: SearchConfig, *, pixscale_arcsec: fl
                                     bands=bands, origin=search.origin)
     if progress:
         batches = _counted(batches, count, progress)
-    boxes, scores = detect_outputs(batches, decoder=Decoder(spec, max_detections=int(search.per_window)),
-                                   confidence=confidence)
+    boxes, scores = detect_outputs(batches, decoder=_decoder(spec, int(search.per_window)), confidence=confidence)
     if search.per_tile is not None:
         boxes, scores = boxes[: search.per_tile], scores[: search.per_tile]  # merge() sorts by score
     return TileDetections(np.asarray(boxes).reshape(-1, 4), np.asarray(scores), count)

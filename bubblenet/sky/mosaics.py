@@ -295,9 +295,10 @@ class SkyImage:
 
     def close(self) -> None:
         """Close the file handle (it reopens on the next read)."""
-        if self._hdul is not None:
-            self._hdul.close()
-            self._hdul = None
+        with self._lock:
+            if self._hdul is not None:
+                self._hdul.close()
+                self._hdul = None
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -168,11 +168,13 @@ def resample_bilinear(array: np.ndarray, mapping) -> np.ndarray:
 def _covered(shape_in: tuple[int, int], y_in: np.ndarray, x_in: np.ndarray):
     """``((first, last) node row, (first, last) node column)`` of the nodes that map onto the input image
     or within one cell of it (a pixel between nodes maps within a cell of them), or None."""
+    def step(a, axis):
+        return np.nanmax(np.abs(np.diff(a, axis=axis)), initial=0.0)
+
+    # A pixel of a cell lies within one row step plus one column step of each corner node, in each input
+    # coordinate (a rotated grid moves both coordinates along each axis).
     with np.errstate(invalid="ignore"):
-        reach = max(np.nanmax(np.abs(np.diff(y_in, axis=0)), initial=0.0),
-                    np.nanmax(np.abs(np.diff(y_in, axis=1)), initial=0.0),
-                    np.nanmax(np.abs(np.diff(x_in, axis=0)), initial=0.0),
-                    np.nanmax(np.abs(np.diff(x_in, axis=1)), initial=0.0)) + 1.0
+        reach = max(step(y_in, 0) + step(y_in, 1), step(x_in, 0) + step(x_in, 1)) + 1.0
         near = ((y_in >= -reach) & (y_in <= shape_in[0] - 1 + reach)
                 & (x_in >= -reach) & (x_in <= shape_in[1] - 1 + reach))
     rows, cols = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
