@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from bubblenet.conventions import CHANNELS
+from bubblenet.detection.local_norm import block_reduce
 from bubblenet.training_data.cutouts import Crop, Normalisation, block_factor, normalise
 from bubblenet.sky.stars import FWHM_8UM_ARCSEC
 from bubblenet.sky.tilecache import BadMap, TileCache
@@ -178,10 +179,7 @@ class LevelStrips:
         for read in (*bands, lambda: self.cache.stars[ys, xs]):
             plane = np.asarray(read(), np.float32)
             if k > 1:
-                # Block means, rows of a block added first as whole rows (contiguous, vectorised; several
-                # times faster than a mean over the two block axes of a 4-D view).
-                plane = plane.reshape(y1 - y0, k, (x1 - x0) * k).sum(axis=1)
-                plane = plane.reshape(y1 - y0, x1 - x0, k).sum(axis=2) / np.float32(k * k)
+                plane = block_reduce(plane, k) / np.float32(k * k)  # block means
             if self.sigma:
                 # Inside the tile the margin stands in for the neighbours; at the tile's
                 # own edges "nearest" repeats the edge, as per-window processing does.

@@ -37,7 +37,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from bubblenet.detection.local_norm import local_normalise, stats_grid
+from bubblenet.detection.local_norm import block_reduce, local_normalise, stats_grid, window_sums
 from bubblenet.detection.pyramid import Level, LevelStrips, plan_levels
 from bubblenet.errors import ConfigError
 from bubblenet.ssd.sharing import SplitSSD, split_of
@@ -136,14 +136,11 @@ def normalised_strip(cache: TileCache, strip: Strip, *, norm: Normalisation, ban
         n, m = -(-missing.shape[0] // step), -(-missing.shape[1] // step)
         cells = np.zeros((n * step, m * step), bool)
         cells[:missing.shape[0], :missing.shape[1]] = missing
-        cells = cells.reshape(n, step, m * step).any(axis=1).reshape(n, m, step).any(axis=2)
-        table = np.zeros((n + 1, m + 1), np.int64)
-        table[1:, 1:] = cells.cumsum(0).cumsum(1)
-        k = size // step
+        # Missing cells in the window at each cell origin.
+        count = window_sums(block_reduce(cells, step, np.logical_or).astype(np.float64), size // step)
 
         def clear(ly, lx):
-            a, b = (ly - r0) // step, (lx - c0) // step
-            return table[a + k, b + k] - table[a, b + k] - table[a + k, b] + table[a, b] == 0
+            return count[(ly - r0) // step, (lx - c0) // step] == 0
     else:
         def clear(ly, lx):
             return True
