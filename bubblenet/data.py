@@ -59,6 +59,7 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
     from bubblenet.training.config import MASKS, FitConfig
     from bubblenet.training_data.cutouts import BANDS, NORM_LEVELS, STAR_RULES
     from bubblenet.training_data.samples import CROP_RULES
+    from bubblenet.training_data.sensors import RANDOMISATIONS
 
     d = FitConfig()
     samples = parser.add_argument_group("samples")
@@ -113,6 +114,14 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
                          help="domain randomisation: this share of the training samples is seen through a random "
                               "8-bit display stretch (linear, power, asinh or log between random percentiles), "
                               "as display images such as the Milky Way Project's are made")
+    samples.add_argument("--randomise", nargs="+", choices=RANDOMISATIONS, default=list(d.randomise),
+                         metavar="TRANSFORM",
+                         help="domain randomisation of the instrument: samples are seen through these transforms, "
+                              f"each with probability --randomise-share ({', '.join(RANDOMISATIONS)}: extra PSF "
+                              "blur, white noise, a background gradient, JPEG compression of a 24 + 8 µm "
+                              "composite; docs/measurements.md measures each)")
+    samples.add_argument("--randomise-share", type=float, default=d.randomise_share, metavar="SHARE",
+                         help="probability of each --randomise transform per sample")
     samples.add_argument("--hard-negatives", type=float, default=d.hard_negatives, metavar="SHARE",
                          help="this share of each tile's negative pool is centred on compact sources bright at "
                               "both bands (YSO- and compact-HII-like look-alikes) instead of placed at random")

@@ -40,6 +40,12 @@ def test_fit_config_owns_the_command_line_defaults():
     # ... and hands the samples' options to the training data.
     data = FitConfig(display_stretch=0.5, label_selected_only=False, hard_negatives=0.3).data_config(64)
     assert data.display_stretch == 0.5 and data.label_all_bubbles is True and data.hard_negatives == 0.3
+    data = FitConfig(randomise=["noise", "jpeg"], randomise_share=0.25).data_config(64)
+    assert data.randomise == ("noise", "jpeg") and data.randomise_share == 0.25
+    args = build_parser().parse_args(["--randomise", "blur", "gradient", "--randomise-share", "0.7"])
+    names = {f.name for f in dataclasses.fields(FitConfig)}
+    parsed = FitConfig.from_options({k: v for k, v in vars(args).items() if k in names})
+    assert parsed.randomise == ("blur", "gradient") and parsed.randomise_share == 0.7
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -54,6 +60,8 @@ def test_fit_config_owns_the_command_line_defaults():
     ({"max_crop_scale": 1.0}, "option --max-crop-scale: must exceed"),
     ({"display_stretch": 1.5}, "option --display-stretch: must be a share in [0, 1]"),
     ({"hard_negatives": -0.1}, "option --hard-negatives: must be a share in [0, 1]"),
+    ({"randomise": ("noise", "sharpen")}, "option --randomise: must be names from blur, noise, gradient, jpeg"),
+    ({"randomise_share": 1.5}, "option --randomise-share: must be a share in [0, 1]"),
     ({"i8": ("a.fits",), "m24": ("a.fits",)}, "the same file is given as both bands"),
     ({"test_l": (400.0,)}, "option --test-l: must be longitudes in degrees"),
 ])

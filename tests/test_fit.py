@@ -37,6 +37,15 @@ def test_fit_writes_a_run_and_resumes(sky, tmp_path, capsys):
     assert served["boxes"].shape == (1, 100, 4)
     info = json.loads((out / "savedmodel" / "model_info.json").read_text())
     assert info["threshold"] == validation["best"]["threshold"] and info["preset"] == "lite"
+    # TensorBoard gets the learning rate and a panel of validation detections.
+    with open(out / "history.csv") as handle:
+        assert float(next(csv.DictReader(handle))["learning_rate"]) == pytest.approx(1e-4)
+    events = list((out / "tensorboard" / "detections").glob("events.out.tfevents.*"))
+    assert events
+    tags = set()
+    for event in tf.compat.v1.train.summary_iterator(str(events[0])):
+        tags |= {v.tag for v in event.summary.value}
+    assert any(tag.startswith("validation/GLM_") for tag in tags)
 
     # The run folder is a detector, and `bubblenet export` turns it into a SavedModel.
     from bubblenet.detection.detector import load_detector
@@ -83,19 +92,6 @@ def test_fit_without_validation_tiles_is_a_clear_error(sky, tmp_path, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "python -m bubblenet.fit: error: training needs at least one validation tile (--n-val or --val)"]
 
-
-def test_tensorboard_gets_learning_rate_and_detection_panel(sky, tmp_path):
-    out = tmp_path / "tb"
-    assert _fit(sky, out, 1) == 0
-    with open(out / "history.csv") as handle:
-        row = next(csv.DictReader(handle))
-    assert float(row["learning_rate"]) == pytest.approx(1e-4)
-    events = list((out / "tensorboard" / "detections").glob("events.out.tfevents.*"))
-    assert events
-    tags = set()
-    for event in tf.compat.v1.train.summary_iterator(str(events[0])):
-        tags |= {v.tag for v in event.summary.value}
-    assert any(tag.startswith("validation/GLM_") for tag in tags)
 
 
 def test_detection_panel_draws_boxes():

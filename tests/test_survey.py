@@ -77,7 +77,7 @@ def _wait_for(predicate, timeout: float, proc=None) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("seed,workers", [(1, None), (2, 2)])
+@pytest.mark.parametrize("seed,workers", [(1, None), pytest.param(2, 2, marks=pytest.mark.slow)])  # 2 workers: 76 s
 def test_killed_driver_resumes_to_the_same_catalogue(fit_sky, reference, tmp_path, seed, workers):
     """Kill the whole run (driver and its local workers) at a random point, then run the same command again."""
     rng = random.Random(seed)

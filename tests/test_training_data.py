@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from scipy import ndimage
 import pytest
 
 from bubblenet.catalogues.tables import select, sky_coords
@@ -482,10 +483,100 @@ def test_display_stretch_share_of_samples(inputs, split, tmp_path_factory):
         changed.append(not np.array_equal(a.image, c.image))
     assert 3 <= sum(changed) <= n - 3
     assert not np.allclose(plain.negative(0).image, every.negative(0).image)
-    assert np.array_equal(plain.negative(0).image, every.negative(0, stretched=False).image)  # clustering's view
+    assert np.array_equal(plain.negative(0).image, every.negative(0, randomised=False).image)  # clustering's view
     for bad in (1.5, "half", True):
         with pytest.raises(ConfigError, match="display_stretch must be a share"):
             DataConfig(display_stretch=bad)
+
+
+def _sky_image(seed=0, n=96):
+    """A smooth sky with a ring in both bands: something for the instrument transforms to act on."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:n, :n] - n / 2
+    ring = np.exp(-0.5 * ((np.hypot(x, y) - 20) / 3) ** 2)
+    smooth = ndimage.gaussian_filter(rng.normal(0, 1, (n, n)), 6)
+    return np.stack([5 + 10 * ring + smooth, 20 + 30 * ring + 3 * smooth], axis=-1).astype(np.float32)
+
+
+def test_instrument_transforms_do_what_they_say():
+    from bubblenet.training_data.sensors import NOISE_LEVELS, randomise, robust_spread
+
+    image = _sky_image()
+    for transforms in (("blur",), ("noise",), ("gradient",), ("jpeg",), ("blur", "noise", "gradient", "jpeg")):
+        out = randomise(image, transforms, np.random.default_rng(1))
+        assert out.shape == image.shape and out.dtype == np.float32 and np.isfinite(out).all()
+        assert not np.allclose(out, image)
+        assert np.array_equal(out, randomise(image, transforms, np.random.default_rng(1)))  # seeded
+    assert np.array_equal(randomise(image, (), np.random.default_rng(1)), image)
+
+    def roughness(a):
+        return float(np.mean(np.abs(np.diff(a, axis=1))))
+
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        blurred = randomise(image, ("blur",), rng)
+        for c in range(2):  # blur smooths: no new structure, flux kept
+            assert roughness(blurred[..., c]) <= roughness(image[..., c]) + 1e-6
+            assert abs(blurred[..., c].mean() - image[..., c].mean()) < 0.01 * image[..., c].mean()
+        added = randomise(image, ("noise",), np.random.default_rng(seed)) - image
+        for c in range(2):  # white: neighbours uncorrelated; at most the largest level of the band's spread
+            assert abs(np.corrcoef(added[:, :-1, c].ravel(), added[:, 1:, c].ravel())[0, 1]) < 0.05
+            assert added[..., c].std() <= 1.1 * NOISE_LEVELS[1] * robust_spread(image[..., c])
+        plane = randomise(image, ("gradient",), np.random.default_rng(seed)) - image
+        for c in range(2):  # exactly a plane through zero at the centre
+            yy, xx = np.mgrid[:96, :96]
+            design = np.stack([np.ones(96 * 96), xx.ravel(), yy.ravel()], axis=1)
+            coef, *_ = np.linalg.lstsq(design, plane[..., c].ravel(), rcond=None)
+            assert np.allclose(design @ coef, plane[..., c].ravel(), atol=1e-4)
+            assert abs(plane[..., c].mean()) < 1e-4
+    # JPEG: each band comes back close to itself (24 µm as red, 8 µm as green), not mixed with the other.
+    only24 = image.copy()
+    only24[..., CHANNEL_8UM] = 20.0
+    back = randomise(only24, ("jpeg",), np.random.default_rng(0))
+    for c in range(2):
+        span = float(only24[..., c].max() - only24[..., c].min()) or 1.0
+        assert np.abs(back[..., c] - only24[..., c]).max() < 0.1 * max(span, 10.0)
+    assert np.ptp(back[..., CHANNEL_8UM]) < 0.05 * np.ptp(back[..., CHANNEL_24UM])
+
+
+def test_normalised_inputs_ignore_a_gain_and_zero_level_per_band():
+    # Why there is no gain transform: the normalisation takes each band between its own minimum and mean + k σ.
+    from bubblenet.training_data.cutouts import process
+
+    image = _sky_image(n=256)
+    stars = np.zeros(image.shape[:2], bool)
+    stars[100:104, 30:34] = True
+    scaled = image * np.array([3.7, 0.21], np.float32) + np.array([-40.0, 900.0], np.float32)
+    for norm in (Normalisation(), Normalisation(level="shifted", stars="threshold")):
+        a = process(image, 64, pixscale_arcsec=2.4, stars=stars, norm=norm)
+        b = process(scaled, 64, pixscale_arcsec=2.4, stars=stars, norm=norm)
+        assert np.allclose(a, b, atol=1e-4)
+
+
+def test_randomise_share_of_samples(inputs, split, tmp_path_factory):
+    tiles, catalogue, selection = inputs
+    cache = tmp_path_factory.mktemp("cache_randomise")
+    plain = TrainingData(tiles, catalogue, selection, split, "train", DataConfig(size=64, negatives_per_tile=20), cache)
+    every = TrainingData(tiles, catalogue, selection, split, "train",
+                         DataConfig(size=64, negatives_per_tile=20, randomise=("noise", "jpeg"), randomise_share=1.0),
+                         cache)
+    half = TrainingData(tiles, catalogue, selection, split, "train",
+                        DataConfig(size=64, negatives_per_tile=20, randomise=("gradient",), randomise_share=0.5), cache)
+    changed = []
+    for k in range(16):
+        a, b, c = plain.positive(k), every.positive(k), half.positive(k)
+        assert a.crop == b.crop and np.array_equal(a.boxes, b.boxes) and np.array_equal(a.labels, b.labels)
+        assert not np.allclose(a.image, b.image)
+        assert np.array_equal(b.image, every.positive(k).image)  # deterministic
+        changed.append(not np.array_equal(a.image, c.image))
+    assert 3 <= sum(changed) <= 13
+    assert not np.allclose(plain.negative(0).image, every.negative(0).image)
+    assert np.array_equal(plain.negative(0).image, every.negative(0, randomised=False).image)  # clustering's view
+    with pytest.raises(ConfigError, match="unknown transform.*'sharpen'"):
+        DataConfig(randomise=("sharpen",))
+    for bad in (-0.1, "all", True):
+        with pytest.raises(ConfigError, match="randomise_share must be a share"):
+            DataConfig(randomise=("noise",), randomise_share=bad)
 
 
 def test_compact_sources_are_peaks_bright_at_both_bands():

@@ -138,6 +138,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # 65 s on 2 cores; a distributed search is the single-process one's oracle shared (test_tune's others)
 def test_chief_and_two_workers_share_one_search(fit_sky, tmp_path):
     out = tmp_path / "search"
     command = _tune(fit_sky, out, "--epochs", "1", "--trials", "2")

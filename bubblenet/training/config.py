@@ -27,6 +27,7 @@ from bubblenet.errors import ConfigError
 from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
 from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA, NORM_LEVELS, STAR_RULES
 from bubblenet.training_data.samples import CROP_RULES, DataConfig
+from bubblenet.training_data.sensors import RANDOMISATIONS
 from bubblenet.training_data.splits import PAPER_TEST_LONGITUDES
 
 __all__ = ["FitConfig", "MASKS", "LR_SCHEDULES", "WANDB_MODES", "DEMO_SKY", "DEMO_SKY_FOLDER", "DEMO_OPTIONS",
@@ -119,6 +120,9 @@ class FitConfig:
     are an external galaxy's coverage edge, the original's rule for them),
     `bands` (``"24+8"`` or ``"8"``), `display_stretch` (share of samples
     seen through a random display stretch: domain randomisation),
+    `randomise` and `randomise_share` (instrument transforms samples are
+    seen through, each with that probability: more domain randomisation,
+    `bubblenet.training_data.sensors`),
     `hard_negatives` (share of the negative pool centred on compact sources),
     `seed` (of every sample and of the weights).
 
@@ -179,6 +183,8 @@ class FitConfig:
     zeros: str = _SEARCH.zeros
     bands: str = _DATA.bands
     display_stretch: float = _DATA.display_stretch
+    randomise: tuple[str, ...] = _DATA.randomise
+    randomise_share: float = _DATA.randomise_share
     hard_negatives: float = _DATA.hard_negatives
     seed: int = 0
     # training
@@ -208,7 +214,8 @@ class FitConfig:
 
     def __post_init__(self):
         # Sequences arrive as lists from flags and YAML: store tuples (hashable, immutable).
-        for name in ("i8", "m24", "test_l", "val", "drop_clusters", "cluster_weights", "val_sizes", "val_sides"):
+        for name in ("i8", "m24", "test_l", "val", "drop_clusters", "cluster_weights", "val_sizes", "val_sides",
+                     "randomise"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(value))
@@ -253,6 +260,10 @@ class FitConfig:
              "must be a share in [0, 1]", self.display_stretch)
         need(not isinstance(self.hard_negatives, bool) and isinstance(self.hard_negatives, (int, float))
              and 0 <= self.hard_negatives <= 1, "hard_negatives", "must be a share in [0, 1]", self.hard_negatives)
+        need(all(t in RANDOMISATIONS for t in self.randomise), "randomise",
+             f"must be names from {', '.join(RANDOMISATIONS)}", list(self.randomise))
+        need(not isinstance(self.randomise_share, bool) and isinstance(self.randomise_share, (int, float))
+             and 0 <= self.randomise_share <= 1, "randomise_share", "must be a share in [0, 1]", self.randomise_share)
         need(self.max_crop_scale > _DATA.crop_scales[0], "max_crop_scale",
              f"must exceed the smallest translated crop, {_DATA.crop_scales[0]} MajAxis", self.max_crop_scale)
         need(all(-360 <= l <= 360 for l in self.test_l), "test_l", "must be longitudes in degrees", list(self.test_l))
@@ -296,7 +307,7 @@ class FitConfig:
                           clip_sigma=self.clip_sigma, norm_level=self.norm_level, star_mask=self.star_mask,
                           missing=self.missing_data,
                           zeros=self.zeros, bands=self.bands, display_stretch=self.display_stretch,
-                          hard_negatives=self.hard_negatives, seed=self.seed)
+                          randomise=self.randomise, randomise_share=self.randomise_share, hard_negatives=self.hard_negatives, seed=self.seed)
 
     @property
     def normalisation(self):

@@ -267,7 +267,7 @@ def clear_pixels(share: np.ndarray) -> np.ndarray:
 
 def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars: bool = True,
             stars: np.ndarray | None = None, quantize: bool = False,
-            norm: Normalisation = Normalisation()) -> np.ndarray:
+            norm: Normalisation = Normalisation(), transform=None) -> np.ndarray:
     """A native-resolution window as a normalised ``(size, size, 2)`` network input.
 
     Parameters
@@ -289,8 +289,13 @@ def process(window: np.ndarray, size: int, *, pixscale_arcsec: float, mask_stars
         Round to 256 levels, like the paper's 8-bit PNGs.
     norm : Normalisation
         The normalisation (`normalise`).
+    transform : callable, optional
+        Applied to the resampled ``(size, size, 2)`` image before it is
+        normalised (domain randomisation: `bubblenet.training_data.sensors.randomise`).
     """
     image = resample(window, size)
+    if transform is not None:
+        image = transform(image)
     side = window.shape[0]
     if mask_stars and stars is None:
         # Search the native pixels (the paper's sources are point sources at

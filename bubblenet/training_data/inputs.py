@@ -102,7 +102,7 @@ def training_data(survey: TrainingSurvey, config, cache: Path, *, clusters: int 
     if not clusters:
         return data, None
     # The sky as it is: clusters of stretched and unstretched views would sort the augmentation, not the sky.
-    pool = np.stack([data.negative(i, stretched=False).image for i in range(len(data.negatives))])
+    pool = np.stack([data.negative(i, randomised=False).image for i in range(len(data.negatives))])
     try:
         found = cluster_negatives(pool, k=clusters, seed=config.seed, drop=drop_clusters, weights=cluster_weights,
                                   out_dir=montages)

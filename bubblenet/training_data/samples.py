@@ -45,6 +45,7 @@ from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, NORM_LEVELS, STA
                                              block_factor,
                                              dihedral, keep_bands, labels_in_crop, process)
 from bubblenet.errors import ConfigError
+from bubblenet.training_data.sensors import Randomisation, randomise
 from bubblenet.training_data.splits import Split, forbidden_boxes
 from bubblenet.training_data.stretches import random_stretch
 from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES, BadMap, TileCache
@@ -126,6 +127,14 @@ class DataConfig:
         (`bubblenet.training_data.stretches.random_stretch`; domain
         randomisation for display images such as the Milky Way Project's).
         0 by default.
+    randomise : tuple of str
+        Instrument transforms samples are seen through (domain
+        randomisation: `bubblenet.training_data.sensors.RANDOMISATIONS`,
+        any of ``"blur"``, ``"noise"``, ``"gradient"``, ``"jpeg"``); none by
+        default.
+    randomise_share : float
+        Each of `randomise`'s transforms is applied to a sample (positive or
+        negative) independently with this probability.
     hard_negatives : float
         Share of each tile's negative pool centred on compact sources bright
         at both bands (`bubblenet.training_data.hard_negatives.compact_sources`),
@@ -157,10 +166,14 @@ class DataConfig:
     zeros: str = "data"
     bands: str = "24+8"
     display_stretch: float = 0.0
+    randomise: tuple[str, ...] = ()
+    randomise_share: float = 0.5
     hard_negatives: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
+        object.__setattr__(self, "randomise", tuple(self.randomise))
+        self.randomisation  # noqa: B018  (checks randomise and randomise_share)
         share = self.display_stretch
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
             raise ConfigError(f"display_stretch must be a share in [0, 1], got {self.display_stretch!r}")
@@ -193,6 +206,11 @@ class DataConfig:
             raise ConfigError(f"crop_scales {self.crop_scales} must be (smallest, largest)")
         if not self.crop_scales[0] * 1.0 > self.box_scale:
             raise ConfigError(f"crop_scales {self.crop_scales} must exceed box_scale {self.box_scale}")
+
+    @property
+    def randomisation(self) -> Randomisation:
+        """The instrument transforms of domain randomisation."""
+        return Randomisation(self.randomise, self.randomise_share)
 
     @property
     def normalisation(self) -> Normalisation:
@@ -425,17 +443,21 @@ class TrainingData:
         rng = np.random.default_rng([self.config.seed, 4, index, k])
         return self.negatives[index], int(rng.integers(8))
 
-    def render(self, crop: Crop, symmetry: int, *, labelled: bool = True, stretch: np.random.Generator | None = None
-               ) -> Sample:
+    def render(self, crop: Crop, symmetry: int, *, labelled: bool = True, stretch: np.random.Generator | None = None,
+               sensor: np.random.Generator | None = None) -> Sample:
         """Cut, process and transform one crop into a `Sample` (through a random display stretch drawn from
-        `stretch`, if given)."""
+        `stretch`, and the instrument transforms of `DataConfig.randomise` drawn from `sensor`, if given)."""
         data = self._tile_data[crop.tile]
         window = data.cache.window(crop.x0, crop.y0, crop.side)
         if stretch is not None:
             window = random_stretch(window, stretch)
+        transform = None
+        if sensor is not None:
+            drawn = self.config.randomisation.draw(sensor)
+            transform = (lambda image: randomise(image, drawn, sensor)) if drawn else None
         image = process(window, self.config.size, pixscale_arcsec=data.pixscale, mask_stars=self.config.mask_stars,
                         stars=data.cache.stars_window(crop.x0, crop.y0, crop.side), quantize=self.config.quantize,
-                        norm=self.config.normalisation)
+                        norm=self.config.normalisation, transform=transform)
         boxes = labels_in_crop(crop, data.boxes) if labelled else np.zeros((0, 4))
         image, boxes = dihedral(keep_bands(image, self.config.bands), boxes, symmetry)
         m = self.config.max_boxes
@@ -447,13 +469,15 @@ class TrainingData:
 
     def positive(self, k: int) -> Sample:
         """Positive sample `k`."""
-        return self.render(*self.positive_crop(k), stretch=self._stretch(7, k))
+        return self.render(*self.positive_crop(k), stretch=self._stretch(7, k), sensor=self._sensor(9, k))
 
-    def negative(self, index: int, k: int = 0, *, stretched: bool = True) -> Sample:
-        """Negative pool entry `index`, `k`-th use (its symmetry varies with `k`); `stretched`: through its
-        display stretch, if `DataConfig.display_stretch` gives it one (clustering looks at the sky as it is)."""
-        stretch = self._stretch(8, index, k) if stretched else None
-        return self.render(*self.negative_crop(index, k), labelled=False, stretch=stretch)
+    def negative(self, index: int, k: int = 0, *, randomised: bool = True) -> Sample:
+        """Negative pool entry `index`, `k`-th use (its symmetry varies with `k`); `randomised`: through its
+        display stretch and instrument transforms, if `DataConfig.display_stretch` and
+        `DataConfig.randomise` give it any (clustering looks at the sky as it is)."""
+        stretch = self._stretch(8, index, k) if randomised else None
+        sensor = self._sensor(10, index, k) if randomised else None
+        return self.render(*self.negative_crop(index, k), labelled=False, stretch=stretch, sensor=sensor)
 
     def _stretch(self, *key: int) -> np.random.Generator | None:
         """The generator of a sample's display stretch, or None for a sample seen as it is (deterministic)."""
@@ -462,6 +486,13 @@ class TrainingData:
         # Keys 7 and 8 are this class's alone: 1-4 are the crops' draws here, 5 the stream's (stream.py).
         rng = np.random.default_rng([self.config.seed, *key])
         return rng if rng.uniform() < self.config.display_stretch else None
+
+    def _sensor(self, *key: int) -> np.random.Generator | None:
+        """The generator of a sample's instrument transforms, or None when there are none to draw
+        (deterministic; keys 9 and 10 are this class's alone, as 7 and 8 are)."""
+        if not self.config.randomisation:
+            return None  # no draw at all: samples stay those of runs made before the option
+        return np.random.default_rng([self.config.seed, *key])
 
 
 def survey_inputs(*, folder=None, files8=(), files24=(), catalogue=None, selection=None):

@@ -1,0 +1,168 @@
+"""Domain randomisation of the instrument: blur, noise, background gradients and JPEG compression.
+
+The synthetic survey is drawn with one PSF per band, one noise level and a
+smooth background, and written losslessly; the real images a detector is
+used on differ in each. The largest measured difference is noise: on the
+real MWP field at l = 41.3° (`bubblenet.synth.realism.MWP_FIELD`, display
+planes) the pixel-to-pixel noise (the MAD of neighbour differences over
+√2) is 0.236 of the 24 µm plane's robust spread, against 0.047 on its
+synthetic twin in the same display stretch (seeds 0–1), and 0.12–0.15 at
+8 µm on both; the share of the high-passed planes' variance that is white
+(uncorrelated between neighbours) is 0.33–0.34 on the real planes against
+0.09–0.17 on the twin's; and the correlation width of the high-passed
+24 µm plane (from its lags 1 and 2, which noise does not reach) is 2.2 px
+on the real plane against 2.6–2.8 px on the twin's (``docs/measurements.md``,
+"Domain randomisation"). The real images are also cut from JPEG
+composites.
+
+Each transform here acts on a cut-out once it is resampled to the network's
+input grid and before it is normalised (`bubblenet.training_data.cutouts.process`),
+so that its size is drawn in the pixels the detector sees, whatever the
+window's size on the sky, and its cost is that of a 128-px image:
+
+``blur``
+    A Gaussian of σ drawn in `BLUR_SIGMA_PX` output pixels, per band (a
+    broader PSF than the survey's; the bilinear resampling already smooths
+    by FWHM 2 output pixels when it shrinks).
+``noise``
+    White Gaussian noise of σ drawn in `NOISE_LEVELS` times the band's robust
+    spread (1.4826 × the MAD), per band; the range takes in the real 24 µm
+    plane's 0.236.
+``gradient``
+    A plane, in a random direction, rising across the window by a share
+    drawn in `GRADIENT_LEVELS` of the band's robust spread, per band.
+``jpeg``
+    The two bands, each mapped linearly onto 0–255 between its own minimum
+    and maximum, written as the red (24 µm) and green (8 µm) planes of a
+    colour JPEG of quality drawn in `JPEG_QUALITIES` (Pillow, with its
+    default 4:2:0 chroma subsampling, as composites are made), read back and
+    mapped back.
+
+A per-band gain and zero level are not among them because the
+normalisation already ignores both: each band is scaled between its own
+minimum and its mean + k σ (the default ``"shifted"`` level), so
+``a x + b`` with ``a > 0`` gives the same network input as ``x`` (a test
+checks it; the paper's level ignores the gain only), and the display
+stretch (`bubblenet.training_data.stretches`) clips at the band's own
+percentiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+from scipy import ndimage
+
+from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM
+from bubblenet.errors import ConfigError
+
+__all__ = ["RANDOMISATIONS", "Randomisation", "randomise", "robust_spread"]
+
+#: The transforms, in the order they are applied (that of an instrument and then a display pipeline).
+RANDOMISATIONS = ("blur", "noise", "gradient", "jpeg")
+
+#: Extra blur, Gaussian σ in output pixels.
+BLUR_SIGMA_PX = (0.0, 1.0)
+#: Added white noise, σ over the band's robust spread.
+NOISE_LEVELS = (0.0, 0.3)
+#: Background plane's rise across the window, over the band's robust spread.
+GRADIENT_LEVELS = (0.0, 1.0)
+#: JPEG quality.
+JPEG_QUALITIES = (50, 95)
+
+
+@dataclasses.dataclass(frozen=True)
+class Randomisation:
+    """Which instrument transforms training samples are seen through, and how often.
+
+    Parameters
+    ----------
+    transforms : tuple of str
+        Names from `RANDOMISATIONS`; empty (the default) for none.
+    share : float
+        Each named transform is applied to a sample independently with this
+        probability, so a sample may get none, some or all of them.
+    """
+
+    transforms: tuple[str, ...] = ()
+    share: float = 0.5
+
+    def __post_init__(self):
+        unknown = [t for t in self.transforms if t not in RANDOMISATIONS]
+        if unknown:
+            raise ConfigError(f"randomise: unknown transform(s) {', '.join(map(repr, unknown))}; "
+                              f"choose from {', '.join(RANDOMISATIONS)}")
+        share = self.share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+            raise ConfigError(f"randomise_share must be a share in [0, 1], got {self.share!r}")
+
+    def __bool__(self) -> bool:
+        return bool(self.transforms) and self.share > 0
+
+    def draw(self, rng: np.random.Generator) -> tuple[str, ...]:
+        """The transforms one sample gets (one uniform draw per named transform, in `RANDOMISATIONS` order)."""
+        return tuple(t for t in RANDOMISATIONS if t in self.transforms and rng.uniform() < self.share)
+
+
+def robust_spread(band: np.ndarray) -> float:
+    """1.4826 × the median absolute deviation of `band` (its σ if Gaussian); 0 for a flat band."""
+    return float(1.4826 * np.median(np.abs(band - np.median(band))))
+
+
+def randomise(image: np.ndarray, transforms: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
+    """`image` through `transforms`, in `RANDOMISATIONS` order, each drawn from `rng`.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(size, size, 2)`` network-grid image before normalisation, finite,
+        channels in `bubblenet.conventions.CHANNELS` order.
+    transforms : tuple of str
+        Names from `RANDOMISATIONS` (`Randomisation.draw`).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the shape of `image`; `image` itself is not changed.
+    """
+    out = np.array(image, np.float32)
+    bands = range(out.shape[-1])
+    if "blur" in transforms:
+        for c in bands:
+            out[..., c] = ndimage.gaussian_filter(out[..., c], rng.uniform(*BLUR_SIGMA_PX), mode="nearest")
+    if "noise" in transforms:
+        for c in bands:
+            sigma = rng.uniform(*NOISE_LEVELS) * robust_spread(out[..., c])
+            out[..., c] += rng.normal(0.0, 1.0, out.shape[:2]).astype(np.float32) * np.float32(sigma)
+    if "gradient" in transforms:
+        n = out.shape[0]
+        ramp = (np.arange(n, dtype=np.float32) + 0.5) / n - 0.5  # -1/2 .. 1/2 across the window
+        for c in bands:
+            angle = rng.uniform(0.0, 2 * np.pi)
+            rise = rng.uniform(*GRADIENT_LEVELS) * robust_spread(out[..., c])
+            out[..., c] += np.float32(rise) * (np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None])
+    if "jpeg" in transforms:
+        out = _through_jpeg(out, int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)))
+    return out
+
+
+def _through_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """`image` written as a red (24 µm) and green (8 µm) JPEG composite of `quality` and read back."""
+    from PIL import Image
+
+    low = image.min(axis=(0, 1))
+    high = image.max(axis=(0, 1))
+    scale = np.where(high > low, high - low, 1.0).astype(np.float32)
+    rgb = np.zeros(image.shape[:2] + (3,), np.uint8)  # blue (4.5 µm in the MWP composites) stays empty
+    rgb[..., :2] = np.round((image[..., [CHANNEL_24UM, CHANNEL_8UM]] - low[[CHANNEL_24UM, CHANNEL_8UM]])
+                            / scale[[CHANNEL_24UM, CHANNEL_8UM]] * 255.0)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buffer, format="JPEG", quality=quality)
+    back = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), np.float32)
+    out = np.empty_like(image, dtype=np.float32)
+    out[..., [CHANNEL_24UM, CHANNEL_8UM]] = back[..., :2] / 255.0 * scale[[CHANNEL_24UM, CHANNEL_8UM]] \
+        + low[[CHANNEL_24UM, CHANNEL_8UM]]
+    return out
