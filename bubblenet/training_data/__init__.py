@@ -12,6 +12,11 @@ Modules
     labels inside a crop, the eight symmetries.
 `bubblenet.training_data.samples`
     Bubble cut-outs (positives) and bubble-free sky (negatives) of a split.
+`bubblenet.training_data.stretches`, `bubblenet.training_data.sensors`
+    Domain randomisation: random display stretches; instrument blur, noise,
+    background gradients and JPEG compression.
+`bubblenet.training_data.hard_negatives`
+    Negatives centred on compact sources bright at both bands.
 `bubblenet.training_data.negatives`
     Clustering the negatives so bubble-like clusters can be dropped.
 `bubblenet.training_data.stream`
