@@ -18,7 +18,11 @@ composites.
 Each transform here acts on a cut-out once it is resampled to the network's
 input grid and before it is normalised (`bubblenet.training_data.cutouts.process`),
 so that its size is drawn in the pixels the detector sees, whatever the
-window's size on the sky, and its cost is that of a 128-px image:
+window's size on the sky, and its cost is that of a 128-px image (about
+6 ms for all four). A sample also drawn for a display stretch
+(`bubblenet.training_data.stretches`, on the native window) is stretched
+first; a real display image adds its noise before its stretch, so the two
+are not the same, but each widens what the detector has seen:
 
 ``blur``
     A Gaussian of σ drawn in `BLUR_SIGMA_PX` output pixels, per band (a
