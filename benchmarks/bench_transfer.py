@@ -67,13 +67,13 @@ def field(detector, i8: Path, m24: Path, catalogue, select, *, threshold=None, p
     # One search at the lowest threshold: a box below a threshold never suppresses one above it, so the
     # detections at or above any higher threshold are those of a search run at it (bubblenet.detection.search).
     found = bubblenet.find_bubbles(i8, m24, detector=detector, threshold=min(chosen, *SWEEP))
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start  # of a search down to SWEEP's lowest threshold
     if preview is not None:
         from bubblenet.plotting import preview_detections
         from bubblenet.sky.mosaics import open_image, pair_bands
 
-        preview_detections(pair_bands([open_image(i8)], [open_image(m24)])[0], bubblenet.api._detection_table(found),
-                           preview, threshold=chosen)
+        kept = bubblenet.api._detection_table(found[found["score"] >= chosen])
+        preview_detections(pair_bands([open_image(i8)], [open_image(m24)])[0], kept, preview, threshold=chosen)
     sweep = [{"threshold": t, **{k: v for k, v in bubblenet.score_field(found[found["score"] >= t], i8, catalogue,
                                                                         select).items()
                                  if k in ("dr2_found", "clear_found", "unmatched_per_deg2")}} for t in SWEEP]
@@ -127,7 +127,7 @@ def summary(real: dict, twins: list[dict]) -> dict:
            "real_unmatched": real["unmatched_per_deg2"] <= TARGETS["real_unmatched_per_deg2_at_most"]}
     # The most clear bubbles found at any threshold of the sweep with unmatched detections within the target.
     within = [row for row in real["sweep"] if row["unmatched_per_deg2"] <= TARGETS["real_unmatched_per_deg2_at_most"]]
-    best = max(within, key=lambda row: (row["clear_found"], -row["threshold"]), default=None)
+    best = max(within, key=lambda row: (row["clear_found"], row["threshold"]), default=None)  # ties: the strictest
     return {"unmatched_ratio": ratio, "dr2_recall_real_minus_twin": recall_gap, "targets": TARGETS,
             "met": met, "real_best_clear_found_within_unmatched_target": best}
 

@@ -114,12 +114,12 @@ def add_sample_options(parser: argparse.ArgumentParser) -> None:
                          help="domain randomisation: this share of the training samples is seen through a random "
                               "8-bit display stretch (linear, power, asinh or log between random percentiles), "
                               "as display images such as the Milky Way Project's are made")
-    samples.add_argument("--randomise", nargs="+", choices=RANDOMISATIONS, default=list(d.randomise),
+    samples.add_argument("--randomise", nargs="*", choices=RANDOMISATIONS, default=list(d.randomise),
                          metavar="TRANSFORM",
                          help="domain randomisation of the instrument: samples are seen through these transforms, "
                               f"each with probability --randomise-share ({', '.join(RANDOMISATIONS)}: extra PSF "
                               "blur, white noise, a background gradient, JPEG compression of a 24 + 8 µm "
-                              "composite; docs/measurements.md measures each)")
+                              "composite; docs/measurements.md measures each; given with none, none)")
     samples.add_argument("--randomise-share", type=float, default=d.randomise_share, metavar="SHARE",
                          help="probability of each --randomise transform per sample")
     samples.add_argument("--hard-negatives", type=float, default=d.hard_negatives, metavar="SHARE",

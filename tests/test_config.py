@@ -46,6 +46,8 @@ def test_fit_config_owns_the_command_line_defaults():
     names = {f.name for f in dataclasses.fields(FitConfig)}
     parsed = FitConfig.from_options({k: v for k, v in vars(args).items() if k in names})
     assert parsed.randomise == ("blur", "gradient") and parsed.randomise_share == 0.7
+    assert FitConfig(randomise=["jpeg", "noise", "jpeg"]).randomise == ("noise", "jpeg")  # once each, one order
+    assert build_parser().parse_args(["--randomise"]).randomise == []  # none, over a config file's list
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -529,14 +529,31 @@ def test_instrument_transforms_do_what_they_say():
             coef, *_ = np.linalg.lstsq(design, plane[..., c].ravel(), rcond=None)
             assert np.allclose(design @ coef, plane[..., c].ravel(), atol=1e-4)
             assert abs(plane[..., c].mean()) < 1e-4
-    # JPEG: each band comes back close to itself (24 µm as red, 8 µm as green), not mixed with the other.
-    only24 = image.copy()
-    only24[..., CHANNEL_8UM] = 20.0
-    back = randomise(only24, ("jpeg",), np.random.default_rng(0))
+    # JPEG: each band comes back as itself (24 µm as red, 8 µm as green; swapped, both would be far off) ...
+    from bubblenet.training_data.sensors import _through_jpeg
+
+    rng = np.random.default_rng(0)
+    pair = np.zeros((128, 128, 2), np.float32)
+    pair[..., CHANNEL_24UM] = _sky_image(n=128)[..., CHANNEL_24UM] * 10
+    pair[..., CHANNEL_8UM] = rng.normal(300, 5, (128, 128))
     for c in range(2):
-        span = float(only24[..., c].max() - only24[..., c].min()) or 1.0
-        assert np.abs(back[..., c] - only24[..., c]).max() < 0.1 * max(span, 10.0)
-    assert np.ptp(back[..., CHANNEL_8UM]) < 0.05 * np.ptp(back[..., CHANNEL_24UM])
+        assert np.abs(_through_jpeg(pair, 90, 0)[..., c] - pair[..., c]).mean() < 0.1 * pair[..., c].std()
+    for subsampling in (1, 2):  # subsampled chroma mixes the bands' fine texture, but each stays itself
+        back = _through_jpeg(pair, 90, subsampling)
+        for c in range(2):
+            same, other = (np.corrcoef(back[..., c].ravel(), pair[..., k].ravel())[0, 1] for k in (c, 1 - c))
+            assert same > 0.9 and abs(other) < same
+    # ... and one band's bright core does not leave the rest of it open to the other band's texture.
+    pair = np.stack([rng.normal(10, 1, (128, 128)), rng.normal(20, 1, (128, 128))], axis=-1).astype(np.float32)
+    pair[60, 60, CHANNEL_24UM] = 3000.0
+    rest = np.ones((128, 128), bool)
+    rest[60, 60] = False
+    for subsampling in (0, 1, 2):
+        back = _through_jpeg(pair, 75, subsampling)
+        assert back[60, 60, CHANNEL_24UM] == 3000.0  # beyond the mapped range: kept
+        assert 0.5 < back[..., CHANNEL_24UM][rest].std() < 1.5
+    leak = np.corrcoef(_through_jpeg(pair, 75, 0)[..., CHANNEL_24UM][rest], pair[..., CHANNEL_8UM][rest])[0, 1]
+    assert abs(leak) < 0.1  # no chroma subsampling, no mixing
 
 
 def test_normalised_inputs_ignore_a_gain_and_zero_level_per_band():

@@ -27,7 +27,7 @@ from bubblenet.errors import ConfigError
 from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES
 from bubblenet.training_data.cutouts import BANDS, CLIP_SIGMA, NORM_LEVELS, STAR_RULES
 from bubblenet.training_data.samples import CROP_RULES, DataConfig
-from bubblenet.training_data.sensors import RANDOMISATIONS
+from bubblenet.training_data.sensors import RANDOMISATIONS, canonical
 from bubblenet.training_data.splits import PAPER_TEST_LONGITUDES
 
 __all__ = ["FitConfig", "MASKS", "LR_SCHEDULES", "WANDB_MODES", "DEMO_SKY", "DEMO_SKY_FOLDER", "DEMO_OPTIONS",
@@ -221,6 +221,7 @@ class FitConfig:
                 object.__setattr__(self, name, tuple(value))
         for name in ("i8", "m24"):
             object.__setattr__(self, name, tuple(Path(p) for p in getattr(self, name)))
+        object.__setattr__(self, "randomise", canonical(self.randomise))  # a set of names, in one order
         if self.survey is not None:
             object.__setattr__(self, "survey", Path(self.survey))
         if self.val_per_tile == 0:  # the command line's "no cap"

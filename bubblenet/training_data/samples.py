@@ -45,7 +45,7 @@ from bubblenet.training_data.cutouts import (BANDS, CLIP_SIGMA, NORM_LEVELS, STA
                                              block_factor,
                                              dihedral, keep_bands, labels_in_crop, process)
 from bubblenet.errors import ConfigError
-from bubblenet.training_data.sensors import Randomisation, randomise
+from bubblenet.training_data.sensors import Randomisation, canonical, randomise
 from bubblenet.training_data.splits import Split, forbidden_boxes
 from bubblenet.training_data.stretches import random_stretch
 from bubblenet.sky.tilecache import MISSING_RULES, ZERO_RULES, BadMap, TileCache
@@ -130,8 +130,8 @@ class DataConfig:
     randomise : tuple of str
         Instrument transforms samples are seen through (domain
         randomisation: `bubblenet.training_data.sensors.RANDOMISATIONS`,
-        any of ``"blur"``, ``"noise"``, ``"gradient"``, ``"jpeg"``); none by
-        default.
+        any of ``"blur"``, ``"noise"``, ``"gradient"``, ``"jpeg"``, kept once
+        each in that order); none by default.
     randomise_share : float
         Each of `randomise`'s transforms is applied to a sample (positive or
         negative) independently with this probability.
@@ -172,7 +172,7 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self):
-        object.__setattr__(self, "randomise", tuple(self.randomise))
+        object.__setattr__(self, "randomise", canonical(self.randomise))
         self.randomisation  # noqa: B018  (checks randomise and randomise_share)
         share = self.display_stretch
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
@@ -469,14 +469,14 @@ class TrainingData:
 
     def positive(self, k: int) -> Sample:
         """Positive sample `k`."""
-        return self.render(*self.positive_crop(k), stretch=self._stretch(7, k), sensor=self._sensor(9, k))
+        return self.render(*self.positive_crop(k), stretch=self._stretch(7, k), sensor=self._sensor(11, k))
 
     def negative(self, index: int, k: int = 0, *, randomised: bool = True) -> Sample:
         """Negative pool entry `index`, `k`-th use (its symmetry varies with `k`); `randomised`: through its
         display stretch and instrument transforms, if `DataConfig.display_stretch` and
         `DataConfig.randomise` give it any (clustering looks at the sky as it is)."""
         stretch = self._stretch(8, index, k) if randomised else None
-        sensor = self._sensor(10, index, k) if randomised else None
+        sensor = self._sensor(12, index, k) if randomised else None
         return self.render(*self.negative_crop(index, k), labelled=False, stretch=stretch, sensor=sensor)
 
     def _stretch(self, *key: int) -> np.random.Generator | None:
@@ -489,7 +489,8 @@ class TrainingData:
 
     def _sensor(self, *key: int) -> np.random.Generator | None:
         """The generator of a sample's instrument transforms, or None when there are none to draw
-        (deterministic; keys 9 and 10 are this class's alone, as 7 and 8 are)."""
+        (deterministic). The streams' first keys: 1-4 the crops' draws, 5 the stream's (stream.py), 7 and 8
+        the display stretches, 9 the hard negatives (per tile), 11 and 12 these; each is used once."""
         if not self.config.randomisation:
             return None  # no draw at all: samples stay those of runs made before the option
         return np.random.default_rng([self.config.seed, *key])

@@ -25,22 +25,34 @@ first; a real display image adds its noise before its stretch, so the two
 are not the same, but each widens what the detector has seen:
 
 ``blur``
-    A Gaussian of σ drawn in `BLUR_SIGMA_PX` output pixels, per band (a
-    broader PSF than the survey's; the bilinear resampling already smooths
-    by FWHM 2 output pixels when it shrinks).
+    A Gaussian of σ drawn in `BLUR_SIGMA_PX` output pixels, per band: a
+    broader PSF than the survey's, as another instrument or resolution
+    gives (the bilinear resampling already smooths by FWHM 2 output pixels
+    when it shrinks). It does not close the measured gap at 24 µm, where
+    the twin is the smoother of the two.
 ``noise``
     White Gaussian noise of σ drawn in `NOISE_LEVELS` times the band's robust
-    spread (1.4826 × the MAD), per band; the range takes in the real 24 µm
-    plane's 0.236.
+    spread (1.4826 × the MAD), per band. The real 24 µm plane's 0.236 is at
+    its native pixel; the detector sees about that in its smallest windows
+    on that field (64 native px shown on 128) and, averaged over the native
+    pixels of each output pixel, down to about a quarter of it in its
+    largest, which the range takes in.
 ``gradient``
     A plane, in a random direction, rising across the window by a share
     drawn in `GRADIENT_LEVELS` of the band's robust spread, per band.
 ``jpeg``
-    The two bands, each mapped linearly onto 0–255 between its own minimum
-    and maximum, written as the red (24 µm) and green (8 µm) planes of a
-    colour JPEG of quality drawn in `JPEG_QUALITIES` (Pillow, with its
-    default 4:2:0 chroma subsampling, as composites are made), read back and
-    mapped back.
+    The two bands, each mapped linearly onto 0–255 between its own
+    `JPEG_PERCENTILES` (a display image's clipping; a single bright core
+    would otherwise leave the rest of its band in a few levels, open to the
+    other band's texture through the chroma subsampling), written as the red
+    (24 µm) and green (8 µm) planes of a colour JPEG of quality drawn in
+    `JPEG_QUALITIES` with a chroma subsampling drawn from 4:4:4, 4:2:2 and
+    4:2:0 (Pillow; how the MWP composites were compressed is not published,
+    and subsampling passes each band's fine texture into the other), read
+    back and mapped back; pixels outside the percentiles keep their values.
+
+Which transforms are named changes the order of the draws, so that the
+same sample gets other noise under ``("noise",)`` than under all four.
 
 A per-band gain and zero level are not among them because the
 normalisation already ignores both: each band is scaled between its own
@@ -62,7 +74,7 @@ from scipy import ndimage
 from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM
 from bubblenet.errors import ConfigError
 
-__all__ = ["RANDOMISATIONS", "Randomisation", "randomise", "robust_spread"]
+__all__ = ["RANDOMISATIONS", "Randomisation", "canonical", "randomise", "robust_spread"]
 
 #: The transforms, in the order they are applied (that of an instrument and then a display pipeline).
 RANDOMISATIONS = ("blur", "noise", "gradient", "jpeg")
@@ -75,6 +87,16 @@ NOISE_LEVELS = (0.0, 0.3)
 GRADIENT_LEVELS = (0.0, 1.0)
 #: JPEG quality.
 JPEG_QUALITIES = (50, 95)
+#: Percentiles of each band mapped onto levels 0 and 255 for the JPEG.
+JPEG_PERCENTILES = (0.5, 99.5)
+#: JPEG chroma subsamplings, in Pillow's numbering (0, 1, 2).
+JPEG_SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
+
+
+def canonical(transforms) -> tuple[str, ...]:
+    """`transforms` once each, in `RANDOMISATIONS` order (names not in it after them, for the error)."""
+    names = tuple(dict.fromkeys(transforms))
+    return tuple(t for t in RANDOMISATIONS if t in names) + tuple(t for t in names if t not in RANDOMISATIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,24 +171,27 @@ def randomise(image: np.ndarray, transforms: tuple[str, ...], rng: np.random.Gen
             rise = rng.uniform(*GRADIENT_LEVELS) * robust_spread(out[..., c])
             out[..., c] += np.float32(rise) * (np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None])
     if "jpeg" in transforms:
-        out = _through_jpeg(out, int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)))
+        out = _through_jpeg(out, int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)),
+                            int(rng.integers(len(JPEG_SUBSAMPLINGS))))
     return out
 
 
-def _through_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    """`image` written as a red (24 µm) and green (8 µm) JPEG composite of `quality` and read back."""
+def _through_jpeg(image: np.ndarray, quality: int, subsampling: int = 2) -> np.ndarray:
+    """`image` written as a red (24 µm) and green (8 µm) JPEG composite of `quality` and chroma
+    `subsampling` (an index of `JPEG_SUBSAMPLINGS`) and read back."""
     from PIL import Image
 
-    low = image.min(axis=(0, 1))
-    high = image.max(axis=(0, 1))
+    bands = image[..., [CHANNEL_24UM, CHANNEL_8UM]]  # red, green; blue (4.5 µm in the MWP composites) stays empty
+    low, high = np.percentile(bands, JPEG_PERCENTILES, axis=(0, 1))
     scale = np.where(high > low, high - low, 1.0).astype(np.float32)
-    rgb = np.zeros(image.shape[:2] + (3,), np.uint8)  # blue (4.5 µm in the MWP composites) stays empty
-    rgb[..., :2] = np.round((image[..., [CHANNEL_24UM, CHANNEL_8UM]] - low[[CHANNEL_24UM, CHANNEL_8UM]])
-                            / scale[[CHANNEL_24UM, CHANNEL_8UM]] * 255.0)
+    levels = (bands - low) / scale * 255.0
+    clipped = (levels < 0) | (levels > 255)
+    rgb = np.zeros(image.shape[:2] + (3,), np.uint8)
+    rgb[..., :2] = np.round(np.clip(levels, 0, 255))
     buffer = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buffer, format="JPEG", quality=quality)
-    back = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), np.float32)
+    Image.fromarray(rgb, "RGB").save(buffer, format="JPEG", quality=quality, subsampling=subsampling)
+    back = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), np.float32)[..., :2]
+    back = np.where(clipped, bands, back / 255.0 * scale + low)
     out = np.empty_like(image, dtype=np.float32)
-    out[..., [CHANNEL_24UM, CHANNEL_8UM]] = back[..., :2] / 255.0 * scale[[CHANNEL_24UM, CHANNEL_8UM]] \
-        + low[[CHANNEL_24UM, CHANNEL_8UM]]
+    out[..., [CHANNEL_24UM, CHANNEL_8UM]] = back
     return out
