@@ -214,14 +214,13 @@ class FitConfig:
 
     def __post_init__(self):
         # Sequences arrive as lists from flags and YAML: store tuples (hashable, immutable).
-        for name in ("i8", "m24", "test_l", "val", "drop_clusters", "cluster_weights", "val_sizes", "val_sides",
-                     "randomise"):
+        for name in ("i8", "m24", "test_l", "val", "drop_clusters", "cluster_weights", "val_sizes", "val_sides"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(value))
         for name in ("i8", "m24"):
             object.__setattr__(self, name, tuple(Path(p) for p in getattr(self, name)))
-        object.__setattr__(self, "randomise", canonical(self.randomise))  # a set of names, in one order
+        object.__setattr__(self, "randomise", canonical(self.randomise))  # a set of names, as a tuple in one order
         if self.survey is not None:
             object.__setattr__(self, "survey", Path(self.survey))
         if self.val_per_tile == 0:  # the command line's "no cap"
@@ -256,15 +255,12 @@ class FitConfig:
             need(math.isfinite(value) and value > 0, name, "must be > 0", value)
         need(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "must be >= 0",
              self.weight_decay)
-        need(not isinstance(self.display_stretch, bool) and isinstance(self.display_stretch, (int, float))
-             and 0 <= self.display_stretch <= 1, "display_stretch",
-             "must be a share in [0, 1]", self.display_stretch)
-        need(not isinstance(self.hard_negatives, bool) and isinstance(self.hard_negatives, (int, float))
-             and 0 <= self.hard_negatives <= 1, "hard_negatives", "must be a share in [0, 1]", self.hard_negatives)
+        for name in ("display_stretch", "hard_negatives", "randomise_share"):
+            value = getattr(self, name)
+            need(not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 1, name,
+                 "must be a share in [0, 1]", value)
         need(all(t in RANDOMISATIONS for t in self.randomise), "randomise",
              f"must be names from {', '.join(RANDOMISATIONS)}", list(self.randomise))
-        need(not isinstance(self.randomise_share, bool) and isinstance(self.randomise_share, (int, float))
-             and 0 <= self.randomise_share <= 1, "randomise_share", "must be a share in [0, 1]", self.randomise_share)
         need(self.max_crop_scale > _DATA.crop_scales[0], "max_crop_scale",
              f"must exceed the smallest translated crop, {_DATA.crop_scales[0]} MajAxis", self.max_crop_scale)
         need(all(-360 <= l <= 360 for l in self.test_l), "test_l", "must be longitudes in degrees", list(self.test_l))

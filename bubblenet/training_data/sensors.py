@@ -32,7 +32,7 @@ are not the same, but each widens what the detector has seen:
     the twin is the smoother of the two.
 ``noise``
     White Gaussian noise of σ drawn in `NOISE_LEVELS` times the band's robust
-    spread (1.4826 × the MAD), per band. The real 24 µm plane's 0.236 is at
+    spread (astropy's `~astropy.stats.mad_std`), per band. The real 24 µm plane's 0.236 is at
     its native pixel; the detector sees about that in its smallest windows
     on that field (64 native px shown on 128) and, averaged over the native
     pixels of each output pixel, down to about a quarter of it in its
@@ -69,12 +69,13 @@ import dataclasses
 import io
 
 import numpy as np
+from astropy.stats import mad_std
 from scipy import ndimage
 
 from bubblenet.conventions import CHANNEL_8UM, CHANNEL_24UM
 from bubblenet.errors import ConfigError
 
-__all__ = ["RANDOMISATIONS", "Randomisation", "canonical", "randomise", "robust_spread"]
+__all__ = ["RANDOMISATIONS", "Randomisation", "canonical", "randomise"]
 
 #: The transforms, in the order they are applied (that of an instrument and then a display pipeline).
 RANDOMISATIONS = ("blur", "noise", "gradient", "jpeg")
@@ -132,11 +133,6 @@ class Randomisation:
         return tuple(t for t in RANDOMISATIONS if t in self.transforms and rng.uniform() < self.share)
 
 
-def robust_spread(band: np.ndarray) -> float:
-    """1.4826 × the median absolute deviation of `band` (its σ if Gaussian); 0 for a flat band."""
-    return float(1.4826 * np.median(np.abs(band - np.median(band))))
-
-
 def randomise(image: np.ndarray, transforms: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
     """`image` through `transforms`, in `RANDOMISATIONS` order, each drawn from `rng`.
 
@@ -161,14 +157,14 @@ def randomise(image: np.ndarray, transforms: tuple[str, ...], rng: np.random.Gen
             out[..., c] = ndimage.gaussian_filter(out[..., c], rng.uniform(*BLUR_SIGMA_PX), mode="nearest")
     if "noise" in transforms:
         for c in bands:
-            sigma = rng.uniform(*NOISE_LEVELS) * robust_spread(out[..., c])
+            sigma = rng.uniform(*NOISE_LEVELS) * float(mad_std(out[..., c]))
             out[..., c] += rng.normal(0.0, 1.0, out.shape[:2]).astype(np.float32) * np.float32(sigma)
     if "gradient" in transforms:
         n = out.shape[0]
         ramp = (np.arange(n, dtype=np.float32) + 0.5) / n - 0.5  # -1/2 .. 1/2 across the window
         for c in bands:
             angle = rng.uniform(0.0, 2 * np.pi)
-            rise = rng.uniform(*GRADIENT_LEVELS) * robust_spread(out[..., c])
+            rise = rng.uniform(*GRADIENT_LEVELS) * float(mad_std(out[..., c]))
             out[..., c] += np.float32(rise) * (np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None])
     if "jpeg" in transforms:
         out = _through_jpeg(out, int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)),
