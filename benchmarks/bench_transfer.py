@@ -7,10 +7,14 @@ on exactly its pixel grid (`bubblenet.synth.realism.mwp_field_twin`), one per
 seed, holding the same 14 MWP DR2 bubbles (6 of them clear), each written
 twice: in MJy/sr as the synthetic survey draws it, and in the real planes'
 display stretch and 8-bit levels (`bubblenet.synth.display.match_display`),
-the like-with-like comparison that the targets use, and a third time
+the like-with-like comparison that the targets use, a third time
 hardened (`bubblenet.synth.hardening.HARD`: red compact sources at the real
-field's density, saturated 24 µm cores, uncatalogued bubbles, shells off
-the catalogue by DR2's own errors) in the display stretch. The detector
+field's density, the WISE catalogue's HII regions, saturated 24 µm cores,
+uncatalogued bubbles, shells off the catalogue by DR2's own errors) in the
+display stretch, and a fourth time hardened, in the display stretch and
+JPEG-compressed as the MWP composites were
+(`bubblenet.synth.display.through_mwp_jpeg`): the twin made the way the real
+field was. The detector
 searches each field the same way (its own search and threshold, or those
 given), and each field is scored the same way: one-to-one under the strict
 rule against every DR2 bubble inside it (`bubblenet.score_field`).
@@ -20,7 +24,8 @@ detections matching no DR2 bubble per deg² (and, for display planes, the
 compact-source census of `bubblenet.synth.realism.compact_source_census`); for each kind of twin the mean
 and standard deviation over the seeds; the real field's values beside the
 display twins' (unmatched ratio, recall difference), and again beside the
-hardened display twins' (``against_hard_display_twins``); and the targets of
+hardened display twins' (``against_hard_display_twins``) and the hardened
+JPEG twins' (``against_hard_jpeg_twins``); and the targets of
 issue #15 for the shipped detector with whether each is met: unmatched per
 deg² at most 1.5× the twin's, DR2 recall within 0.1 of the twin's, at least
 5 of the 6 clear bubbles found with at most 15 unmatched detections per deg².
@@ -90,16 +95,17 @@ def census(i8: Path, m24: Path) -> dict:
     return compact_source_census(fits.getdata(i8), fits.getdata(m24), pixel_deg=MWP_FIELD["pixscale"] / 3600)
 
 
-def twin(detector, seed: int, folder: Path, *, display: bool, hard: bool = False, threshold=None,
-         preview: Path | None = None) -> dict:
+def twin(detector, seed: int, folder: Path, *, display: bool, hard: bool = False, jpeg: bool = False,
+         threshold=None, preview: Path | None = None) -> dict:
     """Draw the twin of the real field for `seed` in `folder` (in the real planes' stretch if `display`,
-    hardened with `bubblenet.synth.hardening.HARD` if `hard`), search and score it."""
+    hardened with `bubblenet.synth.hardening.HARD` if `hard`, compressed as the MWP composites if `jpeg`),
+    search and score it."""
     from bubblenet.synth.hardening import HARD
     from bubblenet.synth.realism import mwp_field_twin
     from bubblenet.synth.survey import SELECTION_NAME
 
     i8, m24, catalogue = mwp_field_twin(folder, seed=seed, display_like=(REAL_I8, REAL_M24) if display else None,
-                                        hardening=HARD if hard else None)
+                                        hardening=HARD if hard else None, jpeg=jpeg)
     scores = field(detector, i8, m24, catalogue, catalogue.parent / SELECTION_NAME, threshold=threshold,
                    preview=preview)
     return {**scores, "census": census(i8, m24)} if display else scores
@@ -138,8 +144,9 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="twin seeds")
     parser.add_argument("--threshold", type=float, help="confidence threshold (default: the detector's)")
     parser.add_argument("--previews", type=Path, metavar="DIR",
-                        help="write real.png, twin_s<SEED>.png, display_twin_s<SEED>.png and "
-                             "hard_display_twin_s<SEED>.png, the fields with their detections, there")
+                        help="write real.png, twin_s<SEED>.png, display_twin_s<SEED>.png, "
+                             "hard_display_twin_s<SEED>.png and hard_jpeg_twin_s<SEED>.png, the fields with "
+                             "their detections, there")
     args = parser.parse_args(argv)
 
     from bubblenet.detection.detector import load_detector
@@ -154,21 +161,23 @@ def main(argv=None) -> None:
     real = field(detector, REAL_I8, REAL_M24, "mwp_dr2", "clear", threshold=args.threshold,
                  preview=preview("real"))
     real["census"] = census(REAL_I8, REAL_M24)
-    kinds = {"twins": ("twin", False, False), "display_twins": ("display_twin", True, False),
-             "hard_display_twins": ("hard_display_twin", True, True)}
+    kinds = {"twins": ("twin", False, False, False), "display_twins": ("display_twin", True, False, False),
+             "hard_display_twins": ("hard_display_twin", True, True, False),
+             "hard_jpeg_twins": ("hard_jpeg_twin", True, True, True)}
     twins = {kind: {} for kind in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            for kind, (prefix, display, hard) in kinds.items():
+            for kind, (prefix, display, hard, jpeg) in kinds.items():
                 twins[kind][str(seed)] = twin(detector, seed, Path(tmp) / f"{prefix}_s{seed}", display=display,
-                                              hard=hard, threshold=args.threshold,
+                                              hard=hard, jpeg=jpeg, threshold=args.threshold,
                                               preview=preview(f"{prefix}_s{seed}"))
     print(json.dumps({"benchmark": "transfer", "detector": str(args.model or "shipped: lite_synthetic"),
                       "threshold": args.threshold if args.threshold is not None else detector.threshold,
                       "real": real, **twins, **{f"{kind}_spread": spread(list(rows.values()))
                                                 for kind, rows in twins.items()},
                       **summary(real, list(twins["display_twins"].values())),
-                      "against_hard_display_twins": summary(real, list(twins["hard_display_twins"].values()))}))
+                      "against_hard_display_twins": summary(real, list(twins["hard_display_twins"].values())),
+                      "against_hard_jpeg_twins": summary(real, list(twins["hard_jpeg_twins"].values()))}))
 
 
 if __name__ == "__main__":

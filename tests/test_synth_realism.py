@@ -73,3 +73,48 @@ def test_twin_of_the_real_field_in_its_display_stretch(tmp_path):
             assert abs(np.percentile(shown, q) - np.percentile(real_data, q)) <= 1.0, (twin.name, q)
     # The sky itself is the twin's: not the real image's pixels.
     assert np.corrcoef(fits.getdata(i8).ravel(), fits.getdata(MWP8).ravel())[0, 1] < 0.5
+
+
+def test_twin_compressed_as_the_mwp_composites_gains_their_pixel_scale_noise(tmp_path):
+    """The real 24 µm plane is 5x noisier than its display twin at the pixel; the composites' JPEG is a third of it."""
+    from astropy.io import fits
+    from astropy.stats import mad_std
+
+    from bubblenet.synth.display import MWP_JPEG_TABLES, through_mwp_jpeg
+
+    def pixel_noise(plane):  # neighbour differences over the plane's robust spread
+        plane = np.asarray(plane, float)
+        return mad_std(np.diff(plane, axis=1)) / np.sqrt(2) / mad_std(plane)
+
+    assert [len(t) for t in MWP_JPEG_TABLES] == [64, 64]
+    plain = mwp_field_twin(tmp_path / "plain", seed=0, display_like=(MWP8, MWP24))
+    jpeg = mwp_field_twin(tmp_path / "jpeg", seed=0, display_like=(MWP8, MWP24), jpeg=True)
+    assert fits.getheader(jpeg[1])["JPEG"] is True and fits.getheader(plain[1])["JPEG"] is False
+    before, after = fits.getdata(plain[1]).astype(float), fits.getdata(jpeg[1]).astype(float)
+    assert 0 < np.mean(np.abs(after - before)) < 4  # levels: fine tables
+    real = pixel_noise(fits.getdata(MWP24))
+    assert pixel_noise(before) < 0.3 * real < pixel_noise(after) < real  # 0.047, 0.141 against 0.236
+    with pytest.raises(ValueError, match="differ in shape"):
+        through_mwp_jpeg(np.zeros((4, 4)), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="display_like"):
+        mwp_field_twin(tmp_path / "bad", jpeg=True)
+
+
+def test_power_spectrum_recovers_a_fields_slope_and_measures_the_real_field():
+    from astropy.io import fits
+
+    from bubblenet.synth.realism import power_spectrum, spectral_slope
+    from bubblenet.synth.render import power_law_field
+
+    for slope in (2.0, 3.0):
+        field = power_law_field((400, 800), slope, np.random.default_rng(1))
+        k, power = power_spectrum(field)
+        assert spectral_slope(k, power) == pytest.approx(slope, abs=0.15)
+        assert np.all(np.diff(power) < 0)  # a falling spectrum, ring by ring
+    # The real field at scales of 5-100 px (docs/measurements.md): 2.47 at 8 µm, 2.32 at 24 µm; flatter at 2-5 px.
+    for plane, expected in ((MWP8, 2.47), (MWP24, 2.32)):
+        k, power = power_spectrum(fits.getdata(plane))
+        assert spectral_slope(k, power) == pytest.approx(expected, abs=0.05)
+        assert spectral_slope(k, power, k_range=(0.2, 0.5)) < expected - 0.4
+    with pytest.raises(ValueError, match="two rings"):
+        spectral_slope(k, power, k_range=(0.3, 0.35))

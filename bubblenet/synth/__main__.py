@@ -23,8 +23,9 @@ diffuse emission, filaments, dark clouds, stars, noise, missing data, bubbles
 and bubble look-alikes; plus the catalogue of the bubbles drawn, in MWP DR2
 format with a 'clear' column (bubbles_mwp_dr2.csv), the clear names
 (clear_bubbles.txt), the look-alikes (confusers.ecsv), every shell drawn where it
-was drawn (bubbles_truth.csv, with a 'catalogued' column) and a run record
-(synth_run.json). In 'twin' mode the bubbles are the real MWP DR2 bubbles of the
+was drawn (bubbles_truth.csv, with a 'catalogued' column), on a hardened sky
+the HII regions drawn (hii_regions.ecsv), and a run record (synth_run.json).
+In 'twin' mode the bubbles are the real MWP DR2 bubbles of the
 region; in 'random' mode they are drawn at random.
 """
 
@@ -43,7 +44,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--hard", action="store_true",
                         help="a sky as hard as the real one (bubblenet.synth.hardening.HARD): red compact sources at "
-                             "the real field's density, saturated 24 µm cores in clear bubbles, uncatalogued bubbles "
+                             "the real field's density, the WISE catalogue's HII regions at their sizes and fluxes "
+                             "(hii_regions.ecsv), saturated 24 µm cores in clear bubbles, uncatalogued bubbles "
                              "(listed only in bubbles_truth.csv) and a catalogue off the shells by DR2's own errors")
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview of every 8 µm tile")
     return parser

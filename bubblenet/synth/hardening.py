@@ -14,10 +14,22 @@ below, and where each number comes from is said beside it.
   census of 24 µm peaks (`bubblenet.synth.realism.compact_source_census`)
   finds 863 per deg² bright enough to matter, 264 of them with an 8 µm
   counterpart; the standard twin in the same display stretch has 327-351
-  and 24-44 (seeds 0-2), a `HARD` twin 717-834 and 228-280.
+  and 24-44 (seeds 0-2), a `HARD` twin 717-795 and 246-284. The bright
+  HII regions below take the top of the display stretch and leave fewer
+  compact sources above the census's threshold, so their density was
+  raised from 900 to 1100 per deg² when the regions were added.
 * ``hii_blobs``: more compact HII regions, filled 8 + 24 µm blobs of
   0.25-1.5′ (`bubblenet.synth.realism.hii_blob_census`): the real field has
-  22 per deg² with 8 µm, the standard twin 9-14, a `HARD` twin 21-28.
+  22 per deg² with 8 µm, the standard twin 9-14, a `HARD` twin 20-25
+  (25 more per deg² than the standard 3: the WISE HII regions supply the
+  rest; 45 more before they were drawn).
+* ``hii_regions``: the HII regions of the WISE catalogue (Anderson et al.
+  2014), at their catalogued positions (a twin, less those that are its
+  DR2 bubbles) or resampled at the density of those that are no DR2
+  bubble (a random sky: 17.4 per deg² in the inner plane), radii and
+  GLIMPSE/MIPSGAL fluxes (`bubblenet.synth.hii_regions`): the real field's
+  brightest structure, a 440″ complex holding a clear bubble, which the
+  standard twin lacks.
 * ``saturated_cores``: the share of clear bubbles whose central 24 µm source
   saturates MIPSGAL and leaves a NaN core (Carey et al. 2009: saturation
   near 2 Jy for point sources; bright HII regions inside bubbles saturate
@@ -62,6 +74,10 @@ class Hardening:
     hii_blobs : float
         More compact HII regions per deg² (filled 8 + 24 µm blobs of 0.25-1.5′, no shell: the standard
         sky's ``hii_blob`` look-alikes), on top of the standard 3 per deg².
+    hii_regions : float
+        Share (0-1) of the WISE catalogue's HII regions drawn (`bubblenet.synth.hii_regions`): a twin
+        keeps each of its field's regions with this probability, a random sky draws them at this
+        share of the catalogue's density.
     saturated_cores : float
         Share (0-1) of clear bubbles given a central 24 µm source above saturation, which the
         24 µm tiles leave NaN.
@@ -80,6 +96,7 @@ class Hardening:
 
     compact_sources: float = 0.0
     hii_blobs: float = 0.0
+    hii_regions: float = 0.0
     saturated_cores: float = 0.0
     uncatalogued: float = 0.0
     position_scatter: float = 0.0
@@ -94,8 +111,9 @@ class Hardening:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"hardening {name} must be a number >= 0, got {value!r}")
-        if not 0 <= self.saturated_cores <= 1:
-            raise ValueError(f"hardening saturated_cores is a share between 0 and 1, got {self.saturated_cores!r}")
+        for name in ("hii_regions", "saturated_cores"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"hardening {name} is a share between 0 and 1, got {getattr(self, name)!r}")
 
     @property
     def active(self) -> bool:
@@ -109,8 +127,8 @@ class Hardening:
 
 
 #: Everything on, calibrated as the module docstring says.
-HARD = Hardening(compact_sources=900.0, hii_blobs=45.0, saturated_cores=0.3, uncatalogued=5.5, position_scatter=0.33,
-                 size_scatter=0.55)
+HARD = Hardening(compact_sources=1100.0, hii_blobs=25.0, hii_regions=1.0, saturated_cores=0.3, uncatalogued=5.5,
+                 position_scatter=0.33, size_scatter=0.55)
 
 
 def scatter_catalogue(bubbles: Table, rng: np.random.Generator, *, position: float, size: float) -> Table:

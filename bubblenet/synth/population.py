@@ -32,6 +32,7 @@ from astropy.table import Table
 from bubblenet.catalogues.tables import packaged_catalogue, read_selection
 from bubblenet.synth.hardening import (Hardening, dr2_like_errors, draw_compact_sources, draw_saturated_cores,
                                       scatter_catalogue, with_rows)
+from bubblenet.synth.hii_regions import apart_from_bubbles, draw_hii_regions
 from bubblenet.synth.layout import Region, unwrap_longitude
 
 __all__ = ["Population", "draw_population", "DR2_COLUMNS", "mwp_name", "BUBBLE_KINDS", "power_law"]
@@ -68,6 +69,9 @@ class Population:
         ``glat``, ``size_arcmin``: bubble look-alikes, written out for diagnostics.
     stars8, stars24 : astropy.table.Table
         Point sources: ``glon``, ``glat``, ``flux_mjy``.
+    hii_regions : astropy.table.Table, optional
+        HII regions of the WISE catalogue drawn on a hardened sky (`bubblenet.synth.hii_regions.draw_hii_regions`
+        columns); none by default.
     catalogue : astropy.table.Table, optional
         The bubbles as the written catalogue lists them: the ``catalogued`` rows, in the same
         order and with the same names, where the catalogue puts them (a hardened twin's
@@ -81,8 +85,13 @@ class Population:
     stars8: Table
     stars24: Table
     catalogue: Table | None = None
+    hii_regions: Table | None = None
 
     def __post_init__(self):
+        if self.hii_regions is None:
+            self.hii_regions = Table(names=("name", "glon", "glat", "radius_arcsec", "flux8_jy", "flux24_jy",
+                                            "measured", "seed"), dtype=("U20", float, float, float, float, float,
+                                                                        bool, np.int64))
         if "catalogued" not in self.bubbles.colnames:
             self.bubbles["catalogued"] = np.ones(len(self.bubbles), bool)
         if self.catalogue is None:
@@ -136,7 +145,8 @@ def _harden(population: Population, region: Region, mode: str, hardening: Harden
     Each addition draws from a generator of its own (spawned from `rng`), so
     that switching one on or off leaves the others' draws as they were.
     """
-    streams = dict(zip(("errors", "scatter", "uncatalogued", "cores", "hii_blobs", "compact"), rng.spawn(6)))
+    streams = dict(zip(("errors", "scatter", "uncatalogued", "cores", "hii_blobs", "compact", "hii_regions"),
+                       rng.spawn(7)))
     drawn = catalogue = population.bubbles
     if hardening.scatters:
         if mode == "random":
@@ -160,7 +170,14 @@ def _harden(population: Population, region: Region, mode: str, hardening: Harden
             region, streams["compact"], hardening.compact_sources, lambda n, r: _draw_latitudes(region, 0.4, n, r))
         confusers, stars8, stars24 = (with_rows(confusers, extra), with_rows(stars8, extra8),
                                       with_rows(stars24, extra24))
-    return Population(drawn, confusers, stars8, stars24, catalogue=catalogue)
+    hii_regions = None
+    if hardening.hii_regions > 0:
+        hii_regions = draw_hii_regions(region, streams["hii_regions"], mode=mode, share=hardening.hii_regions)
+        if mode == "twin":
+            # The same objects in both catalogues, where the catalogues put them (a random sky's pool leaves
+            # DR2's out already, and its bubbles fall where they may).
+            hii_regions = apart_from_bubbles(hii_regions, population.bubbles)
+    return Population(drawn, confusers, stars8, stars24, catalogue=catalogue, hii_regions=hii_regions)
 
 
 def _kinds(names) -> np.ndarray:

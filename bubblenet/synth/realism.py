@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["REAL_PROFILES", "MWP_FIELD", "REAL_COMPACT_SOURCES", "REAL_HII_BLOBS", "profile_rms", "mwp_field_twin",
-           "compact_source_census", "hii_blob_census"]
+           "compact_source_census", "hii_blob_census", "power_spectrum", "spectral_slope"]
 
 #: Rings of r / MajAxis (centres) and the real field's mean ranks.
 REAL_PROFILES = {
@@ -124,6 +124,68 @@ def _census(x, y, res8: np.ndarray, counterpart: float, *, inner: int, ring: tup
             "share_with_8um": round(float(with_8um) / max(len(x), 1), 3)}
 
 
+def power_spectrum(image: np.ndarray, *, bins: int = 12, k_min: float = 1 / 200) -> tuple[np.ndarray, np.ndarray]:
+    """The azimuthally averaged angular power spectrum of a plane, normalised to the plane's total power.
+
+    The plane (NaN filled with its median) is standardised and tapered by a
+    Hann window on both axes, so that its edges add no power; the power is
+    averaged in `bins` logarithmic rings of spatial frequency from `k_min` to
+    0.5 cycles per pixel. Normalised, two planes in different units or
+    stretches compare by the shape of their spectra alone.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        A 2-d plane, NaN allowed.
+    bins : int
+        Number of rings.
+    k_min : float
+        Lowest spatial frequency, cycles per pixel (1/200: scales up to 200 px).
+
+    Returns
+    -------
+    k, power : numpy.ndarray
+        Ring centres (cycles per pixel, geometric means of the ring edges) and
+        each ring's mean power over the summed power of all non-zero frequencies.
+    """
+    image = np.asarray(image, float)
+    image = np.where(np.isfinite(image), image, np.nanmedian(image))
+    image = (image - image.mean()) / (image.std() or 1.0)
+    ny, nx = image.shape
+    power = np.abs(np.fft.fft2(image * np.outer(np.hanning(ny), np.hanning(nx)))) ** 2
+    k = np.hypot(np.fft.fftfreq(ny)[:, None], np.fft.fftfreq(nx)[None, :])
+    edges = np.geomspace(k_min, 0.5, bins + 1)
+    ring = np.digitize(k, edges)
+    mean = np.array([power[ring == i].mean() if (ring == i).any() else np.nan for i in range(1, bins + 1)])
+    return np.sqrt(edges[1:] * edges[:-1]), mean / power[k > 0].sum()
+
+
+def spectral_slope(k: np.ndarray, power: np.ndarray, *, k_range: tuple[float, float] = (0.01, 0.2)) -> float:
+    """The power-law index of a spectrum (P ∝ k^-slope, least squares in log-log) between two frequencies.
+
+    The default range, 5-100 px, leaves out the largest scales (few modes) and
+    the pixel scale (noise, PSF and compression).
+
+    Parameters
+    ----------
+    k, power : numpy.ndarray
+        A spectrum, as `power_spectrum` returns it.
+    k_range : tuple of float
+        Lowest and highest frequency fitted, cycles per pixel. With `power_spectrum`'s default
+        12 rings, the default range holds 7 of them and 0.2-0.5 (2-5 px) only 2.
+
+    Returns
+    -------
+    float
+        The slope; raises ValueError where fewer than two rings with power lie in `k_range`.
+    """
+    use = (k >= k_range[0]) & (k <= k_range[1]) & np.isfinite(power) & (power > 0)
+    if use.sum() < 2:
+        raise ValueError(f"a spectral slope needs two rings with power between k = {k_range[0]} and {k_range[1]} "
+                         f"cycles per pixel; {int(use.sum())} lie there")
+    return float(-np.polyfit(np.log(k[use]), np.log(power[use]), 1)[0])
+
+
 def profile_rms(measured: dict) -> dict:
     """RMS difference per band between measured profiles and `REAL_PROFILES`.
 
@@ -136,7 +198,7 @@ def profile_rms(measured: dict) -> dict:
             for band in ("mean_24um", "mean_8um")}
 
 
-def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None):
+def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, jpeg: bool = False):
     """Draw the synthetic twin of the real MWP field on the real field's pixel grid.
 
     Writes ``twin_I4_8um.fits`` and ``twin_M1_24um.fits`` (800 x 400 px,
@@ -156,6 +218,10 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None):
     hardening : bubblenet.synth.hardening.Hardening, optional
         What the twin's survey adds to the standard sky (`bubblenet.synth.hardening.HARD`: a
         hardened twin); nothing by default.
+    jpeg : bool
+        With `display_like`, also compress the two display planes as the Milky Way Project's
+        composites were (`bubblenet.synth.display.through_mwp_jpeg`; ``BUNIT = '8bit'`` and a
+        ``JPEG`` card).
 
     Returns
     -------
@@ -174,6 +240,8 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None):
     from bubblenet.synth.layout import Region
     from bubblenet.synth.survey import SynthConfig, make_survey
 
+    if jpeg and display_like is None:
+        raise ValueError("a JPEG twin is written in the display stretch: give display_like")
     f = MWP_FIELD
     folder = Path(folder)
     half_w, half_h = f["width_deg"] / 2, f["height_deg"] / 2
@@ -193,17 +261,22 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None):
     window = Window(int(round(x - nx / 2)), int(round(y - ny / 2)), nx, ny)
     data = tile.read(window)
     header = tile.window_wcs(window).to_header()
-    out = []
-    planes = ((CHANNEL_8UM, "twin_I4_8um.fits"), (CHANNEL_24UM, "twin_M1_24um.fits"))
-    for k, (channel, name) in enumerate(planes):
-        plane, plane_header = data[..., channel], header.copy()
-        if display_like is not None:
-            from bubblenet.synth.display import match_display
+    planes = {CHANNEL_8UM: data[..., CHANNEL_8UM], CHANNEL_24UM: data[..., CHANNEL_24UM]}
+    if display_like is not None:
+        from bubblenet.synth.display import match_display, through_mwp_jpeg
 
-            plane = match_display(plane, fits.getdata(display_like[k]))
+        planes = {channel: match_display(planes[channel], fits.getdata(display_like[k]))
+                  for k, channel in enumerate((CHANNEL_8UM, CHANNEL_24UM))}
+        if jpeg:
+            planes[CHANNEL_24UM], planes[CHANNEL_8UM] = through_mwp_jpeg(planes[CHANNEL_24UM], planes[CHANNEL_8UM])
+    out = []
+    for channel, name in ((CHANNEL_8UM, "twin_I4_8um.fits"), (CHANNEL_24UM, "twin_M1_24um.fits")):
+        plane_header = header.copy()
+        if display_like is not None:
             plane_header["BUNIT"] = ("8bit", "display levels, the real plane's stretch")
+            plane_header["JPEG"] = (jpeg, "compressed as the MWP composites were")
         path = folder / name
         with atomic_path(path) as tmp:
-            fits.PrimaryHDU(plane, plane_header).writeto(tmp)
+            fits.PrimaryHDU(planes[channel], plane_header).writeto(tmp)
         out.append(path)
     return out[0], out[1], files.catalogue

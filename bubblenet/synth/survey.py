@@ -25,6 +25,7 @@ from scipy import ndimage
 from bubblenet.outputs import atomic_path, ensure_dir, run_record, write_json
 from bubblenet.synth import render
 from bubblenet.synth.hardening import Hardening
+from bubblenet.synth.hii_regions import HII_REGION_LOOK, hii_region_shapes
 from bubblenet.synth.layout import MasterGrid, Region, TileSpec, survey_layout, unwrap_longitude
 from bubblenet.synth.population import Population, draw_population
 
@@ -37,6 +38,7 @@ CATALOGUE_NAME = "bubbles_mwp_dr2.csv"  # what was drawn, MWP DR2 columns + clea
 SELECTION_NAME = "clear_bubbles.txt"  # names of the clear ones, like the real selection file
 SHELLS_8UM_NAME = "shells_8um.txt"  # names of those whose 8 µm shell alone is clear, like the paper's 8 µm list
 CONFUSERS_NAME = "confusers.ecsv"
+HII_REGIONS_NAME = "hii_regions.ecsv"  # a hardened sky's HII regions (`bubblenet.synth.hii_regions`)
 TRUTH_NAME = "bubbles_truth.csv"  # every shell drawn, where it was drawn, with 'catalogued'
 TRUTH_SELECTION_NAME = "clear_bubbles_truth.txt"  # the clear ones among them, catalogued or not
 
@@ -177,6 +179,7 @@ def draw_master_sky(grid: MasterGrid, population: Population, rngs: dict[str, np
     del ink, tau
 
     _draw_bubbles(sky8, sky24, grid, population.bubbles, rngs["bubbles"])
+    _draw_hii_regions(sky8, sky24, grid, population.hii_regions)
     _draw_confusers(sky8, sky24, grid, population.confusers, rngs["confusers"])
 
     # Diffuse emission and bubbles seen through each band's beam.
@@ -227,6 +230,66 @@ def _draw_bubbles(sky8, sky24, grid: MasterGrid, bubbles: Table, rng: np.random.
             peak = float(cores[i]) * saturation_level_24um()
             render.add_patch((sky24,), float(grid.x_of(lon[i])), float(grid.y_of(lat[i])), 4 * sigma + 2,
                              lambda dx, dy, s=sigma, v=peak: (v * render.blob(dx, dy, s),))
+
+
+def _draw_hii_regions(sky8, sky24, grid: MasterGrid, regions: Table) -> None:
+    """A hardened sky's HII regions at their fluxes (`bubblenet.synth.hii_regions`), each drawn whole, then clipped."""
+    if len(regions) == 0:
+        return
+    lon = unwrap_longitude(np.asarray(regions["glon"], float), grid.lon_of(grid.shape[1] / 2))
+    to_mjy_sr = 1e-6 / _pixel_solid_angle(grid.pixscale)  # Jy per pixel -> MJy/sr
+    scale = HII_REGION_LOOK["flux_scale"]
+    for i, row in enumerate(regions):
+        radius = max(float(row["radius_arcsec"]) / grid.pixscale, 1.0)  # pixels
+        x, y = float(grid.x_of(lon[i])), float(grid.y_of(row["glat"]))
+        drawn = _hii_region_patches(x, y, radius, int(row["seed"]), sky8.shape)
+        if drawn is None:
+            continue
+        (y1, y2, x1, x2), shape8, shape24 = drawn
+        sky8[y1:y2, x1:x2] += shape8 * np.float32(row["flux8_jy"] * scale["8um"] * to_mjy_sr)
+        sky24[y1:y2, x1:x2] += shape24 * np.float32(row["flux24_jy"] * scale["24um"] * to_mjy_sr)
+
+
+#: Widest patch, in samples, an HII region's shapes are computed on; a larger region is computed on a coarser grid.
+HII_PATCH_MAX = 2048
+
+
+def _hii_region_patches(x: float, y: float, radius: float, seed: int, shape: tuple[int, int]):
+    """One HII region's 8 and 24 µm shapes on the part of an image of `shape` they reach.
+
+    The shapes are flux-normalised over the whole region (`hii_region_shapes`), so they are
+    computed over the whole patch of 2R + 2 pixels each way before they are clipped; a region
+    wider than `HII_PATCH_MAX` pixels (up to 1.6 deg in the catalogue's inner plane, several
+    thousand pixels at GLIMPSE's 1.2″/px) is computed on a grid coarser by a whole factor and
+    interpolated onto the pixels it covers, so that its memory stays bounded.
+
+    Returns
+    -------
+    tuple or None
+        ``((y1, y2, x1, x2), shape8, shape24)``: the image slice covered and the two shapes on it
+        (per pixel, each summing to about one within the radius); None where the region misses the image.
+    """
+    half = int(math.ceil(2 * radius)) + 2
+    x0, y0 = int(math.floor(x)) - half, int(math.floor(y)) - half
+    size = 2 * half + 1
+    ny, nx = shape
+    x1, y1, x2, y2 = max(x0, 0), max(y0, 0), min(x0 + size, nx), min(y0 + size, ny)
+    if x1 >= x2 or y1 >= y2:
+        return None
+    step = max(1, math.ceil(size / HII_PATCH_MAX))
+    # Sample centres of the (coarse) patch in image pixels, and their offsets from the centre in samples.
+    samples = np.arange(math.ceil(size / step), dtype=np.float32) * step + (step - 1) / 2
+    dy, dx = np.meshgrid(samples + y0 - np.float32(y), samples + x0 - np.float32(x), indexing="ij")
+    shapes = hii_region_shapes(dx / step, dy / step, radius / step, np.random.default_rng(seed))
+    if step == 1:
+        cut = (slice(y1 - y0, y2 - y0), slice(x1 - x0, x2 - x0))
+        return (y1, y2, x1, x2), shapes[0][cut], shapes[1][cut]
+    # Each coarse sample stands for step² pixels; linear interpolation spreads it over them.
+    rows = (np.arange(y1, y2, dtype=np.float32) - y0 - (step - 1) / 2) / step
+    cols = (np.arange(x1, x2, dtype=np.float32) - x0 - (step - 1) / 2) / step
+    where = np.meshgrid(rows, cols, indexing="ij")
+    fine = tuple(ndimage.map_coordinates(s, where, order=1, mode="nearest") / np.float32(step**2) for s in shapes)
+    return (y1, y2, x1, x2), *fine
 
 
 def _draw_confusers(sky8, sky24, grid: MasterGrid, confusers: Table, rng: np.random.Generator) -> None:
@@ -344,7 +407,8 @@ def render_tile(spec: TileSpec, sky: MasterSky, population: Population, region: 
         data += np.minimum(layer, saturation)
     else:
         saturated = layer > saturation
-        if "core24" in population.bubbles.colnames:  # a hardened sky: its saturated extended cores too
+        if "core24" in population.bubbles.colnames or len(population.hii_regions):
+            # a hardened sky: its saturated extended sources (cored bubbles, bright HII regions) too
             saturated |= data > saturation_level_24um()
         data += layer
         data[saturated] = np.nan
@@ -377,6 +441,11 @@ def _write_catalogue(folder: Path, population: Population) -> tuple[Path, Path, 
         tmp.write_text("".join(f"{name}\n" for name in shells8))
     with atomic_path(confusers) as tmp:
         population.confusers.write(tmp, format="ascii.ecsv", overwrite=True)
+    if len(population.hii_regions):
+        with atomic_path(folder / HII_REGIONS_NAME) as tmp:
+            population.hii_regions.write(tmp, format="ascii.ecsv", overwrite=True)
+    else:  # a sky with none, drawn where one with some was (the caller let it overwrite the folder)
+        (folder / HII_REGIONS_NAME).unlink(missing_ok=True)
     truth = population.bubbles.copy()
     truth.meta = {"comments": ["Every shell bubblenet.synth drew, where it drew it: MWP DR2 columns + clear, clear8,",
                                "kind, catalogued (listed in bubbles_mwp_dr2.csv); on a hardened sky core24 (its",

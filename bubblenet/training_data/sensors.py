@@ -66,7 +66,6 @@ percentiles.
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
 from astropy.stats import mad_std
@@ -175,7 +174,7 @@ def randomise(image: np.ndarray, transforms: tuple[str, ...], rng: np.random.Gen
 def _through_jpeg(image: np.ndarray, quality: int, subsampling: int = 2) -> np.ndarray:
     """`image` written as a red (24 µm) and green (8 µm) JPEG composite of `quality` and chroma
     `subsampling` (an index of `JPEG_SUBSAMPLINGS`) and read back."""
-    from PIL import Image
+    from bubblenet.synth.display import jpeg_round_trip  # here: the synth package costs a second to import
 
     bands = image[..., [CHANNEL_24UM, CHANNEL_8UM]]  # red, green; blue (4.5 µm in the MWP composites) stays empty
     low, high = np.percentile(bands, JPEG_PERCENTILES, axis=(0, 1))
@@ -184,9 +183,7 @@ def _through_jpeg(image: np.ndarray, quality: int, subsampling: int = 2) -> np.n
     clipped = (levels < 0) | (levels > 255)
     rgb = np.zeros(image.shape[:2] + (3,), np.uint8)
     rgb[..., :2] = np.round(np.clip(levels, 0, 255))
-    buffer = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buffer, format="JPEG", quality=quality, subsampling=subsampling)
-    back = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), np.float32)[..., :2]
+    back = jpeg_round_trip(rgb, quality=quality, subsampling=subsampling)[..., :2]
     back = np.where(clipped, bands, back / 255.0 * scale + low)
     out = np.empty_like(image, dtype=np.float32)
     out[..., [CHANNEL_24UM, CHANNEL_8UM]] = back
