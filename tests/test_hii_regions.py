@@ -25,6 +25,18 @@ def test_a_twin_draws_its_fields_catalogued_regions_with_their_fluxes():
     # Every region gets fluxes; the unmeasured take a measured region's of about their radius.
     assert (regions["flux8_jy"] > 0).all() and (regions["flux24_jy"] > 0).all()
     assert 0 < regions["measured"].sum() < len(regions)
+    assert list(regions["resampled_from"]) == list(regions["name"])
+    # A region with one catalogued flux keeps it.
+    from bubblenet.synth.hii_regions import _catalogue
+
+    wise = _catalogue()
+    one = wise[(wise["flux8_jy"] > 0) != (wise["flux24_jy"] > 0)]
+    drawn = draw_hii_regions(Region(0, 360, -90, 90), np.random.default_rng(2), mode="twin")
+    drawn = drawn[np.isin(drawn["name"], one["name"])]
+    assert len(drawn) == len(one) > 20 and not drawn["measured"].any()
+    for band in ("flux8_jy", "flux24_jy"):
+        catalogued = np.asarray(one[band])
+        assert np.array_equal(np.asarray(drawn[band])[catalogued > 0], catalogued[catalogued > 0])
     assert draw_hii_regions(FIELD, np.random.default_rng(0), mode="twin", share=0.0).colnames == regions.colnames
     assert len(draw_hii_regions(FIELD, np.random.default_rng(0), mode="twin", share=0.0)) == 0
 
@@ -43,11 +55,10 @@ def test_unmeasured_regions_take_fluxes_of_measured_ones_of_their_size():
 
 def test_a_random_sky_has_the_catalogues_density_of_regions_that_are_no_dr2_bubble():
     from bubblenet.catalogues.tables import packaged_catalogue
-    from bubblenet.synth.hii_regions import INNER_PLANE, RANDOM_DENSITY, _catalogue, _random_pool
+    from bubblenet.synth.hii_regions import INNER_PLANE, RANDOM_DENSITY, _random_pool
 
     # Its bubbles are drawn on their own, so the pool leaves out the regions that are DR2 bubbles (a third).
-    wise = _catalogue()
-    pool = _random_pool(wise, -1.0, 1.0)
+    pool = _random_pool(-1.0, 1.0)
     area = 2 * INNER_PLANE["l_max"] * 2 * INNER_PLANE["b_max"]
     assert len(pool) / area == pytest.approx(RANDOM_DENSITY, abs=0.05)
     assert len(apart_from_bubbles(pool, packaged_catalogue("mwp_dr2"))) == len(pool) < 0.8 * 6147
@@ -55,7 +66,11 @@ def test_a_random_sky_has_the_catalogues_density_of_regions_that_are_no_dr2_bubb
     regions = draw_hii_regions(region, np.random.default_rng(3), mode="random")
     assert len(regions) == pytest.approx(RANDOM_DENSITY * region.area_deg2, rel=0.1)
     assert region.contains(regions["glon"], regions["glat"]).all()
-    assert set(regions["name"]) <= set(pool["name"])
+    # Each copies a catalogued region (named in resampled_from) and is named for where it is drawn.
+    assert set(regions["resampled_from"]) <= set(pool["name"])
+    row = regions[0]
+    assert row["name"] == f"G{row['glon']:07.3f}{row['glat']:+07.3f}" != row["resampled_from"]
+    assert len(_random_pool(-1.0, 1.0)) == len(pool)  # the cached pool is not changed by a draw
     # Their latitudes are the catalogue's: concentrated to the plane.
     assert np.mean(np.abs(regions["glat"]) < 0.5) > 0.6
     half = draw_hii_regions(region, np.random.default_rng(3), mode="random", share=0.5)
@@ -103,13 +118,15 @@ def test_a_twins_regions_do_not_depend_on_its_seed():
 def test_a_region_is_clipped_at_the_image_edge_with_the_flux_of_the_part_inside():
     from bubblenet.synth.survey import _hii_region_patches
 
-    # A region of radius 25 is drawn over 2R + 2 = 52 pixels each way of its centre.
-    (y1, y2, x1, x2), whole8, whole24 = _hii_region_patches(60.0, 60.0, 25.0, 7, (121, 121))
-    assert (y1, y2, x1, x2) == (8, 113, 8, 113)
+    # A region of radius 25 is drawn over REACH R + 2 = 77 pixels each way of its centre.
+    (y1, y2, x1, x2), whole8, whole24 = _hii_region_patches(80.0, 80.0, 25.0, 7, (161, 161))
+    assert (y1, y2, x1, x2) == (3, 158, 3, 158)
+    # Its edges are dark: the wings are tapered to zero before the patch ends.
+    assert whole8[0].max() == whole8[:, 0].max() == 0 and whole8.max() > 0
     # The same region with its centre 10 pixels inside the left edge of a narrower image.
-    (cy1, cy2, cx1, cx2), cut8, cut24 = _hii_region_patches(10.0, 60.0, 25.0, 7, (121, 40))
-    assert (cy1, cy2, cx1, cx2) == (8, 113, 0, 40)
-    assert np.array_equal(cut8, whole8[:, 42:82]) and np.array_equal(cut24, whole24[:, 42:82])
+    (cy1, cy2, cx1, cx2), cut8, cut24 = _hii_region_patches(10.0, 80.0, 25.0, 7, (161, 40))
+    assert (cy1, cy2, cx1, cx2) == (3, 158, 0, 40)
+    assert np.array_equal(cut8, whole8[:, 67:107]) and np.array_equal(cut24, whole24[:, 67:107])
     assert _hii_region_patches(-100.0, 60.0, 25.0, 7, (121, 40)) is None
 
 
@@ -117,14 +134,14 @@ def test_a_region_wider_than_the_patch_limit_is_drawn_on_a_coarser_grid(monkeypa
     from bubblenet.synth import survey
 
     def drawn(seed):
-        return survey._hii_region_patches(100.0, 100.0, 40.0, seed, (201, 201))
+        return survey._hii_region_patches(130.0, 130.0, 40.0, seed, (261, 261))
 
     fine = [drawn(seed) for seed in range(6)]
-    monkeypatch.setattr(survey, "HII_PATCH_MAX", 60)  # a 165-pixel patch: three pixels per sample
+    monkeypatch.setattr(survey, "HII_PATCH_MAX", 80)  # a 245-pixel patch: four pixels per sample
     coarse = [drawn(seed) for seed in range(6)]
     y1, y2, x1, x2 = fine[0][0]
     yy, xx = np.mgrid[y1:y2, x1:x2]
-    inside = np.hypot(xx - 100, yy - 100) <= 40
+    inside = np.hypot(xx - 130, yy - 130) <= 40
     for f, c in zip(fine, coarse):
         assert c[0] == f[0] and c[1].shape == f[1].shape
         for shape in c[1:]:
@@ -133,6 +150,12 @@ def test_a_region_wider_than_the_patch_limit_is_drawn_on_a_coarser_grid(monkeypa
     for band in (1, 2):
         assert np.mean([c[band].sum() for c in coarse]) == pytest.approx(np.mean([f[band].sum() for f in fine]),
                                                                           rel=0.15)
+    # Without clumps the 24 µm shape is round: centred where the region is, on the coarse grid too (its
+    # samples sit at the centres of their pixel blocks).
+    monkeypatch.setitem(HII_REGION_LOOK, "clumps", (0.0, 0.0))
+    for shape in (drawn(0)[2], drawn(1)[2]):
+        assert (shape * xx).sum() / shape.sum() == pytest.approx(130.0, abs=0.05)
+        assert (shape * yy).sum() / shape.sum() == pytest.approx(130.0, abs=0.05)
 
 
 def test_a_hardened_twin_holds_the_real_fields_hii_complex(tmp_path):

@@ -50,6 +50,7 @@ so how many it keeps does not depend on the seed.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -58,7 +59,7 @@ from astropy.table import Table
 from bubblenet.synth import render
 from bubblenet.synth.layout import Region, unwrap_longitude
 
-__all__ = ["HII_REGION_LOOK", "INNER_PLANE", "RANDOM_DENSITY", "draw_hii_regions", "apart_from_bubbles",
+__all__ = ["HII_REGION_LOOK", "INNER_PLANE", "RANDOM_DENSITY", "REACH", "draw_hii_regions", "apart_from_bubbles",
            "hii_region_shapes"]
 
 #: The inner plane over which the catalogue's density is taken (l within 65 deg of 0, b within 1 deg: 260 deg²,
@@ -71,6 +72,9 @@ NEIGHBOURS = 25
 #: A region at a bubble whose radius is within this factor of the bubble's MajAxis is that bubble
 #: (`apart_from_bubbles`).
 SAME_OBJECT_SCALE = 2.0
+
+#: How far out, in radii, a region's emission reaches (`hii_region_shapes` tapers it to zero there).
+REACH = 3.0
 
 #: Inner-plane HII regions per deg² that are no MWP DR2 bubble, as a random sky draws them (a test recounts it).
 RANDOM_DENSITY = 17.4
@@ -130,27 +134,39 @@ def draw_hii_regions(region: Region, rng: np.random.Generator, *, mode: str, sha
     Returns
     -------
     astropy.table.Table
-        ``name`` (the WISE name of the region drawn, or of the one resampled), ``glon``, ``glat`` (deg),
-        ``radius_arcsec``, ``flux8_jy``, ``flux24_jy`` (the catalogued fluxes, or drawn as the module
-        docstring says), ``measured`` (whether both fluxes are catalogued) and ``seed`` (of the region's
-        clumps, so its look does not depend on what else is drawn).
+        ``name`` (the WISE name of the region drawn; on a random sky a name of the same form made from
+        where it is drawn), ``resampled_from`` (the WISE name of the catalogued region it copies: its
+        own on a twin), ``glon``, ``glat`` (deg), ``radius_arcsec``, ``flux8_jy``, ``flux24_jy`` (the
+        catalogued fluxes; a flux not catalogued taken from a measured region of about the same radius,
+        as the module docstring says), ``measured`` (whether both fluxes are catalogued) and ``seed``
+        (of the region's clumps, so its look does not depend on what else is drawn).
+
+    Notes
+    -----
+    A twin takes the regions whose centres lie in `region`: a large region centred just outside
+    it is left out, though its emission would reach in.
     """
     wise = _catalogue()
     if mode == "twin":
         out = wise[region.contains(wise["glon"], wise["glat"])]
+        out["resampled_from"] = out["name"]
     elif mode == "random":
-        pool = _random_pool(wise, region.b_min, region.b_max)
+        pool = _random_pool(region.b_min, region.b_max)
         per_deg_lon = len(pool) / (2 * INNER_PLANE["l_max"])
         n = rng.poisson(per_deg_lon * (region.l_max - region.l_min)) if len(pool) else 0
-        out = pool[rng.integers(0, len(pool), n)] if n else pool[:0]
+        out = pool[rng.integers(0, len(pool), n)] if n else pool[:0].copy()
+        out["resampled_from"] = out["name"]
         out["glon"] = rng.uniform(region.l_min, region.l_max, n) % 360
+        out["name"] = [f"G{lon:07.3f}{lat:+07.3f}" for lon, lat in zip(out["glon"], out["glat"])]
     else:
         raise ValueError(f"mode must be 'twin' or 'random', got {mode!r}")
     out = out[rng.uniform(size=len(out)) < share]
+    out = out[["name", "resampled_from"] + [c for c in out.colnames if c not in ("name", "resampled_from")]]
     measured = (np.asarray(out["flux8_jy"]) > 0) & (np.asarray(out["flux24_jy"]) > 0)
     pick = _similar_measured(wise, np.asarray(out["radius_arcsec"], float), rng)
-    for band in ("flux8_jy", "flux24_jy"):
-        out[band] = np.where(measured, out[band], np.asarray(wise[band], float)[pick])
+    for band in ("flux8_jy", "flux24_jy"):  # a flux the catalogue lacks: the neighbour's
+        own = np.asarray(out[band], float)
+        out[band] = np.where(own > 0, own, np.asarray(wise[band], float)[pick])
     out["measured"] = measured
     out["seed"] = rng.integers(0, 2**31, len(out))
     return out
@@ -186,17 +202,23 @@ def apart_from_bubbles(regions: Table, bubbles: Table, *, scale: float = SAME_OB
                   frame="galactic")
     shells = SkyCoord(l=np.asarray(bubbles["GLON"], float) * u.deg, b=np.asarray(bubbles["GLAT"], float) * u.deg,
                       frame="galactic")
-    apart = at[:, None].separation(shells[None, :]).arcsec  # regions x bubbles
-    radius = np.asarray(regions["radius_arcsec"], float)[:, None]
+    radius = np.asarray(regions["radius_arcsec"], float)
     major = np.asarray(bubbles["MajAxis"], float)[None, :] * 60.0
-    same = (apart <= np.maximum(radius, major)) & (radius <= scale * major) & (radius >= major / scale)
-    return regions[~same.any(axis=1)]
+    same = np.zeros(len(regions), bool)
+    for start in range(0, len(regions), 256):  # regions x bubbles separations, a block of regions at a time
+        block = slice(start, start + 256)
+        apart = at[block, None].separation(shells[None, :]).arcsec
+        r = radius[block, None]
+        same[block] = ((apart <= np.maximum(r, major)) & (r <= scale * major) & (r >= major / scale)).any(axis=1)
+    return regions[~same]
 
 
-def _random_pool(wise: Table, b_min: float, b_max: float) -> Table:
-    """The inner-plane regions between latitudes b_min and b_max that are no MWP DR2 bubble."""
+@functools.lru_cache(maxsize=8)
+def _random_pool(b_min: float, b_max: float) -> Table:
+    """The inner-plane regions between latitudes b_min and b_max that are no MWP DR2 bubble (read-only: cached)."""
     from bubblenet.catalogues.tables import packaged_catalogue
 
+    wise = _catalogue()
     return apart_from_bubbles(wise[_inner_plane(wise, b_min, b_max)], packaged_catalogue("mwp_dr2"))
 
 
@@ -218,9 +240,10 @@ def hii_region_shapes(dx: np.ndarray, dy: np.ndarray, radius: float,
     Parameters
     ----------
     dx, dy : numpy.ndarray
-        Pixel offsets from the centre (a square patch, as `bubblenet.synth.render.add_patch` passes).
+        Offsets from the centre of a square patch reaching at least `REACH` radii out, in the same units
+        as `radius` (pixels, or samples of a coarser grid: `bubblenet.synth.survey` draws large regions so).
     radius : float
-        The catalogue radius, pixels.
+        The catalogue radius, in those units.
     rng : numpy.random.Generator
         Draws the rim's orientation and strength and the clumps.
 
@@ -229,7 +252,8 @@ def hii_region_shapes(dx: np.ndarray, dy: np.ndarray, radius: float,
     shape8, shape24 : numpy.ndarray
         float32, like `dx`; multiply by the flux per pixel. The catalogued fluxes are aperture
         fluxes within the radius (Makai et al. 2017), so each shape sums to one there, and its
-        wings beyond the radius add more.
+        wings beyond the radius add more, tapered to zero between 2.5 R and `REACH` R so that no
+        patch edge shows.
     """
     look = HII_REGION_LOOK
     rho = np.hypot(dx, dy) / radius
@@ -250,6 +274,8 @@ def hii_region_shapes(dx: np.ndarray, dy: np.ndarray, radius: float,
     # One field modulates both bands (dust and PAHs lie in the same clumps), more at 8 µm.
     field = render.power_law_field(dx.shape, look["clump_slope"], rng)
     for_8, for_24 = look["clumps"]
-    shape8 = unit(shape8 * np.exp(for_8 * field))
-    shape24 = unit(shape24 * np.exp(for_24 * field))
+    # The wings go smoothly to zero before the patch's edge (the 8 µm fill is still 4 % of its peak at 2 R).
+    taper = np.clip((REACH - rho) / (REACH - 2.5), 0.0, 1.0) ** 2
+    shape8 = unit(shape8 * np.exp(for_8 * field) * taper)
+    shape24 = unit(shape24 * np.exp(for_24 * field) * taper)
     return shape8.astype(np.float32), shape24.astype(np.float32)

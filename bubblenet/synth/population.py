@@ -69,15 +69,15 @@ class Population:
         ``glat``, ``size_arcmin``: bubble look-alikes, written out for diagnostics.
     stars8, stars24 : astropy.table.Table
         Point sources: ``glon``, ``glat``, ``flux_mjy``.
-    hii_regions : astropy.table.Table, optional
-        HII regions of the WISE catalogue drawn on a hardened sky (`bubblenet.synth.hii_regions.draw_hii_regions`
-        columns); none by default.
     catalogue : astropy.table.Table, optional
         The bubbles as the written catalogue lists them: the ``catalogued`` rows, in the same
         order and with the same names, where the catalogue puts them (a hardened twin's
         shells are moved off the real DR2 rows, a hardened random sky's listing off its
         shells; `bubblenet.synth.hardening.scatter_catalogue`); without hardening, `bubbles`
         itself.
+    hii_regions : astropy.table.Table, optional
+        HII regions of the WISE catalogue drawn on a hardened sky (`bubblenet.synth.hii_regions.draw_hii_regions`
+        columns); none by default.
     """
 
     bubbles: Table
@@ -89,9 +89,9 @@ class Population:
 
     def __post_init__(self):
         if self.hii_regions is None:
-            self.hii_regions = Table(names=("name", "glon", "glat", "radius_arcsec", "flux8_jy", "flux24_jy",
-                                            "measured", "seed"), dtype=("U20", float, float, float, float, float,
-                                                                        bool, np.int64))
+            self.hii_regions = Table(names=("name", "resampled_from", "glon", "glat", "radius_arcsec", "flux8_jy",
+                                            "flux24_jy", "measured", "seed"),
+                                     dtype=("U20", "U20", float, float, float, float, float, bool, np.int64))
         if "catalogued" not in self.bubbles.colnames:
             self.bubbles["catalogued"] = np.ones(len(self.bubbles), bool)
         if self.catalogue is None:

@@ -172,12 +172,17 @@ def spectral_slope(k: np.ndarray, power: np.ndarray, *, k_range: tuple[float, fl
         A spectrum, as `power_spectrum` returns it.
     k_range : tuple of float
         Lowest and highest frequency fitted, cycles per pixel. With `power_spectrum`'s default
-        12 rings, the default range holds 7 of them and 0.2-0.5 (2-5 px) only 2.
+        12 rings, the default range holds 8 of them and 0.2-0.5 (2-5 px) only 2.
 
     Returns
     -------
     float
-        The slope; raises ValueError where fewer than two rings with power lie in `k_range`.
+        The slope.
+
+    Raises
+    ------
+    ValueError
+        Where fewer than two rings with power lie in `k_range`.
     """
     use = (k >= k_range[0]) & (k <= k_range[1]) & np.isfinite(power) & (power > 0)
     if use.sum() < 2:
@@ -226,6 +231,12 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, 
     Returns
     -------
     i8, m24, catalogue : pathlib.Path
+        The twin's 8 and 24 µm planes and the catalogue of its survey (``bubbles_mwp_dr2.csv``).
+
+    Raises
+    ------
+    ValueError
+        With `jpeg` but no `display_like` (the compression works on display levels).
     """
     import dataclasses
     from pathlib import Path

@@ -25,7 +25,7 @@ from scipy import ndimage
 from bubblenet.outputs import atomic_path, ensure_dir, run_record, write_json
 from bubblenet.synth import render
 from bubblenet.synth.hardening import Hardening
-from bubblenet.synth.hii_regions import HII_REGION_LOOK, hii_region_shapes
+from bubblenet.synth.hii_regions import HII_REGION_LOOK, REACH, hii_region_shapes
 from bubblenet.synth.layout import MasterGrid, Region, TileSpec, survey_layout, unwrap_longitude
 from bubblenet.synth.population import Population, draw_population
 
@@ -258,10 +258,11 @@ def _hii_region_patches(x: float, y: float, radius: float, seed: int, shape: tup
     """One HII region's 8 and 24 µm shapes on the part of an image of `shape` they reach.
 
     The shapes are flux-normalised over the whole region (`hii_region_shapes`), so they are
-    computed over the whole patch of 2R + 2 pixels each way before they are clipped; a region
-    wider than `HII_PATCH_MAX` pixels (up to 1.6 deg in the catalogue's inner plane, several
-    thousand pixels at GLIMPSE's 1.2″/px) is computed on a grid coarser by a whole factor and
-    interpolated onto the pixels it covers, so that its memory stays bounded.
+    computed over the whole patch of `REACH` R + 2 pixels each way before they are clipped; a
+    patch wider than `HII_PATCH_MAX` pixels (the catalogue's inner plane has regions of up to
+    0.78 deg in radius, thousands of pixels at GLIMPSE's 1.2″/px) is computed on a grid coarser
+    by a whole factor and interpolated onto the pixels it covers: the shapes' own work stays
+    bounded, while the interpolated part grows with the image area the region covers.
 
     Returns
     -------
@@ -269,7 +270,7 @@ def _hii_region_patches(x: float, y: float, radius: float, seed: int, shape: tup
         ``((y1, y2, x1, x2), shape8, shape24)``: the image slice covered and the two shapes on it
         (per pixel, each summing to about one within the radius); None where the region misses the image.
     """
-    half = int(math.ceil(2 * radius)) + 2
+    half = int(math.ceil(REACH * radius)) + 2
     x0, y0 = int(math.floor(x)) - half, int(math.floor(y)) - half
     size = 2 * half + 1
     ny, nx = shape
@@ -488,9 +489,10 @@ def make_survey(folder: str | Path, config: SynthConfig, *,
     hard_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(HARDENING_KEY,)))
     population = draw_population(config.region, rngs["population"], mode=config.mode,
                                  hardening=config.hardening, hard_rng=hard_rng)
-    log.info("drawing %d bubbles (%d clear), %d look-alikes, %d + %d stars on a %d x %d px sky",
+    log.info("drawing %d bubbles (%d clear), %d look-alikes, %d HII regions, %d + %d stars on a %d x %d px sky",
              len(population.bubbles), int(population.bubbles["clear"].sum()), len(population.confusers),
-             len(population.stars8), len(population.stars24), master.shape[1], master.shape[0])
+             len(population.hii_regions), len(population.stars8), len(population.stars24), master.shape[1],
+             master.shape[0])
     sky = draw_master_sky(master, population, rngs)
     tile_rngs = np.random.SeedSequence(config.seed).spawn(len(specs8) + len(specs24) + 1)[1:]
     specs = specs8 + specs24
