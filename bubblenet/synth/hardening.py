@@ -14,7 +14,7 @@ below, and where each number comes from is said beside it.
   census of 24 µm peaks (`bubblenet.synth.realism.compact_source_census`)
   finds 863 per deg² bright enough to matter, 264 of them with an 8 µm
   counterpart; the standard twin in the same display stretch has 327-351
-  and 24-44 (seeds 0-2), a `HARD` twin 717-795 and 246-284. The bright
+  and 24-44 (seeds 0-2), a `HARD` twin 720-796 and 247-286. The bright
   HII regions below take the top of the display stretch and leave fewer
   compact sources above the census's threshold, so their density was
   raised from 900 to 1100 per deg² when the regions were added.
