@@ -59,8 +59,8 @@ from astropy.table import Table
 from bubblenet.synth import render
 from bubblenet.synth.layout import Region, unwrap_longitude
 
-__all__ = ["HII_REGION_LOOK", "INNER_PLANE", "RANDOM_DENSITY", "REACH", "draw_hii_regions", "apart_from_bubbles",
-           "hii_region_shapes"]
+__all__ = ["HII_REGION_COLUMNS", "HII_REGION_LOOK", "INNER_PLANE", "RANDOM_DENSITY", "REACH", "draw_hii_regions",
+           "apart_from_bubbles", "hii_region_shapes", "no_hii_regions"]
 
 #: The inner plane over which the catalogue's density is taken (l within 65 deg of 0, b within 1 deg: 260 deg²,
 #: as MWP).
@@ -72,6 +72,10 @@ NEIGHBOURS = 25
 #: A region at a bubble whose radius is within this factor of the bubble's MajAxis is that bubble
 #: (`apart_from_bubbles`).
 SAME_OBJECT_SCALE = 2.0
+
+#: The columns of `draw_hii_regions`'s table, in order, and their types.
+HII_REGION_COLUMNS = {"name": "U20", "resampled_from": "U20", "glon": float, "glat": float, "radius_arcsec": float,
+                      "flux8_jy": float, "flux24_jy": float, "measured": bool, "seed": np.int64}
 
 #: How far out, in radii, a region's emission reaches (`hii_region_shapes` tapers it to zero there).
 REACH = 3.0
@@ -161,7 +165,6 @@ def draw_hii_regions(region: Region, rng: np.random.Generator, *, mode: str, sha
     else:
         raise ValueError(f"mode must be 'twin' or 'random', got {mode!r}")
     out = out[rng.uniform(size=len(out)) < share]
-    out = out[["name", "resampled_from"] + [c for c in out.colnames if c not in ("name", "resampled_from")]]
     measured = (np.asarray(out["flux8_jy"]) > 0) & (np.asarray(out["flux24_jy"]) > 0)
     pick = _similar_measured(wise, np.asarray(out["radius_arcsec"], float), rng)
     for band in ("flux8_jy", "flux24_jy"):  # a flux the catalogue lacks: the neighbour's
@@ -169,7 +172,12 @@ def draw_hii_regions(region: Region, rng: np.random.Generator, *, mode: str, sha
         out[band] = np.where(own > 0, own, np.asarray(wise[band], float)[pick])
     out["measured"] = measured
     out["seed"] = rng.integers(0, 2**31, len(out))
-    return out
+    return out[list(HII_REGION_COLUMNS)]
+
+
+def no_hii_regions() -> Table:
+    """An empty table of `draw_hii_regions`'s columns: a sky without HII regions."""
+    return Table(names=tuple(HII_REGION_COLUMNS), dtype=tuple(HII_REGION_COLUMNS.values()))
 
 
 def apart_from_bubbles(regions: Table, bubbles: Table, *, scale: float = SAME_OBJECT_SCALE) -> Table:

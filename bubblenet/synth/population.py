@@ -32,7 +32,7 @@ from astropy.table import Table
 from bubblenet.catalogues.tables import packaged_catalogue, read_selection
 from bubblenet.synth.hardening import (Hardening, dr2_like_errors, draw_compact_sources, draw_saturated_cores,
                                       scatter_catalogue, with_rows)
-from bubblenet.synth.hii_regions import apart_from_bubbles, draw_hii_regions
+from bubblenet.synth.hii_regions import apart_from_bubbles, draw_hii_regions, no_hii_regions
 from bubblenet.synth.layout import Region, unwrap_longitude
 
 __all__ = ["Population", "draw_population", "DR2_COLUMNS", "mwp_name", "BUBBLE_KINDS", "power_law"]
@@ -89,9 +89,7 @@ class Population:
 
     def __post_init__(self):
         if self.hii_regions is None:
-            self.hii_regions = Table(names=("name", "resampled_from", "glon", "glat", "radius_arcsec", "flux8_jy",
-                                            "flux24_jy", "measured", "seed"),
-                                     dtype=("U20", "U20", float, float, float, float, float, bool, np.int64))
+            self.hii_regions = no_hii_regions()
         if "catalogued" not in self.bubbles.colnames:
             self.bubbles["catalogued"] = np.ones(len(self.bubbles), bool)
         if self.catalogue is None:
