@@ -103,6 +103,7 @@ def test_detection_panel_draws_boxes():
     assert (panel == [0, 255, 0]).all(axis=-1).sum() > 10 and (panel == 255).all(axis=-1).sum() > 10
 
 
+@pytest.mark.slow
 def test_demo_mode_draws_its_sky_and_reports_test_tiles(tmp_path, monkeypatch, capsys):
     import bubblenet.fit as fit
     import bubblenet.training.config as config
@@ -229,6 +230,7 @@ def test_damaged_or_incomplete_detectors_are_clear_errors(tmp_path, capsys):
     assert f"error: {tmp_path / 'nowhere'}: no such model" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fit_killed_mid_epoch_resumes_to_the_same_end(sky, tmp_path):
     """SIGKILL during the second epoch; the same command then finishes all epochs once each."""
     import signal
@@ -262,6 +264,7 @@ def test_fit_killed_mid_epoch_resumes_to_the_same_end(sky, tmp_path):
     assert load_detector(out).model.count_params() > 0
 
 
+@pytest.mark.slow
 def test_an_8um_only_detector_never_sees_24um(sky, tmp_path, capsys):
     """fit --bands 8: training inputs, the detector record, the SavedModel and detect all drop 24 µm."""
     from bubblenet.detect import main as detect
@@ -286,6 +289,7 @@ def test_an_8um_only_detector_never_sees_24um(sky, tmp_path, capsys):
     assert Table.read(tmp_path / "d" / "bubbles.ecsv").meta["bands"] == "8"
 
 
+@pytest.mark.slow
 def test_fit_runs_with_every_switch_of_the_original_and_records_them(sky, tmp_path):
     """The lite network trained with every training- and search-side switch of experiments/paper.yaml set to
     the original's value: the run works end to end, and the detector records the rules detection needs."""

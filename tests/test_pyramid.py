@@ -72,6 +72,7 @@ def test_strips_do_not_change_the_inputs(cache, twin_tiles):
     np.testing.assert_allclose(np.stack([i for _, i in whole]), np.stack([i for _, i in strips]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fast_and_paper_modes_find_the_same_bubbles(test_tile_sky, tmp_path):
     from bubblenet.training_data.samples import survey_inputs
     from bubblenet.detection.detector import load_detector

@@ -204,6 +204,7 @@ def test_a_detector_keeps_its_shared_search_network_and_refuses_a_wrong_one(lite
         load_detector(folder)
 
 
+@pytest.mark.slow
 def test_distillation_brings_the_student_closer_to_the_teacher(fit_sky, tmp_path):
     from bubblenet.detection.detector import load_detector
     from bubblenet.errors import ConfigError
@@ -224,6 +225,7 @@ def test_distillation_brings_the_student_closer_to_the_teacher(fit_sky, tmp_path
         DistilConfig(epochs=0)
 
 
+@pytest.mark.slow
 def test_bfloat16_searches_find_what_float32_finds(test_tile_sky, tmp_path):
     import dataclasses
 

@@ -58,6 +58,7 @@ def test_tile_results_round_trip_and_stale_results_are_dropped(tmp_path):
     assert Manifest(tmp_path / "p", "key-b").done(result.tile) is None  # unreadable: searched again
 
 
+@pytest.mark.slow
 def test_three_dask_workers_give_the_single_process_catalogue(fit_sky, reference, tmp_path):
     out = tmp_path / "dask"
     run = subprocess.run(_detect(fit_sky, out, "--workers", "3"), capture_output=True, text=True, timeout=600)

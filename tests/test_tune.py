@@ -105,6 +105,7 @@ def test_two_trial_search_writes_results_and_its_best_config_trains(fit_sky, tmp
     assert info["anchors"]["min_sizes"] == pytest.approx([s * float(best["anchor_scale"]) for s in lite])
 
 
+@pytest.mark.slow
 def test_killed_search_continues_where_it_stopped(fit_sky, tmp_path):
     out = tmp_path / "search"
     command = _tune(fit_sky, out, "--epochs", "3", "--steps-per-epoch", "30", "--trials", "2",
