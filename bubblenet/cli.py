@@ -43,6 +43,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "synth": ("bubblenet.synth.__main__", "write a synthetic GLIMPSE/MIPSGAL-like survey"),
     "preview": ("bubblenet.preview", "draw a PNG of a tile: 24 µm red, 8 µm green, catalogue circles"),
     "info": ("bubblenet.info", "list FITS images, their WCS and how the two bands pair up"),
+    "register": ("bubblenet.register", "measure an image's WCS offset on compact HII regions; write fixed copies"),
     "data": ("bubblenet.data", "show the training data: a batch montage, the split, negative clusters"),
     "fit": ("bubblenet.fit", "train the SSD detector on a survey, validate on whole tiles, export"),
     "tune": ("bubblenet.tune", "search fit's hyper-parameters by Bayesian optimisation of validation F2"),

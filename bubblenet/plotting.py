@@ -303,3 +303,51 @@ def preview_survey(folder: str | os.PathLike, *, catalogue: str | os.PathLike | 
     if progress is not None:
         tiles = progress(tiles, desc="previews", unit="tile")
     return [preview_tile(t, out / f"{t.name}.png", catalogue=table, selection=chosen) for t in tiles]
+
+
+def plot_astrometry(images, offset, path: str | os.PathLike, *, labels: Sequence[str] | None = None,
+                    half: int = 12, columns: int = 6) -> Path:
+    """Write a PNG of the sources a WCS offset was measured on: one panel per source and band.
+
+    Each panel is a cut-out (asinh-stretched between its 1st and 99.7th
+    percentiles) centred where the WCS puts the catalogued source, marked
+    ``+``; the measured centroid is marked ``x`` (white where the source was
+    used, red where it was rejected or could not be measured).
+
+    Parameters
+    ----------
+    images : sequence of bubblenet.sky.mosaics.SkyImage
+        The images `offset` was measured on.
+    offset : bubblenet.sky.astrometry.AstrometricOffset
+    path : str or path-like
+        PNG to write (atomically).
+    labels : sequence of str, optional
+        A short name per image for the panels' titles (``"8 µm"``); the
+        image names by default.
+    half : int
+        Half-size of each cut-out, pixels.
+    columns : int
+        Panels per row.
+    """
+    from bubblenet.sky.mosaics import Window
+
+    by_name = {image.name: image for image in images}
+    label = dict(zip(by_name, labels or by_name))
+    rows = [row for row in offset.sources if row["band"] in by_name]
+    nrows = max(1, math.ceil(len(rows) / columns))
+    fig, axes = plt.subplots(nrows, columns, figsize=(1.9 * columns, 2.1 * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, row in zip(axes.ravel(), rows):
+        x0, y0 = int(round(row["x_wcs"])) - half, int(round(row["y_wcs"])) - half
+        cut = by_name[row["band"]].read(Window(x0, y0, 2 * half + 1, 2 * half + 1))
+        ax.imshow(_channel(cut, cut.shape), origin="lower", cmap="gray", vmin=0, vmax=1,
+                  extent=(x0 - 0.5, x0 + 2 * half + 0.5, y0 - 0.5, y0 + 2 * half + 0.5))
+        ax.plot(row["x_wcs"], row["y_wcs"], "+", color="cyan", ms=10, mew=1.5)
+        if np.isfinite(row["x"]):
+            ax.plot(row["x"], row["y"], "x", color="white" if row["used"] else "red", ms=8, mew=1.5)
+        ax.set_title(f"{row['name']} {label[row['band']]}", fontsize=6)
+    fig.suptitle(f"WCS offset (dx, dy) = ({offset.dx:+.2f} ± {offset.dx_err:.2f}, {offset.dy:+.2f} ± "
+                 f"{offset.dy_err:.2f}) px over {offset.n_sources} sources: + catalogue through the WCS, "
+                 "x measured", fontsize=8)
+    return save_figure(fig, path)

@@ -2,6 +2,9 @@
 
 Modules
 -------
+`bubblenet.sky.astrometry`
+    An image's WCS offset measured on compact catalogued sources (WISE HII
+    regions), and registered copies (`measure_offset`, `write_registered`).
 `bubblenet.sky.mosaics`
     FITS images with a celestial WCS (`SkyImage`), band pairing by sky
     overlap, two-band tiles (`SkyTile`) and windows on them (`Window`).
