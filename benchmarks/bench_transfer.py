@@ -14,8 +14,9 @@ uncatalogued bubbles, shells off the catalogue by DR2's own errors) in the
 display stretch, and a fourth time hardened, in the display stretch and
 JPEG-compressed as the MWP composites were
 (`bubblenet.synth.display.through_mwp_jpeg`): the twin made the way the real
-field was. The real field's approximate WCS puts its emission about 2.2 px
-(15″) north of where it is (`bubblenet.sky.astrometry`); the real field is
+field was. The real field's emission lies about 2.2 px (15″) south of
+where its approximate WCS puts the catalogued sources
+(`bubblenet.sky.astrometry`); the real field is
 scored through registered copies of its planes (WCS shifted by the offset
 measured on compact WISE HII regions, ``"real_astrometry"``), and again
 through the approximate WCS as shipped (``"real_approx_wcs"``, with its own

@@ -306,13 +306,14 @@ def preview_survey(folder: str | os.PathLike, *, catalogue: str | os.PathLike | 
 
 
 def plot_astrometry(images, offset, path: str | os.PathLike, *, labels: Sequence[str] | None = None,
-                    half: int = 12, columns: int = 6) -> Path:
+                    half: int = 12, columns: int = 6, max_panels: int = 60) -> Path:
     """Write a PNG of the sources a WCS offset was measured on: one panel per source and band.
 
     Each panel is a cut-out (asinh-stretched between its 1st and 99.7th
     percentiles) centred where the WCS puts the catalogued source, marked
     ``+``; the measured centroid is marked ``x`` (white where the source was
-    used, red where it was rejected or could not be measured).
+    used, red where it was rejected); a source not used has its ``status``
+    under its name.
 
     Parameters
     ----------
@@ -328,12 +329,25 @@ def plot_astrometry(images, offset, path: str | os.PathLike, *, labels: Sequence
         Half-size of each cut-out, pixels.
     columns : int
         Panels per row.
+    max_panels : int
+        Most panels drawn (used sources first), so a survey-sized mosaic
+        with hundreds of sources still gives a readable picture; the title
+        says how many were left out.
+
+    Raises
+    ------
+    ValueError
+        If `labels` does not give one name per image.
     """
     from bubblenet.sky.mosaics import Window
 
     by_name = {image.name: image for image in images}
+    if labels is not None and len(labels) != len(by_name):
+        raise ValueError(f"give one label per image: {len(labels)} label(s) for {len(by_name)} image(s)")
     label = dict(zip(by_name, labels or by_name))
-    rows = [row for row in offset.sources if row["band"] in by_name]
+    rows = sorted((row for row in offset.sources if row["band"] in by_name), key=lambda row: not row["used"])
+    left_out = max(0, len(rows) - max_panels)
+    rows = rows[:max_panels]
     nrows = max(1, math.ceil(len(rows) / columns))
     fig, axes = plt.subplots(nrows, columns, figsize=(1.9 * columns, 2.1 * nrows), squeeze=False)
     for ax in axes.ravel():
@@ -346,8 +360,10 @@ def plot_astrometry(images, offset, path: str | os.PathLike, *, labels: Sequence
         ax.plot(row["x_wcs"], row["y_wcs"], "+", color="cyan", ms=10, mew=1.5)
         if np.isfinite(row["x"]):
             ax.plot(row["x"], row["y"], "x", color="white" if row["used"] else "red", ms=8, mew=1.5)
-        ax.set_title(f"{row['name']} {label[row['band']]}", fontsize=6)
+        note = "" if row["used"] else f"\n{row['status']}"
+        ax.set_title(f"{row['name']} {label[row['band']]}{note}", fontsize=6)
+    more = f"; {left_out} more panels not drawn" if left_out else ""
     fig.suptitle(f"WCS offset (dx, dy) = ({offset.dx:+.2f} ± {offset.dx_err:.2f}, {offset.dy:+.2f} ± "
                  f"{offset.dy_err:.2f}) px over {offset.n_sources} sources: + catalogue through the WCS, "
-                 "x measured", fontsize=8)
+                 f"x measured{more}", fontsize=8)
     return save_figure(fig, path)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bubblenet.cli import add_output_options, make_parser, run_verb
 from bubblenet.errors import InputError
+from bubblenet.sky.astrometry import COMPACT_RADIUS_ARCMIN, MIN_SOURCES, register_images
 
 DESCRIPTION = """\
 Measure an image's WCS offset on compact catalogued sources (WISE HII regions
@@ -32,16 +33,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--catalogue", default="wise_hii",
                         help="sources with known positions: a shipped catalogue (wise_hii) or a file with name, "
                              "position and radius columns")
-    parser.add_argument("--max-radius", type=float, default=0.9, metavar="ARCMIN",
+    parser.add_argument("--max-radius", type=float, default=COMPACT_RADIUS_ARCMIN, metavar="ARCMIN",
                         help="largest source radius used, arcmin")
-    parser.add_argument("--min-sources", type=int, default=3, help="fewest sources that make a measurement")
+    parser.add_argument("--min-sources", type=int, default=MIN_SOURCES,
+                        help="fewest sources that make a measurement (at least 2)")
     parser.add_argument("--measure-only", action="store_true", help="measure and record the offset; no copies")
     add_output_options(parser, None, help="output folder for the registered copies and the record")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from bubblenet.sky.astrometry import register_images
 
     bands = [(p, label) for p, label in ((args.i8, "8 µm"), (args.m24, "24 µm")) if p is not None]
     paths = [p for p, _ in bands]
@@ -51,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give --out, the folder for the registered copies")
     if not args.max_radius > 0:
         raise InputError(f"--max-radius must be positive, got {args.max_radius}")
-    if args.min_sources < 1:
-        raise InputError(f"--min-sources must be at least 1, got {args.min_sources}")
+    if args.min_sources < 2:
+        raise InputError(f"--min-sources must be at least 2 (one source gives no uncertainty), got "
+                         f"{args.min_sources}")
     offset, written = register_images(paths, args.out, catalogue=args.catalogue, max_radius_arcmin=args.max_radius,
                                       min_sources=args.min_sources, write_copies=not args.measure_only,
                                       overwrite=args.overwrite, labels=[label for _, label in bands],

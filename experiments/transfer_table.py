@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-FIELDS = (("real", "real"), ("real_approx_wcs", "real, approximate WCS"), ("twins", "twins, MJy/sr"), ("display_twins", "twins, display stretch"),
+FIELDS = (("real", "real"), ("real_approx_wcs", "real, approximate WCS"), ("twins", "twins, MJy/sr"),
+          ("display_twins", "twins, display stretch"),
           ("hard_display_twins", "hardened twins, display stretch"),
           ("hard_jpeg_twins", "hardened twins, display stretch and JPEG"))
 MEASURES = ("dr2_recall", "clear_found", "unmatched_per_deg2")

@@ -8,13 +8,104 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
+from astropy.table import Table
 from astropy.wcs import WCS
 
 from bubblenet.catalogues.tables import packaged_catalogue
 from bubblenet.errors import InputError
-from bubblenet.sky.astrometry import COMPACT_RADIUS_ARCMIN, measure_offset, registered_wcs, write_registered
-from bubblenet.sky.mosaics import open_image
+from bubblenet.sky.astrometry import (COMPACT_RADIUS_ARCMIN, centroid_near, measure_offset, register_images,
+                                      registered_wcs, write_registered)
+from bubblenet.sky.mosaics import SkyImage, open_image
 from conftest import MWP8, MWP24, car_header, tan_header, write_fits
+
+
+def _gaussian(shape, x, y, sigma, peak=100.0):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    return peak * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2))
+
+
+def test_centroid_near_finds_a_source_off_its_start_on_a_sloped_sky():
+    shape = (61, 61)
+    yy, xx = np.mgrid[0:61, 0:61]
+    sky = 50 + 0.2 * xx + _gaussian(shape, 31.3, 28.6, 2.0)
+    # A flat background under a slope leaves a bias of a few hundredths of a pixel.
+    assert centroid_near(sky, 30.0, 30.0, radius=5) == pytest.approx((31.3, 28.6), abs=0.1)
+
+
+@pytest.mark.parametrize("case", ["nan core", "off the image", "no flux"])
+def test_centroid_near_refuses_what_it_cannot_measure(case):
+    sky = 10 + _gaussian((61, 61), 30.0, 30.0, 2.0)
+    x = 30.0
+    if case == "nan core":  # a saturated core: the centroid of what is left is biased
+        sky[29:32, 29:32] = np.nan
+    elif case == "off the image":
+        x = 2.0
+    else:
+        sky = np.full((61, 61), 10.0)
+    assert centroid_near(sky, x, 30.0, radius=5) is None
+
+
+def _catalogue_sky(positions, shift, *, jitter=0.0, seed=0, shape=(400, 400), reff=0.5):
+    """A sky of Gaussian sources where `shift` would put a catalogue's entries, and the catalogue.
+
+    `jitter` (pixels) scatters each source from its catalogued position, as
+    catalogues scatter from the truth; positions are (x, y) pixels.
+    """
+    rng = np.random.default_rng(seed)
+    header = car_header(shape, lon=41.3, lat=0.0, scale_arcsec=6.75)
+    wcs = WCS(header)
+    sky = 20 + rng.normal(0, 0.5, shape)
+    for x, y in positions:
+        dx, dy = rng.normal(0, jitter, 2) if jitter else (0.0, 0.0)
+        sky += _gaussian(shape, x + shift[0] + dx, y + shift[1] + dy, 2.0, peak=rng.uniform(50, 200))
+    world = wcs.pixel_to_world(*np.transpose(positions))
+    table = Table({"name": [f"S{i:02d}" for i in range(len(positions))], "glon": world.l.deg,
+                   "glat": world.b.deg, "reff": np.full(len(positions), reff)})
+    return SkyImage.from_array(sky, header, name=f"sky{seed}"), table
+
+
+def test_catalogued_neighbours_on_one_blob_are_left_out_not_counted_twice():
+    grid = [(x, y) for x in (60, 140, 220, 300) for y in (80, 200)]
+    image, table = _catalogue_sky(grid, (1.0, -2.0))
+    pair = Table({"name": ["PAIR-A", "PAIR-B"], "glon": [0.0, 0.0], "glat": [0.0, 0.0], "reff": [0.5, 0.5]})
+    world = image.wcs.pixel_to_world([340.0, 344.0], [320.0, 320.0])
+    pair["glon"], pair["glat"] = world.l.deg, world.b.deg
+    from astropy.table import vstack
+
+    offset = measure_offset([image], vstack([table, pair]))
+    status = dict(zip(offset.sources["name"], offset.sources["status"]))
+    assert status["PAIR-A"] == "blended with PAIR-B" and status["PAIR-B"] == "blended with PAIR-A"
+    assert offset.n_sources == len(grid) and set(offset.sources["source"][offset.sources["used"]]) == set(range(8))
+    assert offset.dx == pytest.approx(1.0, abs=0.05) and offset.dy == pytest.approx(-2.0, abs=0.05)
+
+
+def test_the_offsets_error_is_the_spread_of_the_median_over_repeated_skies():
+    # Sources scattered 0.5 px from their catalogued positions: the median of 25 such
+    # offsets scatters by about sqrt(pi/2) * 0.5 / 5 = 0.125 px from sky to sky, and
+    # the error each measurement reports must say so (1.4826 MAD / sqrt(n) alone is 0.8 of it).
+    grid = [(x, y) for x in np.linspace(40, 360, 5) for y in np.linspace(40, 360, 5)]
+    found = [measure_offset([image], table) for image, table in
+             (_catalogue_sky(grid, (0.0, 0.0), jitter=0.5, seed=seed) for seed in range(40))]
+    spread = np.std([[o.dx, o.dy] for o in found])
+    reported = np.mean([[o.dx_err, o.dy_err] for o in found])
+    assert spread == pytest.approx(0.125, rel=0.2)
+    assert 0.85 < reported / spread < 1.2, (reported, spread)
+
+
+def test_one_source_is_not_a_measurement():
+    image, table = _catalogue_sky([(100, 100), (300, 300)], (0.0, 0.0))
+    with pytest.raises(InputError, match="min_sources must be at least 2"):
+        measure_offset([image], table, min_sources=1)
+
+
+def test_longitudes_either_side_of_zero_are_one_grid(tmp_path):
+    shape = (100, 100)
+    a, b = car_header(shape, lon=0.0, scale_arcsec=6.75, crpix=[1.0, 50.5]), car_header(
+        shape, lon=0.0, scale_arcsec=6.75, crpix=[1.0, 50.5])
+    a["CRVAL1"], b["CRVAL1"] = -1e-9, 1e-9  # pixel 0 at 359.999999999 and 0.000000001
+    images = [SkyImage.from_array(np.ones(shape) + np.eye(100), h, name=n) for h, n in ((a, "a"), (b, "b"))]
+    with pytest.raises(InputError, match="only 0 compact"):  # past the grid check, to the (empty) sky
+        measure_offset(images, Table({"name": ["X"], "glon": [5.0], "glat": [5.0], "reff": [0.5]}))
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +211,10 @@ def test_register_verb_writes_copies_and_a_record(tmp_path, capsys):
     assert sorted(p.name for p in out.glob("*.fits")) == [MWP8.stem + "_registered.fits",
                                                          MWP24.stem + "_registered.fits"]
     assert (out / "astrometry.png").stat().st_size > 10_000 and (out / "astrometry_sources.ecsv").exists()
-    # Redoing into its own folder is allowed; a folder of something else is refused, untouched.
+    # Redoing into its own folder is allowed, and copies it no longer makes do not linger there;
+    # a folder of something else is refused, untouched.
     assert main(["--i8", str(MWP8), "--out", str(out), "--measure-only", "-q"]) == 0
+    assert not list(out.glob("*.fits")) and json.loads((out / "astrometry.json").read_text())["registered"] == []
     other = tmp_path / "thesis"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
@@ -132,7 +225,7 @@ def test_register_verb_writes_copies_and_a_record(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--max-radius", "-1"], "--max-radius must be positive"),
-    (["--min-sources", "0"], "--min-sources must be at least 1"),
+    (["--min-sources", "1"], "--min-sources must be at least 2"),
     (["--min-sources", "40"], "at least 40 are needed"),
     (["--catalogue", "no_such.csv"], "no_such.csv"),
 ])
@@ -143,6 +236,25 @@ def test_register_verb_errors_exit_2_with_one_message(args, message, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_register_refuses_copies_that_would_collide_or_land_on_an_input(tmp_path):
+    import shutil
+
+    twin = tmp_path / "b" / MWP8.name
+    twin.parent.mkdir()
+    shutil.copy(MWP8, twin)
+    with pytest.raises(InputError, match=f"share the name .*{MWP8.name}.* and .*{twin}"):
+        register_images([MWP8, twin], tmp_path / "out")
+    # The 8 µm plane's copy would be named like the second input, in its folder.
+    second = shutil.copy(MWP24, tmp_path / f"{MWP8.stem}_registered.fits")
+    first = shutil.copy(MWP8, tmp_path / MWP8.name)
+    with pytest.raises(InputError, match="would replace the input"):
+        register_images([first, second], tmp_path, overwrite=True)
+    assert fits.getdata(second).shape == fits.getdata(MWP24).shape
+    with pytest.raises(InputError, match="one label per image"):
+        register_images([MWP8, MWP24], tmp_path / "out", labels=["8 µm"])
+    assert not (tmp_path / "out").exists()
 
 
 def test_registering_the_real_field_lets_the_shipped_detector_match_more_of_its_bubbles(real_offset, tmp_path):
