@@ -6,7 +6,9 @@ as `benchmarks/bench_transfer.py` scores it) and on its twins of each seed
 detector searches down to `--threshold`; for every DR2 bubble inside the
 field the nearest detection whose radius is 0.4–2.5 × MajAxis and whose
 centre lies within 1.5 × MajAxis is taken, and its distance in units of
-MajAxis recorded (the strict rule matches up to 0.6). The twins' catalogues
+MajAxis recorded (the strict rule matches up to 0.65, half the 1.3 MajAxis box
+half-size, and sizes within a factor of 2, narrower than the 0.4–2.5 taken
+here). The twins' catalogues
 are scattered from their shells by `bubblenet.synth.hardening.HARD`'s
 catalogue errors (hardened twins only), so the distances compare the
 catalogue-plus-detector scatter of the real sky with the twin's. Prints one
