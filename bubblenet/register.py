@@ -43,7 +43,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-
     bands = [(p, label) for p, label in ((args.i8, "8 µm"), (args.m24, "24 µm")) if p is not None]
     paths = [p for p, _ in bands]
     if not paths:

@@ -228,13 +228,12 @@ def _blends(x: np.ndarray, y: np.ndarray, radius: np.ndarray, names) -> list[str
     Two catalogued regions on one blob would both be centroided on it and
     count twice in the median, each pulled toward the other.
     """
-    out = []
-    for i in range(len(x)):
-        apart = np.hypot(x - x[i], y - y[i]) - (radius + radius[i])
-        apart[i] = np.inf
-        j = int(np.argmin(apart)) if len(x) > 1 else i
-        out.append(str(names[j]) if apart[j] < 0 else "")
-    return out
+    if len(x) == 0:
+        return []
+    gap = np.hypot(x[:, None] - x, y[:, None] - y) - (radius[:, None] + radius)  # edge to edge, pixels
+    np.fill_diagonal(gap, np.inf)
+    nearest = np.argmin(gap, axis=1)
+    return [str(names[j]) if gap[i, j] < 0 else "" for i, j in enumerate(nearest)]
 
 
 def measure_offset(images: Sequence, catalogue="wise_hii", *, max_radius_arcmin: float = COMPACT_RADIUS_ARCMIN,
