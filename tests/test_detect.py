@@ -262,6 +262,29 @@ def test_field_scores_count_every_catalogue_bubble_once_and_the_unmatched_per_de
     assert (again["dr2_found"], again["unmatched"]) == (3, 3)
 
 
+def test_score_catalogue_gives_the_centre_distances_the_strict_rule_takes():
+    """A detection 0.3 MajAxis south of a DR2 bubble is 0.3 MajAxis away and matched; one 0.8 MajAxis off is not."""
+    from conftest import MWP8
+
+    from bubblenet.evaluation.metrics import STRICT_CENTRE_TOLERANCE
+    from bubblenet.evaluation.scoring import reference_catalogue, score_catalogue
+
+    assert STRICT_CENTRE_TOLERANCE * BOX_SCALE == pytest.approx(0.65)  # the limit the docs quote, in MajAxis
+    dr2, meta = reference_catalogue("mwp_dr2"), {"inputs8": [str(MWP8)]}
+    bubble = dr2[dr2["name"] == "MWP2G0417315-0000245"][0]
+    major = float(bubble["maj_axis"])
+    offsets = np.array([0.3, 0.8])  # MajAxis
+    table = Table({"glon": [float(bubble["glon"])] * 2, "glat": float(bubble["glat"]) - offsets * major / 60.0,
+                   "radius_arcmin": [major] * 2, "score": [0.9, 0.8]}, meta=meta)
+    for k, expected_tp in ((0, 1), (1, 0)):
+        scored = score_catalogue(table[k:k + 1], dr2, {str(bubble["name"])})
+        j = int(np.flatnonzero(np.asarray(scored.reference["name"]) == bubble["name"])[0])
+        assert scored.distance.shape == (1, len(scored.reference))
+        assert scored.distance[0, j] / (60.0 * major) == pytest.approx(offsets[k], rel=1e-3)
+        assert scored.scores["strict"]["tp"] == expected_tp
+    assert np.isinf(scored.distance).sum() > len(scored.reference) // 2  # bubbles too far away to touch
+
+
 def test_shipped_detector_on_the_real_mwp_field(tmp_path):
     """The real l = 41.3° field: the synthetic-trained detector finds most of its 6 clear DR2 bubbles."""
     from conftest import MWP8, MWP24

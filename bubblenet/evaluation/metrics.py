@@ -28,10 +28,19 @@ import numpy as np
 
 from bubblenet.conventions import box_area, box_intersection, xyxy_to_centre_halfsize
 
-__all__ = ["score_paper", "score_strict", "score_on_sky", "score_geometry", "sky_geometry", "f_beta", "summarise", "sweep_thresholds", "COVERAGE", "THRESHOLDS", "thresholds", "found_by_side"]
+__all__ = ["score_paper", "score_strict", "score_on_sky", "score_geometry", "sky_geometry", "f_beta", "summarise",
+           "sweep_thresholds", "COVERAGE", "STRICT_CENTRE_TOLERANCE", "STRICT_SIZE_RATIO", "THRESHOLDS", "thresholds",
+           "found_by_side"]
 
 #: Share of a bubble's box a detection must cover to hit it (paper rule).
 COVERAGE = 1 / 3
+
+#: Strict rule: how far a detection's centre may lie from the bubble's, in units of the bubble's box half-size
+#: (the box half-size is `bubblenet.conventions.BOX_SCALE` × MajAxis, so this is 0.65 MajAxis).
+STRICT_CENTRE_TOLERANCE = 0.5
+
+#: Strict rule: the largest ratio between a detection's and the bubble's box sizes, either way round.
+STRICT_SIZE_RATIO = 2.0
 
 
 def thresholds(step: float = 0.05) -> tuple[float, ...]:
@@ -123,7 +132,7 @@ def found_by_side(found, side_arcsec, selected, *, edges_arcsec=(0.0, 60.0, 120.
 
 
 def score_strict(detections: np.ndarray, scores: np.ndarray, bubbles: np.ndarray, selected: np.ndarray, *,
-                 centre_tolerance: float = 0.5, size_ratio: float = 2.0) -> dict:
+                 centre_tolerance: float = STRICT_CENTRE_TOLERANCE, size_ratio: float = STRICT_SIZE_RATIO) -> dict:
     """Precision, recall, F1, F2 under the strict one-to-one rule (see the module notes)."""
     dx, dy, dh = xyxy_to_centre_halfsize(detections)
     bx, by, bh = xyxy_to_centre_halfsize(bubbles)
@@ -189,16 +198,16 @@ def sky_geometry(detections, det_half, bubbles, bubble_half) -> tuple[np.ndarray
     return cover, distance
 
 
-def score_on_sky(detections, det_half, scores, bubbles, bubble_half, selected, *, centre_tolerance: float = 0.5,
-                 size_ratio: float = 2.0) -> dict:
+def score_on_sky(detections, det_half, scores, bubbles, bubble_half, selected, *,
+                 centre_tolerance: float = STRICT_CENTRE_TOLERANCE, size_ratio: float = STRICT_SIZE_RATIO) -> dict:
     """Both rules on the sky: ``{"paper": {...}, "strict": {...}}`` (see `sky_geometry` for the boxes)."""
     cover, distance = sky_geometry(detections, det_half, bubbles, bubble_half)
     return score_geometry(cover, distance, det_half, scores, bubble_half, selected,
                           centre_tolerance=centre_tolerance, size_ratio=size_ratio)
 
 
-def score_geometry(cover, distance, det_half, scores, bubble_half, selected, *, centre_tolerance: float = 0.5,
-                   size_ratio: float = 2.0) -> dict:
+def score_geometry(cover, distance, det_half, scores, bubble_half, selected, *,
+                   centre_tolerance: float = STRICT_CENTRE_TOLERANCE, size_ratio: float = STRICT_SIZE_RATIO) -> dict:
     """Both rules from a `sky_geometry` result, for a caller that needs the geometry itself too."""
     return {"paper": _paper(cover >= COVERAGE, selected),
             "strict": _strict(scores, distance, np.asarray(det_half, float).ravel(),

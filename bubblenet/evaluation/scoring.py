@@ -99,6 +99,9 @@ class Evaluation:
         ``f2`` (`bubblenet.evaluation.metrics.score_on_sky`).
     hits : numpy.ndarray
         ``(len(detections), len(reference))`` bool: which detection covers which bubble under the paper's rule.
+    distance : numpy.ndarray
+        ``(len(detections), len(reference))``: centre distances, arcsec (inf for pairs too far apart to touch;
+        `bubblenet.evaluation.metrics.sky_geometry`).
     """
 
     detections: object
@@ -106,6 +109,7 @@ class Evaluation:
     selected: np.ndarray
     scores: dict
     hits: np.ndarray
+    distance: np.ndarray
 
     def coords(self):
         """Sky positions of the detections."""
@@ -153,7 +157,7 @@ def score_catalogue(table, reference, selection, *, l_range=None, b_range=None,
     cover, distance = sky_geometry(coords, det_half, bubbles, bubble_half)  # once: the scores and the montages
     scores = score_geometry(cover, distance, det_half, np.asarray(detections["score"], float), bubble_half,
                             selected[inside])
-    return Evaluation(detections, reference[inside], selected[inside], scores, cover >= COVERAGE)
+    return Evaluation(detections, reference[inside], selected[inside], scores, cover >= COVERAGE, distance)
 
 
 def image_area_deg2(path: str | os.PathLike) -> float:
