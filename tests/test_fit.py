@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY_FIT
+from conftest import REPO, TINY_FIT
 
 
 @pytest.fixture(scope="module")
@@ -311,3 +311,30 @@ def test_fit_runs_with_every_switch_of_the_original_and_records_them(sky, tmp_pa
     assert detector.normalisation.level == "paper" and detector.normalisation.stars == "weighted"
     record = json.loads((out / "run.json").read_text())["options"]
     assert record["loss_norm"] == "paper" and record["init"] == "kaiming" and record["samples_per_bubble"] == 7
+
+
+def test_merge_skies_joins_strips_into_one_survey_that_fit_reads(tmp_path, capsys):
+    """Two strips drawn apart (as a training sky that skips the real field must be) read as one survey."""
+    import importlib.util
+
+    from bubblenet.synth import Region, SynthConfig, make_survey
+    from bubblenet.training_data.samples import survey_inputs
+
+    spec = importlib.util.spec_from_file_location("merge_skies", REPO / "experiments" / "merge_skies.py")
+    merge_skies = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(merge_skies)
+    west, east = tmp_path / "west", tmp_path / "east"
+    make_survey(west, SynthConfig(Region(26.0, 28.4, -1.0, 1.0), 9.6, seed=1))
+    make_survey(east, SynthConfig(Region(31.6, 34.0, -1.0, 1.0), 9.6, seed=2))
+    assert merge_skies.main([str(west), str(east), "--out", str(tmp_path / "sky")]) == 0
+    tiles, catalogue, selection = survey_inputs(folder=tmp_path / "sky")
+    parts = [survey_inputs(folder=strip) for strip in (west, east)]
+    assert len(tiles) == sum(len(part[0]) for part in parts) == 2
+    assert len(catalogue) == sum(len(part[1]) for part in parts) > 0
+    assert set(selection) == set(parts[0][2]) | set(parts[1][2]) and len(selection) > 0
+    assert not any(path.is_file() and not path.is_symlink() for path in (tmp_path / "sky").glob("*.fits"))
+    # A folder already written, or one strip given twice, is refused with exit status 2 and the reason.
+    assert merge_skies.main([str(west), str(east), "--out", str(tmp_path / "sky")]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert merge_skies.main([str(west), str(west), "--out", str(tmp_path / "again")]) == 2
+    assert "is in both" in capsys.readouterr().err and not (tmp_path / "again").exists()

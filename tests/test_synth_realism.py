@@ -81,6 +81,7 @@ def test_twin_compressed_as_the_mwp_composites_gains_their_pixel_scale_noise(tmp
     from astropy.stats import mad_std
 
     from bubblenet.synth.display import MWP_JPEG_TABLES, through_mwp_jpeg
+    from bubblenet.synth.realism import REAL_BAND_CORRELATION, band_correlation
 
     def pixel_noise(plane):  # neighbour differences over the plane's robust spread
         plane = np.asarray(plane, float)
@@ -94,6 +95,15 @@ def test_twin_compressed_as_the_mwp_composites_gains_their_pixel_scale_noise(tmp
     assert 0 < np.mean(np.abs(after - before)) < 4  # levels: fine tables
     real = pixel_noise(fits.getdata(MWP24))
     assert pixel_noise(before) < 0.3 * real < pixel_noise(after) < real  # 0.047, 0.141 against 0.236
+    # The composites' colour is smooth at the pixel (an earlier chroma-subsampled encoding): the bands share
+    # their fine structure, on the real planes and through the round trip, not on the plain display twin.
+    planes = {name: [fits.getdata(path).astype(float) for path in pair[:2]]
+              for name, pair in (("real", (MWP8, MWP24)), ("plain", plain), ("jpeg", jpeg))}
+    fine = {name: band_correlation(*pair, window=3) for name, pair in planes.items()}
+    assert fine["real"] == pytest.approx(REAL_BAND_CORRELATION[3], abs=1e-3)
+    assert fine["plain"] < 0.4 and abs(fine["jpeg"] - fine["real"]) < 0.06, fine  # 0.25, 0.84 against 0.89
+    with pytest.raises(ValueError, match="odd number"):
+        band_correlation(*planes["real"], window=4)
     with pytest.raises(ValueError, match="differ in shape"):
         through_mwp_jpeg(np.zeros((4, 4)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="display_like"):
