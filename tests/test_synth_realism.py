@@ -81,7 +81,7 @@ def test_twin_compressed_as_the_mwp_composites_gains_their_pixel_scale_noise(tmp
     from astropy.stats import mad_std
 
     from bubblenet.synth.display import MWP_JPEG_TABLES, through_mwp_jpeg
-    from bubblenet.synth.realism import REAL_BAND_CORRELATION, band_correlation
+    from bubblenet.synth.realism import REAL_BAND_CORRELATION, REAL_COLOUR_SHARE, band_correlation, colour_share
 
     def pixel_noise(plane):  # neighbour differences over the plane's robust spread
         plane = np.asarray(plane, float)
@@ -92,7 +92,7 @@ def test_twin_compressed_as_the_mwp_composites_gains_their_pixel_scale_noise(tmp
     jpeg = mwp_field_twin(tmp_path / "jpeg", seed=0, display_like=(MWP8, MWP24), jpeg=True)
     assert fits.getheader(jpeg[1])["JPEG"] is True and fits.getheader(plain[1])["JPEG"] is False
     before, after = fits.getdata(plain[1]).astype(float), fits.getdata(jpeg[1]).astype(float)
-    assert 0 < np.mean(np.abs(after - before)) < 4  # levels: fine tables
+    assert 0 < np.mean(np.abs(after - before)) < 5  # levels: fine tables after a quality-95 first pass (3.5)
     real = pixel_noise(fits.getdata(MWP24))
     assert pixel_noise(before) < 0.3 * real < pixel_noise(after) < real  # 0.047, 0.141 against 0.236
     # The composites' colour is smooth at the pixel (an earlier chroma-subsampled encoding): the bands share
@@ -101,7 +101,21 @@ def test_twin_compressed_as_the_mwp_composites_gains_their_pixel_scale_noise(tmp
               for name, pair in (("real", (MWP8, MWP24)), ("plain", plain), ("jpeg", jpeg))}
     fine = {name: band_correlation(*pair, window=3) for name, pair in planes.items()}
     assert fine["real"] == pytest.approx(REAL_BAND_CORRELATION[3], abs=1e-3)
-    assert fine["plain"] < 0.4 and abs(fine["jpeg"] - fine["real"]) < 0.06, fine  # 0.25, 0.84 against 0.89
+    assert fine["plain"] < 0.4 and fine["jpeg"] > 0.75, fine  # 0.25 and 0.84 against 0.89 (tables alone: 0.3)
+    colour = {name: colour_share(pair[1], pair[0], axis=0) for name, pair in planes.items()}
+    assert colour["real"] == pytest.approx(REAL_COLOUR_SHARE[0], abs=1e-3)
+    assert colour["jpeg"] < 2 * colour["real"] < colour["plain"], colour  # colour smooth at the pixel
+    # Pixels whose running median reaches a NaN hole (here: the brightest 1 % at 24 µm, as saturated cores)
+    # are left out, so the holes change which pixels count and nothing else.
+    from scipy import ndimage
+
+    from bubblenet.synth.realism import _residual
+
+    real8, real24 = planes["real"]
+    holed = np.where(real24 >= np.percentile(real24, 99), np.nan, real24)
+    kept = ndimage.binary_erosion(np.isfinite(holed), np.ones((21, 21)), border_value=1)
+    same_pixels = np.corrcoef(_residual(real8, 0, 21)[kept], _residual(real24, 0, 21)[kept])[0, 1]
+    assert band_correlation(real8, holed, window=21) == pytest.approx(same_pixels, abs=1e-9)  # 0.82 (0.72 unmasked)
     with pytest.raises(ValueError, match="odd number"):
         band_correlation(*planes["real"], window=4)
     with pytest.raises(ValueError, match="differ in shape"):

@@ -100,8 +100,9 @@ class Evaluation:
     hits : numpy.ndarray
         ``(len(detections), len(reference))`` bool: which detection covers which bubble under the paper's rule.
     distance : numpy.ndarray
-        ``(len(detections), len(reference))``: centre distances, arcsec (inf for pairs too far apart to touch;
-        `bubblenet.evaluation.metrics.sky_geometry`).
+        ``(len(detections), len(reference))``: centre distances, arcsec; inf beyond √2 × (the largest
+        detection half-size + the largest bubble half-size), where no boxes can touch
+        (`bubblenet.evaluation.metrics.sky_geometry`).
     """
 
     detections: object

@@ -18,8 +18,8 @@ are.
 the red (24 µm) and green (8 µm) planes of a colour JPEG with the real
 file's own quantisation tables (`MWP_JPEG_TABLES`, read from the real
 field's composite: fine tables of Adobe Photoshop, steps 2-12 for
-luminance, 3-15 for colour) and no chroma subsampling, as that file has.
-The composites' blue plane (IRAC 4.5 µm, mostly stars) has no
+luminance, 3-15 for colour) and no chroma subsampling, as that file has
+(after a first generation: below). The composites' blue plane (IRAC 4.5 µm, mostly stars) has no
 synthetic counterpart and stays empty. On the twin of the real field the
 round trip raises the 24 µm plane's pixel-to-pixel noise from 0.047 to
 0.141 of its robust spread (the real plane's is 0.236; docs/measurements.md,
@@ -27,15 +27,17 @@ round trip raises the 24 µm plane's pixel-to-pixel noise from 0.047 to
 is part of what the real planes have and the display twin alone lacks.
 
 The real composite's colour is also smooth at the pixel scale, which its
-own 4:4:4 encoding cannot make: its colour difference (Cr) carries 0.08-0.09
-of the luminance's pixel-to-pixel power, alike along both axes, and its
-red and green planes high-passed over 3 px correlate at 0.89 (a hardened
-twin written with the file's tables alone: 0.27 of the power, and 0.58). A composite encoded
-once before with 4:2:0 chroma subsampling (colour kept at half resolution
-on both axes) and then saved with the file's tables has both
-(`FIRST_GENERATION`; `bubblenet.synth.realism.band_correlation`), so
-`through_mwp_jpeg` writes the planes through that first generation too.
-Fine structure of one band then shows in the other, as on the real planes.
+own 4:4:4 encoding cannot make: its colour difference carries 0.08-0.09 of
+the luminance's pixel-to-pixel power along both axes
+(`bubblenet.synth.realism.colour_share`) and its red and green planes
+high-passed over 3 px correlate at 0.89
+(`bubblenet.synth.realism.band_correlation`); hardened twins written with
+the file's tables alone have 0.27-0.29 and 0.56-0.58. A composite encoded
+once before with 4:2:0 chroma subsampling (colour at half resolution on
+both axes) and then saved with the file's tables comes close to both
+(`FIRST_GENERATION`), so `through_mwp_jpeg` writes the planes through that
+first generation too: fine structure of one band then shows in the other,
+as on the real planes.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ from scipy.stats import rankdata
 __all__ = ["match_display", "through_mwp_jpeg", "jpeg_round_trip", "MWP_JPEG_TABLES", "FIRST_GENERATION"]
 
 #: The encoding the composites went through before the one their files carry (Pillow's JPEG options):
-#: 4:2:0 chroma subsampling, at a quality fine enough to add little of its own. Measured on the twin of the
-#: real field (seeds 0-1): red-green correlation high-passed over 3, 7 and 21 px 0.93, 0.87, 0.75 against the
-#: real planes' 0.89, 0.85, 0.79, and Cr/Y pixel-scale power 0.06-0.07 against 0.09; 4:2:2 (horizontal only)
-#: would leave the colour sharp along y, which the real file is not (0.079 along x, 0.089 along y).
+#: 4:2:0 chroma subsampling, at a quality fine enough to add little of its own. Measured on the hardened twins
+#: of the real field (seeds 0-2): red-green correlation high-passed over 3, 7 and 21 px 0.93, 0.87, 0.75 against
+#: the real planes' 0.89, 0.85, 0.79, and colour share 0.06-0.07 against 0.08-0.09; 4:2:2 (horizontal only)
+#: would leave the colour sharp along y (0.19 there, 0.10 along x), which the real file's is not.
 FIRST_GENERATION = {"quality": 95, "subsampling": 2}
 
 #: The luminance and chrominance quantisation tables of the Milky Way Project composite of GLM_04130-0013

@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["REAL_PROFILES", "MWP_FIELD", "REAL_COMPACT_SOURCES", "REAL_HII_BLOBS", "profile_rms", "mwp_field_twin",
            "compact_source_census", "hii_blob_census", "power_spectrum", "spectral_slope", "band_correlation",
-           "REAL_BAND_CORRELATION"]
+           "colour_share", "REAL_BAND_CORRELATION", "REAL_COLOUR_SHARE"]
 
 #: Rings of r / MajAxis (centres) and the real field's mean ranks.
 REAL_PROFILES = {
@@ -32,6 +32,8 @@ MWP_FIELD = {"glon": 41.30, "glat": -0.13, "width_deg": 1.5, "height_deg": 0.75,
 REAL_COMPACT_SOURCES = {"per_deg2": 863.1, "with_8um_per_deg2": 264.0, "share_with_8um": 0.306}
 #: The real field's `band_correlation` over 3, 7 and 21 px (its display planes).
 REAL_BAND_CORRELATION = {3: 0.892, 7: 0.852, 21: 0.789}
+#: The real field's `colour_share` along y (axis 0) and x (axis 1) (its display planes).
+REAL_COLOUR_SHARE = {0: 0.089, 1: 0.079}
 #: The real field's compact HII-like blobs (`hii_blob_census` of its display planes).
 REAL_HII_BLOBS = {"per_deg2": 24.9, "with_8um_per_deg2": 22.2, "share_with_8um": 0.893}
 
@@ -105,11 +107,10 @@ def band_correlation(image8: np.ndarray, image24: np.ndarray, *, window: int = 3
     """Correlation of the two bands' structure finer than `window` pixels.
 
     Each plane less its `window`-px running median, correlated over the
-    pixels finite in both. On the real MWP planes the bands share their
-    fine structure far more than the physics alone would make them
-    (`REAL_BAND_CORRELATION`): their composite's colour was smoothed
-    by an earlier, chroma-subsampled encoding
-    (`bubblenet.synth.display.FIRST_GENERATION`).
+    pixels whose running median saw no NaN in either plane. On the real MWP
+    planes the bands share their fine structure (`REAL_BAND_CORRELATION`):
+    their composite's colour was smoothed by an earlier, chroma-subsampled
+    encoding (`bubblenet.synth.display.FIRST_GENERATION`, `colour_share`).
 
     Parameters
     ----------
@@ -121,14 +122,48 @@ def band_correlation(image8: np.ndarray, image24: np.ndarray, *, window: int = 3
     Returns
     -------
     float
-        Pearson correlation, in [-1, 1].
+        Pearson correlation (NaN when either plane is constant or no pixel is usable).
     """
+    from scipy import ndimage
+
     if np.shape(image8) != np.shape(image24):
         raise ValueError(f"the two planes differ in shape: {np.shape(image8)} and {np.shape(image24)}")
     if window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd number of pixels >= 3, got {window}")
-    both = np.isfinite(image8) & np.isfinite(image24)
+    # _residual fills NaN with the median before the running median: keep only pixels no fill reached.
+    both = ndimage.binary_erosion(np.isfinite(image8) & np.isfinite(image24), np.ones((window, window)),
+                                  border_value=1)
+    if both.sum() < 2:
+        return float("nan")
     return float(np.corrcoef(_residual(image8, 0, window)[both], _residual(image24, 0, window)[both])[0, 1])
+
+
+def colour_share(red: np.ndarray, green: np.ndarray, *, axis: int) -> float:
+    """How much of a red + green composite's pixel-to-pixel power is colour rather than brightness.
+
+    The variance of neighbour differences along `axis` of the JPEG colour
+    difference Cr (ITU-R BT.601, as JPEG's YCbCr: 0.5 R - 0.4187 G) over that
+    of the luminance Y (0.299 R + 0.587 G), blue taken as zero. A composite
+    whose colour was kept at half resolution along an axis (chroma
+    subsampling) has little colour power along it; `REAL_COLOUR_SHARE`
+    is the real MWP planes'.
+
+    Parameters
+    ----------
+    red, green : numpy.ndarray
+        The 24 and 8 µm display planes on one grid.
+    axis : int
+        0 for neighbours along the rows' direction of b (y), 1 along l (x).
+
+    Returns
+    -------
+    float
+    """
+    red, green = np.asarray(red, float), np.asarray(green, float)
+    cr = np.diff(0.5 * red - 0.4187 * green, axis=axis)
+    y = np.diff(0.299 * red + 0.587 * green, axis=axis)
+    ok = np.isfinite(cr) & np.isfinite(y)
+    return float(np.var(cr[ok]) / np.var(y[ok]))
 
 
 def _residual(image, smooth: float, window: int) -> np.ndarray:
