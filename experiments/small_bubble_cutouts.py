@@ -44,7 +44,7 @@ def main(argv=None) -> None:
 
     import bench_transfer
     from bubblenet.evaluation.scoring import reference_catalogue
-    from bubblenet.outputs import atomic_path
+    from bubblenet.plotting import save_figure
     from bubblenet.synth.hardening import HARD
     from bubblenet.synth.realism import MWP_FIELD, mwp_field_twin
 
@@ -75,8 +75,7 @@ def main(argv=None) -> None:
             ax.set_title(f"{label}, {band} µm\n{name} ({float(bubble['maj_axis']):.2f}′)", fontsize=6)
             ax.axis("off")
     fig.tight_layout()
-    with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
+    save_figure(fig, args.out, dpi=80)
     print(f"wrote {args.out}")
 
 
