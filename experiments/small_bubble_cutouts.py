@@ -3,7 +3,9 @@
 Each row is one DR2 bubble of the real field at l = 41.3° (through the
 registered copies of its planes, as `benchmarks/bench_transfer.py` searches
 it) and of its hardened twin in the real planes' display stretch and JPEG
-(`bubblenet.synth.realism.mwp_field_twin`, seed `--seed`): the 8 and 24 µm
+(`bubblenet.synth.realism.mwp_field_twin`, seed `--seed`), drawn with
+small bubbles as compact HII regions (`bubblenet.synth.hardening.HARD`) and
+as rings (``compact_bubbles=0``, the look before them): the 8 and 24 µm
 planes, ±3 MajAxis (at least ±12 px) around the catalogue position, each
 stretched between its own 1st and 99.5th percentiles, the catalogue's
 MajAxis drawn as a circle. The docs' picture:
@@ -14,6 +16,7 @@ MajAxis drawn as a circle. The docs' picture:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -52,12 +55,15 @@ def main(argv=None) -> None:
     pixel_arcmin = MWP_FIELD["pixscale"] / 60.0
     with tempfile.TemporaryDirectory() as tmp:
         _, real = bench_transfer.register(Path(tmp) / "registered")
-        twin = mwp_field_twin(Path(tmp) / "twin", seed=args.seed, hardening=HARD, jpeg=True,
-                              display_like=(bench_transfer.REAL_I8, bench_transfer.REAL_M24))[:2]
-        fields = {"real": real, f"hardened JPEG twin, seed {args.seed}": twin}
+        fields = {"real": real}
+        for label, hardening in (("hardened JPEG twin", HARD),
+                                 ("the same, rings only", dataclasses.replace(HARD, compact_bubbles=0.0))):
+            fields[f"{label}, seed {args.seed}"] = mwp_field_twin(
+                Path(tmp) / label, seed=args.seed, hardening=hardening, jpeg=True,
+                display_like=(bench_transfer.REAL_I8, bench_transfer.REAL_M24))[:2]
         planes = {label: [(fits.getdata(path).astype(float), WCS(fits.getheader(path))) for path in pair]
                   for label, pair in fields.items()}
-    fig, axes = plt.subplots(len(NAMES), 4, figsize=(8, 2.2 * len(NAMES)))
+    fig, axes = plt.subplots(len(NAMES), 2 * len(fields), figsize=(4 * len(fields), 2.2 * len(NAMES)))
     for row, name in enumerate(NAMES):
         bubble = dr2[dr2["name"] == name][0]
         centre = SkyCoord(bubble["glon"], bubble["glat"], unit="deg", frame="galactic")

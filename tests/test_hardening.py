@@ -170,7 +170,7 @@ def test_hardened_display_twin_has_the_real_fields_compact_sources(tmp_path):
     assert standard["compact"]["per_deg2"] < 0.5 * real["compact"]["per_deg2"]
     assert standard["compact"]["with_8um_per_deg2"] < 0.25 * real["compact"]["with_8um_per_deg2"]
     assert standard["blobs"]["with_8um_per_deg2"] < 0.7 * real["blobs"]["with_8um_per_deg2"]
-    # Seeds 0-2 of the hardened twin: 720-796 compact per deg², 247-286 with 8 µm, 20-25 blobs with 8 µm
+    # Seeds 0-2 of the hardened twin: 727-813 compact per deg², 247-279 with 8 µm, 22-25 blobs with 8 µm
     # (docs/measurements.md).
     assert hard["compact"]["per_deg2"] == pytest.approx(real["compact"]["per_deg2"], rel=0.2)
     assert hard["compact"]["with_8um_per_deg2"] == pytest.approx(real["compact"]["with_8um_per_deg2"], rel=0.25)
@@ -191,3 +191,82 @@ def test_synth_cli_hard_writes_a_hardened_survey(tmp_path):
     assert len(truth) > len(Table.read(out / "bubbles_mwp_dr2.csv"))  # ~9 uncatalogued expected
     confusers = Table.read(out / "confusers.ecsv")
     assert (confusers["kind"] == "red").sum() > 1000  # 1100 per deg² over 1.7 deg²: ~1880
+
+
+def test_compact_bubbles_are_filled_disks_whose_24um_follows_their_8um():
+    """The compact look: as bright inside as on the rim at 8 µm, one shape at both bands; a ring is neither."""
+    from bubblenet.synth import render
+    from bubblenet.synth.hardening import compact_share
+    from bubblenet.synth.realism import bubble_band_correlations
+
+    share = compact_share([0.5, 1.4, 3.0], 1.4)
+    assert share[0] > 0.95 and share[1] == pytest.approx(0.5) and share[2] < 0.05
+    assert not compact_share([0.1, 1.0], 0.0).any()
+    with pytest.raises(ValueError, match="compact_bubbles"):
+        Hardening(compact_bubbles=-1.0)
+    ring = render.ShellParams(a=8.0, b=7.0, angle=0.3, thickness=0.4, amp8=10.0, amp24=40.0, interior8=0.1,
+                              envelope8=0.4, envelope24=0.25, sigma24=0.5,
+                              harmonics=np.array([[1.0, 0.2, 0.0], [2.0, 0.15, 1.0]]), gaps=np.array([[2.0, 0.3]]))
+    yy, xx = np.mgrid[-30:31, -30:31].astype(float)
+    rho = np.hypot(xx / 8.0, yy / 7.0)  # angle aside, near enough for ring-averaged numbers
+    measured = {}
+    for name, params in (("ring", ring), ("compact", dataclasses.replace(ring, compact=1.0, compact_amp24=15.0))):
+        img8, img24 = render.shell_images(params, xx, yy)
+        centre, rim = img8[rho < 0.5].mean(), img8[(rho > 0.9) & (rho < 1.2)].mean()
+        corr = bubble_band_correlations(img8, img24, [30.0], [30.0], [8.0])[0]
+        measured[name] = (centre / rim, corr)
+    assert measured["ring"][0] < 0.6 and measured["compact"][0] > 0.9, measured  # ring: dark inside
+    assert measured["ring"][1] < 0.3 and measured["compact"][1] > 0.95, measured  # compact: one shape
+    half = dataclasses.replace(ring, compact=0.5, compact_amp24=15.0)
+    assert np.allclose(render.shell_images(half, xx, yy)[0],
+                       0.5 * render.shell_images(ring, xx, yy)[0]
+                       + 0.5 * render.shell_images(dataclasses.replace(half, compact=1.0), xx, yy)[0], atol=1e-4)
+    # A disk off the image or over a NaN has no correlation to give.
+    assert np.isnan(bubble_band_correlations(img8, img24, [2.0, 30.0], [30.0, 30.0], [8.0, 8.0])[0])
+    holed = img24.copy()
+    holed[30, 30] = np.nan
+    assert np.isnan(bubble_band_correlations(img8, holed, [30.0], [30.0], [8.0])[0])
+
+
+def test_hardened_twins_small_bubbles_are_compact_as_the_real_fields_are(tmp_path):
+    """Real DR2 bubbles under 1.4′ are one blob at both bands; so are the hardened twin's, not a ring twin's."""
+    from astropy.coordinates import SkyCoord
+    from astropy.wcs import WCS
+
+    from bubblenet.evaluation.scoring import reference_catalogue
+    from bubblenet.sky.astrometry import measure_offset, write_registered
+    from bubblenet.sky.mosaics import open_image
+    from bubblenet.synth.realism import MWP_FIELD, REAL_SMALL_BUBBLE_CORRELATION, bubble_band_correlations, \
+        mwp_field_twin
+
+    offset = measure_offset([open_image(MWP8), open_image(MWP24)])
+    (tmp_path / "registered").mkdir()
+    real = [write_registered(path, tmp_path / "registered" / path.name, offset) for path in (MWP8, MWP24)]
+    dr2 = reference_catalogue("mwp_dr2")
+    limit = REAL_SMALL_BUBBLE_CORRELATION["max_maj_axis"]
+
+    def medians(pair):
+        (i8, wcs), (m24, _) = [(fits.getdata(p).astype(float), WCS(fits.getheader(p))) for p in pair]
+        x, y = wcs.world_to_pixel(SkyCoord(dr2["glon"], dr2["glat"], unit="deg", frame="galactic"))
+        maj = np.asarray(dr2["maj_axis"], float)
+        r = maj / (MWP_FIELD["pixscale"] / 60)
+        h = np.ceil(2.5 * r)  # the bubbles whose ±2.5 MajAxis cut-out lies inside: 14, 9 of them small
+        inside = (np.round(x) - h >= 0) & (np.round(y) - h >= 0) & (np.round(x) + h < i8.shape[1]) \
+            & (np.round(y) + h < i8.shape[0])
+        corr = bubble_band_correlations(i8, m24, x[inside], y[inside], r[inside])
+        small = maj[inside] < limit
+        return int(small.sum()), float(np.nanmedian(corr[small])), float(np.nanmedian(corr[~small]))
+
+    n_small, real_small, real_large = medians(real)
+    assert n_small == 9
+    assert real_small == pytest.approx(REAL_SMALL_BUBBLE_CORRELATION["median_small"], abs=0.005)
+    assert real_large == pytest.approx(REAL_SMALL_BUBBLE_CORRELATION["median_large"], abs=0.005)
+    twins = {name: medians(mwp_field_twin(tmp_path / name, seed=0, hardening=hardening, jpeg=True,
+                                          display_like=(MWP8, MWP24))[:2])
+             for name, hardening in (("hard", HARD), ("rings", dataclasses.replace(HARD, compact_bubbles=0.0)))}
+    # Seeds 0-2: 0.71 +/- 0.04 with the compact look, 0.34 +/- 0.22 with rings only, against the real 0.86.
+    assert twins["hard"][1] > 0.6 > twins["rings"][1] + 0.1, twins
+    truth = Table.read(tmp_path / "hard" / "survey" / TRUTH_NAME)
+    compact = np.asarray(truth["compact"], float)
+    assert (compact[np.asarray(truth["MajAxis"], float) < 1.0] > 0.9).all() and compact.min() >= 0
+    assert "compact" not in Table.read(tmp_path / "hard" / "survey" / "bubbles_mwp_dr2.csv").colnames

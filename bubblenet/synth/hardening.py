@@ -14,15 +14,18 @@ below, and where each number comes from is said beside it.
   census of 24 µm peaks (`bubblenet.synth.realism.compact_source_census`)
   finds 863 per deg² bright enough to matter, 264 of them with an 8 µm
   counterpart; the standard twin in the same display stretch has 327-351
-  and 24-44 (seeds 0-2), a `HARD` twin 720-796 and 247-286. The bright
+  and 24-44 (seeds 0-2), a `HARD` twin 727-813 and 247-279. The bright
   HII regions below take the top of the display stretch and leave fewer
   compact sources above the census's threshold, so their density was
   raised from 900 to 1100 per deg² when the regions were added.
 * ``hii_blobs``: more compact HII regions, filled 8 + 24 µm blobs of
   0.25-1.5′ (`bubblenet.synth.realism.hii_blob_census`): the real field has
-  22 per deg² with 8 µm, the standard twin 9-14, a `HARD` twin 20-25
-  (25 more per deg² than the standard 3: the WISE HII regions supply the
-  rest; 45 more before they were drawn).
+  22 per deg² with 8 µm, the standard twin 9-14. `HARD` adds none: its
+  WISE HII regions and compact small bubbles (``compact_bubbles``) give
+  22-25 (seeds 0-2) with only the standard 3 per deg². Before the small
+  bubbles were drawn compact, 25 more per deg² were needed (45 before the
+  WISE regions were drawn): the real field's blobs are partly its small
+  DR2 bubbles.
 * ``hii_regions``: the HII regions of the WISE catalogue (Anderson et al.
   2014), at their catalogued positions (a twin, less those that are its
   DR2 bubbles) or resampled at the density of those that are no DR2
@@ -45,6 +48,10 @@ below, and where each number comes from is said beside it.
   and their ln Reff differ by a robust 0.17 from DR1's, 0.78 e_Reff/Reff;
   with two equal independent errors, each catalogue is off by
   0.47/√2 = 0.33 Disp and 0.78/√2 = 0.55 e_Reff/Reff.
+* ``compact_bubbles``: small bubbles drawn as compact HII regions, filled
+  8 µm disks whose 24 µm emission follows them, rather than an 8 µm ring
+  about a 24 µm core (`compact_share`): on the real field the DR2 bubbles
+  under 1.4′ look so (docs/measurements.md, "Small bubbles").
 """
 
 from __future__ import annotations
@@ -59,7 +66,8 @@ from astropy.table import Table, vstack
 
 from bubblenet.synth.layout import Region
 
-__all__ = ["Hardening", "HARD", "scatter_catalogue", "dr2_like_errors", "draw_compact_sources", "draw_saturated_cores"]
+__all__ = ["Hardening", "HARD", "scatter_catalogue", "dr2_like_errors", "draw_compact_sources", "draw_saturated_cores",
+           "compact_share"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +100,9 @@ class Hardening:
     size_scatter : float
         Standard deviation of ln(catalogue Reff / drawn Reff), in units of each bubble's
         ``e_Reff / Reff``.
+    compact_bubbles : float
+        MajAxis (arcmin) at which a bubble looks half like a ring and half like a compact HII
+        region (`compact_share`; `bubblenet.synth.render.ShellParams.compact`); 0 for rings only.
     """
 
     compact_sources: float = 0.0
@@ -101,13 +112,15 @@ class Hardening:
     uncatalogued: float = 0.0
     position_scatter: float = 0.0
     size_scatter: float = 0.0
+    compact_bubbles: float = 0.0
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"hardening {field.name} must be a number, got {value!r}")
-        for name in ("compact_sources", "hii_blobs", "uncatalogued", "position_scatter", "size_scatter"):
+        for name in ("compact_sources", "hii_blobs", "uncatalogued", "position_scatter", "size_scatter",
+                     "compact_bubbles"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"hardening {name} must be a number >= 0, got {value!r}")
@@ -127,8 +140,25 @@ class Hardening:
 
 
 #: Everything on, calibrated as the module docstring says.
-HARD = Hardening(compact_sources=1100.0, hii_blobs=25.0, hii_regions=1.0, saturated_cores=0.3, uncatalogued=5.5,
-                 position_scatter=0.33, size_scatter=0.55)
+HARD = Hardening(compact_sources=1100.0, hii_blobs=0.0, hii_regions=1.0, saturated_cores=0.3, uncatalogued=5.5,
+                 position_scatter=0.33, size_scatter=0.55, compact_bubbles=1.4)
+
+#: How sharply the look turns from compact to ring about `Hardening.compact_bubbles` (`compact_share`).
+COMPACT_STEEPNESS = 8.0
+
+
+def compact_share(maj_axis, scale: float) -> np.ndarray:
+    """How much (0-1) bubbles of MajAxis `maj_axis` (arcmin) look like compact HII regions.
+
+    ``1 / (1 + (maj_axis / scale) ** COMPACT_STEEPNESS)``, 0 everywhere when `scale` is 0. On
+    the real field GLM_04130-0013 every DR2 bubble under 1.4′ is a filled blob whose 8 and
+    24 µm planes agree (rank correlation 0.72-0.98 within 1.5 MajAxis, median 0.86), those
+    of 1.46-3.6′ are rings (0.26-0.70, median 0.56): half-way at `HARD`'s 1.4′.
+    """
+    maj_axis = np.asarray(maj_axis, float)
+    if scale <= 0:
+        return np.zeros_like(maj_axis)
+    return 1.0 / (1.0 + (maj_axis / scale) ** COMPACT_STEEPNESS)
 
 
 def scatter_catalogue(bubbles: Table, rng: np.random.Generator, *, position: float, size: float) -> Table:

@@ -30,7 +30,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from bubblenet.catalogues.tables import packaged_catalogue, read_selection
-from bubblenet.synth.hardening import (Hardening, dr2_like_errors, draw_compact_sources, draw_saturated_cores,
+from bubblenet.synth.hardening import (Hardening, compact_share, dr2_like_errors, draw_compact_sources, draw_saturated_cores,
                                       scatter_catalogue, with_rows)
 from bubblenet.synth.hii_regions import apart_from_bubbles, draw_hii_regions, no_hii_regions
 from bubblenet.synth.layout import Region, unwrap_longitude
@@ -63,7 +63,8 @@ class Population:
         The shells drawn on the sky (the truth): MWP DR2 columns plus ``clear`` (bool), ``clear8``
         (bool: the 8 µm shell alone is clear, the paper's 8 µm list), ``kind`` (one of
         `BUBBLE_KINDS`) and ``catalogued`` (bool: listed in `catalogue`); a hardened sky
-        (`bubblenet.synth.hardening`) adds ``core24`` and ``core_sigma``.
+        (`bubblenet.synth.hardening`) adds ``core24`` and ``core_sigma``, and
+        ``compact`` (`bubblenet.synth.hardening.compact_share`) where it draws compact bubbles.
     confusers : astropy.table.Table
         ``kind`` (``yso``, ``hii_blob``, ``cluster``, and ``red`` on a hardened sky), ``glon``,
         ``glat``, ``size_arcmin``: bubble look-alikes, written out for diagnostics.
@@ -160,6 +161,8 @@ def _harden(population: Population, region: Region, mode: str, hardening: Harden
         unlisted["catalogued"] = np.zeros(len(unlisted), bool)
         drawn = with_rows(drawn, unlisted)
     drawn = draw_saturated_cores(drawn, streams["cores"], hardening.saturated_cores)
+    if hardening.compact_bubbles > 0:
+        drawn["compact"] = compact_share(drawn["MajAxis"], hardening.compact_bubbles).round(3)
     confusers, stars8, stars24 = population.confusers, population.stars8, population.stars24
     if hardening.hii_blobs > 0:
         confusers = with_rows(confusers, _confusers(region, streams["hii_blobs"], {"hii_blob": hardening.hii_blobs}))
