@@ -10,7 +10,7 @@ display stretch and 8-bit levels (`bubblenet.synth.display.match_display`),
 the like-with-like comparison that the targets use, a third time
 hardened (`bubblenet.synth.hardening.HARD`: red compact sources at the real
 field's density, the WISE catalogue's HII regions, saturated 24 µm cores,
-uncatalogued bubbles, shells off the catalogue by DR2's own errors) in the
+compact small bubbles, uncatalogued bubbles, shells off the catalogue by DR2's own errors) in the
 display stretch, and a fourth time hardened, in the display stretch and
 JPEG-compressed as the MWP composites were
 (`bubblenet.synth.display.through_mwp_jpeg`): the twin made the way the real

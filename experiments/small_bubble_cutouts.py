@@ -5,7 +5,8 @@ registered copies of its planes, as `benchmarks/bench_transfer.py` searches
 it) and of its hardened twin in the real planes' display stretch and JPEG
 (`bubblenet.synth.realism.mwp_field_twin`, seed `--seed`), drawn with
 small bubbles as compact HII regions (`bubblenet.synth.hardening.HARD`) and
-as rings (``compact_bubbles=0``, the look before them): the 8 and 24 µm
+as rings (``compact_bubbles=0``, the look they had before; every other draw
+of the sky the same): the 8 and 24 µm
 planes, ±3 MajAxis (at least ±12 px) around the catalogue position, each
 stretched between its own 1st and 99.5th percentiles, the catalogue's
 MajAxis drawn as a circle. The docs' picture:

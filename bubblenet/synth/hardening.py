@@ -14,7 +14,7 @@ below, and where each number comes from is said beside it.
   census of 24 µm peaks (`bubblenet.synth.realism.compact_source_census`)
   finds 863 per deg² bright enough to matter, 264 of them with an 8 µm
   counterpart; the standard twin in the same display stretch has 327-351
-  and 24-44 (seeds 0-2), a `HARD` twin 727-813 and 247-279. The bright
+  and 24-44 (seeds 0-2), a `HARD` twin 748-778 and 244-283. The bright
   HII regions below take the top of the display stretch and leave fewer
   compact sources above the census's threshold, so their density was
   raised from 900 to 1100 per deg² when the regions were added.
@@ -22,7 +22,7 @@ below, and where each number comes from is said beside it.
   0.25-1.5′ (`bubblenet.synth.realism.hii_blob_census`): the real field has
   22 per deg² with 8 µm, the standard twin 9-14. `HARD` adds none: its
   WISE HII regions and compact small bubbles (``compact_bubbles``) give
-  22-25 (seeds 0-2) with only the standard 3 per deg². Before the small
+  21-23 (seeds 0-2) with only the standard 3 per deg². Before the small
   bubbles were drawn compact, 25 more per deg² were needed (45 before the
   WISE regions were drawn): the real field's blobs are partly its small
   DR2 bubbles.
@@ -67,7 +67,7 @@ from astropy.table import Table, vstack
 from bubblenet.synth.layout import Region
 
 __all__ = ["Hardening", "HARD", "scatter_catalogue", "dr2_like_errors", "draw_compact_sources", "draw_saturated_cores",
-           "compact_share"]
+           "compact_share", "draw_compact_looks"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,17 +145,35 @@ HARD = Hardening(compact_sources=1100.0, hii_blobs=0.0, hii_regions=1.0, saturat
 
 #: How sharply the look turns from compact to ring about `Hardening.compact_bubbles` (`compact_share`).
 COMPACT_STEEPNESS = 8.0
+#: Median 24 µm brightness scale of a compact bubble's look (`bubblenet.synth.render.ShellParams.compact_amp24`),
+#: in units of the local 24 µm background; log-normal, sd `COMPACT_AMP24_SD` in ln. Clear rings' central
+#: sources are drawn at 4. On the real field every small DR2 bubble is bright at 24 µm whatever its kind
+#: (centre ranks 0.76-0.95, docs/measurements.md).
+COMPACT_AMP24, COMPACT_AMP24_SD = 1.5, 0.5
 
 
 def compact_share(maj_axis, scale: float) -> np.ndarray:
-    """How much (0-1) bubbles of MajAxis `maj_axis` (arcmin) look like compact HII regions.
+    """How much (0-1) bubbles of a size look like compact HII regions rather than rings.
 
-    ``1 / (1 + (maj_axis / scale) ** COMPACT_STEEPNESS)``, 0 everywhere when `scale` is 0. On
-    the real field GLM_04130-0013 every DR2 bubble under 1.4′ is a filled blob whose 8 and
-    24 µm planes agree (rank correlation 0.72-0.98 within 1.5 MajAxis, median 0.86), those
+    ``1 / (1 + (maj_axis / scale) ** COMPACT_STEEPNESS)``. On the real field
+    GLM_04130-0013 every DR2 bubble under 1.4′ is a filled blob whose 8 and
+    24 µm planes agree (Pearson correlation 0.72-0.98 within 1.5 MajAxis,
+    median 0.86, `bubblenet.synth.realism.bubble_band_correlations`), those
     of 1.46-3.6′ are rings (0.26-0.70, median 0.56): half-way at `HARD`'s 1.4′.
+
+    Parameters
+    ----------
+    maj_axis : array_like
+        MajAxis of each bubble, arcmin.
+    scale : float
+        MajAxis at which the share is 0.5, arcmin; 0 for none (rings only).
+
+    Returns
+    -------
+    numpy.ndarray
+        One share per bubble, shaped like `maj_axis` (at least 1-d).
     """
-    maj_axis = np.asarray(maj_axis, float)
+    maj_axis = np.atleast_1d(np.asarray(maj_axis, float))
     if scale <= 0:
         return np.zeros_like(maj_axis)
     return 1.0 / (1.0 + (maj_axis / scale) ** COMPACT_STEEPNESS)
@@ -272,6 +290,23 @@ def draw_saturated_cores(bubbles: Table, rng: np.random.Generator, share: float)
     pick = np.asarray(out["clear"], bool) & (rng.uniform(size=n) < share)
     out["core24"] = np.where(pick, np.exp(rng.uniform(math.log(1.5), math.log(8.0), n)), 0.0)
     out["core_sigma"] = np.where(pick, rng.uniform(0.06, 0.2, n), 0.0)
+    return out
+
+
+def draw_compact_looks(bubbles: Table, rng: np.random.Generator, scale: float) -> Table:
+    """Give the bubbles their share of a compact HII region's look and its 24 µm brightness.
+
+    Adds ``compact`` (`compact_share` of each row's ``MajAxis``, to three decimals as
+    the truth file lists it) and ``compact_amp24`` (the look's 24 µm brightness scale in
+    units of the local background, `COMPACT_AMP24`; 0 where ``compact`` is 0). Drawn here
+    from a stream of its own, not where the shells are rendered, so that the rings'
+    own draws stay as they are with the look on or off.
+    """
+    out = bubbles.copy()
+    share = compact_share(out["MajAxis"], scale).round(3) if len(out) else np.zeros(0)
+    amp24 = np.exp(rng.normal(math.log(COMPACT_AMP24), COMPACT_AMP24_SD, len(out)))
+    out["compact"] = share
+    out["compact_amp24"] = np.where(share > 0, amp24, 0.0).round(3)
     return out
 
 

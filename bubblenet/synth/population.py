@@ -30,8 +30,8 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from bubblenet.catalogues.tables import packaged_catalogue, read_selection
-from bubblenet.synth.hardening import (Hardening, compact_share, dr2_like_errors, draw_compact_sources, draw_saturated_cores,
-                                      scatter_catalogue, with_rows)
+from bubblenet.synth.hardening import (Hardening, draw_compact_looks, dr2_like_errors, draw_compact_sources,
+                                      draw_saturated_cores, scatter_catalogue, with_rows)
 from bubblenet.synth.hii_regions import apart_from_bubbles, draw_hii_regions, no_hii_regions
 from bubblenet.synth.layout import Region, unwrap_longitude
 
@@ -64,7 +64,8 @@ class Population:
         (bool: the 8 µm shell alone is clear, the paper's 8 µm list), ``kind`` (one of
         `BUBBLE_KINDS`) and ``catalogued`` (bool: listed in `catalogue`); a hardened sky
         (`bubblenet.synth.hardening`) adds ``core24`` and ``core_sigma``, and
-        ``compact`` (`bubblenet.synth.hardening.compact_share`) where it draws compact bubbles.
+        ``compact`` and ``compact_amp24`` (`bubblenet.synth.hardening.draw_compact_looks`) where it draws
+        compact bubbles.
     confusers : astropy.table.Table
         ``kind`` (``yso``, ``hii_blob``, ``cluster``, and ``red`` on a hardened sky), ``glon``,
         ``glat``, ``size_arcmin``: bubble look-alikes, written out for diagnostics.
@@ -144,8 +145,9 @@ def _harden(population: Population, region: Region, mode: str, hardening: Harden
     Each addition draws from a generator of its own (spawned from `rng`), so
     that switching one on or off leaves the others' draws as they were.
     """
-    streams = dict(zip(("errors", "scatter", "uncatalogued", "cores", "hii_blobs", "compact", "hii_regions"),
-                       rng.spawn(7)))
+    # A new addition's stream goes last: spawning more children leaves the first ones as they were.
+    streams = dict(zip(("errors", "scatter", "uncatalogued", "cores", "hii_blobs", "compact", "hii_regions",
+                        "compact_looks"), rng.spawn(8)))
     drawn = catalogue = population.bubbles
     if hardening.scatters:
         if mode == "random":
@@ -162,7 +164,7 @@ def _harden(population: Population, region: Region, mode: str, hardening: Harden
         drawn = with_rows(drawn, unlisted)
     drawn = draw_saturated_cores(drawn, streams["cores"], hardening.saturated_cores)
     if hardening.compact_bubbles > 0:
-        drawn["compact"] = compact_share(drawn["MajAxis"], hardening.compact_bubbles).round(3)
+        drawn = draw_compact_looks(drawn, streams["compact_looks"], hardening.compact_bubbles)
     confusers, stars8, stars24 = population.confusers, population.stars8, population.stars24
     if hardening.hii_blobs > 0:
         confusers = with_rows(confusers, _confusers(region, streams["hii_blobs"], {"hii_blob": hardening.hii_blobs}))

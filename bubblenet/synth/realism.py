@@ -166,22 +166,24 @@ def bubble_band_correlations(image8: np.ndarray, image24: np.ndarray, x, y, radi
     Returns
     -------
     numpy.ndarray
-        One correlation per bubble; NaN where its disk leaves the image, holds a NaN pixel or
-        fewer than 5 pixels, or either plane is constant on it.
+        One correlation per bubble; NaN where its centre or radius is not finite (or the radius
+        not positive), its disk leaves the image, holds a NaN pixel or fewer than 5 pixels, or
+        either plane is constant on it.
     """
     if np.shape(image8) != np.shape(image24):
         raise ValueError(f"the two planes differ in shape: {np.shape(image8)} and {np.shape(image24)}")
-    x, y, radius = (np.atleast_1d(np.asarray(v, float)) for v in (x, y, radius))
-    ny, nx = np.shape(image8)
+    x, y, radius = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, float)) for v in (x, y, radius)))
+    image8, image24 = np.asarray(image8, float), np.asarray(image24, float)
+    ny, nx = image8.shape
     out = np.full(len(x), np.nan)
-    for k in range(len(x)):
+    for k in np.flatnonzero(np.isfinite(x) & np.isfinite(y) & np.isfinite(radius) & (radius > 0)):
         h = int(np.ceil(reach * radius[k]))
         cx, cy = int(round(x[k])), int(round(y[k]))
         if cx - h < 0 or cy - h < 0 or cx + h >= nx or cy + h >= ny:
             continue
         yy, xx = np.mgrid[cy - h:cy + h + 1, cx - h:cx + h + 1]
         disk = np.hypot(xx - x[k], yy - y[k]) <= reach * radius[k]
-        a, b = (np.asarray(img, float)[cy - h:cy + h + 1, cx - h:cx + h + 1][disk] for img in (image8, image24))
+        a, b = (img[cy - h:cy + h + 1, cx - h:cx + h + 1][disk] for img in (image8, image24))
         if disk.sum() >= 5 and np.isfinite(a).all() and np.isfinite(b).all() and a.std() > 0 and b.std() > 0:
             out[k] = np.corrcoef(a, b)[0, 1]
     return out

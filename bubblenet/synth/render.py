@@ -124,7 +124,7 @@ class ShellParams:
         How much (0-1) the bubble looks like a compact HII region instead of a ring: a filled,
         soft-edged 8 µm disk whose 24 µm emission follows it (`shell_images`); 0 by default.
     compact_amp24 : float
-        Peak 24 µm brightness of the compact look, MJy/sr.
+        24 µm brightness scale of the compact look, MJy/sr (its centre is 0.8-1 times it).
     """
 
     a: float
@@ -194,45 +194,49 @@ def shell_images(p: ShellParams, dx: np.ndarray, dy: np.ndarray) -> tuple[np.nda
     shell = np.sqrt(np.clip(r2**2 - rho**2, 0, None)) - np.sqrt(np.clip(r1**2 - rho**2, 0, None))
     shell /= math.sqrt(r2**2 - r1**2)  # 1 at the limb
     column = 0.65 * ring + 0.35 * shell
-    rim = column * _rim_modulation(p, phi)
+    modulation = _rim_modulation(p, phi)
+    rim = column * modulation
     inside = 1.0 / (1.0 + np.exp((rho - r1) / 0.05))  # soft-edged disk
     envelope8 = p.envelope8 * np.exp(-0.5 * (rho / 1.8) ** 2)
     img8 = p.amp8 * (rim + p.interior8 * inside + envelope8)
     img24 = p.amp24 * (np.exp(-0.5 * (rho / p.sigma24) ** 2) + p.envelope24 * np.exp(-0.5 * (rho / 1.6) ** 2))
     if p.compact > 0:
-        img8, img24 = _compact_look(p, rho, phi, column, envelope8, img8, img24)
+        look8, look24 = _compact_look(p, rho, column, modulation, envelope8)
+        img8, img24 = (1 - p.compact) * img8 + p.compact * look8, (1 - p.compact) * img24 + p.compact * look24
     return img8.astype(np.float32), img24.astype(np.float32)
 
 
 #: The compact look (`ShellParams.compact`): where its filled disk's soft edge lies and how wide it is (ρ
-#: units), the rim's share of its 8 µm light, and the share of its 24 µm light in a central core (sigma
-#: `COMPACT_CORE_SIGMA`) rather than following the 8 µm. Chosen so that the real field's DR2 bubbles under
-#: 1.4′ and their twins' agree in rank profile and 8-24 µm correlation (docs/measurements.md, "Small bubbles").
+#: units), the weight of the ring's column in its 8 µm light (a third to a half of it), and the weight of a
+#: unit-peak central core (sigma `COMPACT_CORE_SIGMA`) in its 24 µm (some 7 % of the light; the rest follows the
+#: 8 µm). Chosen so that the real field's DR2 bubbles under 1.4′ and their twins' agree in centre and rim ranks
+#: and 8-24 µm correlation (docs/measurements.md, "Small bubbles drawn as compact HII regions").
 COMPACT_EDGE, COMPACT_EDGE_WIDTH, COMPACT_RIM_SHARE = 1.1, 0.12, 0.4
 COMPACT_CORE_SHARE, COMPACT_CORE_SIGMA = 0.15, 0.5
 #: The compact look's 8 µm brightness, in units of the ring's `ShellParams.amp8`.
 COMPACT_GAIN8 = 2.0
 
 
-def _compact_look(p: ShellParams, rho, phi, column, envelope8, img8, img24):
-    """Blend a ring's images with the compact look by ``p.compact``.
+def _compact_look(p: ShellParams, rho, column, modulation, envelope8):
+    """The 8 and 24 µm images of a bubble in a compact HII region's look.
 
     On the real Milky Way Project field at 6.75″/px the DR2 bubbles under about
     1.4′ are filled blobs at 8 µm, as bright inside as at the rim, and their 24 µm
     emission has the same shape (correlation ~0.86 within 1.5 MajAxis, against
     ~0.2-0.6 for ring-and-core twins): young, compact HII regions whose PAH shell is
-    seen across their face. The disk carries the rim's brightness modulation, so the
-    two bands share their asymmetries.
+    seen across their face. The rim's brightness modulation (`modulation`, gaps too)
+    carries over to the disk, fading to none at the centre so that a gap dims one
+    side rather than cutting a slice to the middle; both bands share it, and so
+    their asymmetries.
     """
-    mod = _rim_modulation(p, phi)
-    disk = 1.0 / (1.0 + np.exp((rho - COMPACT_EDGE) / COMPACT_EDGE_WIDTH))
-    filled = ((1 - COMPACT_RIM_SHARE) * disk + COMPACT_RIM_SHARE * column) * mod
+    faded = 1.0 + (modulation - 1.0) * np.clip(rho, 0.0, 1.0)
+    disk = 1.0 / (1.0 + np.exp(np.clip((rho - COMPACT_EDGE) / COMPACT_EDGE_WIDTH, None, 50.0)))
+    filled = (1 - COMPACT_RIM_SHARE) * disk * faded + COMPACT_RIM_SHARE * column * modulation
     core = np.exp(-0.5 * (rho / COMPACT_CORE_SIGMA) ** 2)
     look8 = COMPACT_GAIN8 * p.amp8 * (filled + envelope8)
     look24 = p.compact_amp24 * ((1 - COMPACT_CORE_SHARE) * filled + COMPACT_CORE_SHARE * core
                                 + p.envelope24 * np.exp(-0.5 * (rho / 1.6) ** 2))
-    w = p.compact
-    return (1 - w) * img8 + w * look8, (1 - w) * img24 + w * look24
+    return look8, look24
 
 
 def blob(dx: np.ndarray, dy: np.ndarray, sigma: float) -> np.ndarray:

@@ -53,9 +53,6 @@ NOISE = {"8um": 0.4, "24um": 0.6}
 SATURATION = {"8um": 1500.0, "24um": 2000.0}
 #: Spawn key of the hardening's random generator.
 HARDENING_KEY = 15_000
-#: Median peak 24 µm brightness of a compact bubble (`bubblenet.synth.hardening.compact_share`), in units of
-#: the local 24 µm background (log-normal, sd 0.5 in ln): clear rings' central sources are drawn at 4.
-COMPACT_AMP24 = 1.5
 #: Largest master grid, pixels per field (~1.3 GB of working memory at this size).
 MAX_MASTER_PIXELS = 200_000_000
 
@@ -192,8 +189,9 @@ def draw_master_sky(grid: MasterGrid, population: Population, rngs: dict[str, np
 
 
 def _shell_params(kind: str, a: float, b: float, angle: float, bg8: float, bg24: float,
-                  rng: np.random.Generator, compact: float = 0.0) -> render.ShellParams:
-    """How a bubble of each kind looks (sizes in pixels; `compact`: `render.ShellParams.compact`)."""
+                  rng: np.random.Generator, compact: float = 0.0, compact_amp24: float = 0.0) -> render.ShellParams:
+    """How a bubble of each kind looks (sizes in pixels; `compact` and `compact_amp24`, in units of `bg24`: a
+    hardened sky's compact look, `bubblenet.synth.hardening.draw_compact_looks`)."""
     n_gaps = {"clear": rng.integers(0, 2), "shell8": rng.integers(0, 2), "faint": rng.integers(0, 3)}[kind]
     max_gap = {"clear": 0.5, "shell8": 0.6, "faint": 1.1}[kind]  # half-width, radians
     gaps = np.column_stack([rng.uniform(0, 2 * np.pi, n_gaps), rng.uniform(0.15, max_gap, n_gaps)])
@@ -213,10 +211,7 @@ def _shell_params(kind: str, a: float, b: float, angle: float, bg8: float, bg24:
         sigma24=rng.uniform(0.4, 0.7), harmonics=harmonics, gaps=gaps,
     )
     if compact > 0:
-        # Drawn after the ring's parameters, so that a sky without compact bubbles keeps its draws. On the real
-        # field every small DR2 bubble is bright at 24 µm, whatever its kind (docs/measurements.md).
-        params = dataclasses.replace(params, compact=compact,
-                                     compact_amp24=bg24 * math.exp(rng.normal(math.log(COMPACT_AMP24), 0.5)))
+        params = dataclasses.replace(params, compact=compact, compact_amp24=bg24 * compact_amp24)
     return params
 
 
@@ -225,14 +220,16 @@ def _draw_bubbles(sky8, sky24, grid: MasterGrid, bubbles: Table, rng: np.random.
     lat = np.asarray(bubbles["GLAT"], float)
     cores = np.asarray(bubbles["core24"], float) if "core24" in bubbles.colnames else np.zeros(len(bubbles))
     core_sigma = np.asarray(bubbles["core_sigma"], float) if "core_sigma" in bubbles.colnames else cores
-    compact = np.asarray(bubbles["compact"], float) if "compact" in bubbles.colnames else np.zeros(len(bubbles))
+    compact, compact_amp24 = (np.asarray(bubbles[c], float) if c in bubbles.colnames else np.zeros(len(bubbles))
+                              for c in ("compact", "compact_amp24"))
     for i, row in enumerate(bubbles):
         a = row["MajAxis"] * u.arcmin.to(u.arcsec) / grid.pixscale  # pixels
         b = min(row["MinAxis"], row["MajAxis"]) * u.arcmin.to(u.arcsec) / grid.pixscale
         # theta runs from +l towards +b; on the image +x points to -l.
         angle = math.pi - math.radians(row["theta"])
         p = _shell_params(str(row["kind"]), a, b, angle, float(_background_level("8um", lon[i], lat[i])),
-                          float(_background_level("24um", lon[i], lat[i])), rng, compact=float(compact[i]))
+                          float(_background_level("24um", lon[i], lat[i])), rng, compact=float(compact[i]),
+                          compact_amp24=float(compact_amp24[i]))
         render.add_patch((sky8, sky24), float(grid.x_of(lon[i])), float(grid.y_of(lat[i])), p.extent,
                          lambda dx, dy, p=p: render.shell_images(p, dx, dy))
         if cores[i] > 0:  # a hardened sky's saturated central source (`hardening.draw_saturated_cores`)
@@ -441,8 +438,7 @@ def _write_tile(path: Path, data: np.ndarray, spec: TileSpec, config: SynthConfi
 def _write_catalogue(folder: Path, population: Population) -> tuple[Path, Path, Path, Path]:
     bubbles = population.catalogue.copy()
     shells8 = bubbles["MWP"][bubbles["clear8"]]
-    bubbles.remove_columns([c for c in ("kind", "clear8", "catalogued", "core24", "core_sigma", "compact")
-                            if c in bubbles.colnames])
+    bubbles.remove_columns([c for c in ("kind", "clear8", "catalogued", "core24", "core_sigma") if c in bubbles.colnames])
     bubbles.meta = {"comments": ["Synthetic bubbles drawn by bubblenet.synth (MWP DR2 columns + clear)"]}
     catalogue, selection, confusers = folder / CATALOGUE_NAME, folder / SELECTION_NAME, folder / CONFUSERS_NAME
     with atomic_path(catalogue) as tmp:
@@ -461,8 +457,8 @@ def _write_catalogue(folder: Path, population: Population) -> tuple[Path, Path, 
     truth = population.bubbles.copy()
     truth.meta = {"comments": ["Every shell bubblenet.synth drew, where it drew it: MWP DR2 columns + clear, clear8,",
                                "kind, catalogued (listed in bubbles_mwp_dr2.csv); on a hardened sky core24 (its",
-                               "saturated 24 um core's peak over saturation, 0: none) and core_sigma (over MajAxis), and",
-                               "compact (0-1: how much it looks like a compact HII region) where drawn"]}
+                               "saturated 24 um core's peak over saturation, 0: none), core_sigma (over MajAxis),",
+                               "compact (0-1: how much it looks like a compact HII region) and compact_amp24"]}
     with atomic_path(folder / TRUTH_NAME) as tmp:
         truth.write(tmp, format="ascii.csv", overwrite=True)
     with atomic_path(folder / TRUTH_SELECTION_NAME) as tmp:
