@@ -17,12 +17,13 @@ JSON line: per field the distances and scores, and per kind of field the
 median distance, with a one-sided Mann-Whitney test of the real field's
 distances against each twin kind's (seeds pooled).
 
-    python experiments/catalogue_offsets.py [--model PATH] [--seeds 0 1 2] [--threshold 0.3]
+    python experiments/catalogue_offsets.py [--model PATH] [--seeds 0 1 2] [--threshold 0.3] [--position-scatter D]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -65,7 +66,11 @@ def main(argv=None) -> None:
     parser.add_argument("--model", help="detector folder or model file (default: the shipped detector)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="twin seeds")
     parser.add_argument("--threshold", type=float, default=0.3, help="lowest detection score kept")
+    parser.add_argument("--position-scatter", type=float, default=None,
+                        help="the hardened twins' catalogue scatter per axis, in Disp (default: HARD's)")
     args = parser.parse_args(argv)
+    if args.position_scatter is not None and not (args.position_scatter >= 0):
+        parser.error(f"option --position-scatter: must be a number >= 0, got {args.position_scatter}")
 
     from scipy.stats import mannwhitneyu
 
@@ -74,6 +79,7 @@ def main(argv=None) -> None:
     from bubblenet.synth.hardening import HARD
     from bubblenet.synth.realism import mwp_field_twin
 
+    hard = HARD if args.position_scatter is None else dataclasses.replace(HARD, position_scatter=args.position_scatter)
     detector = load_detector(args.model)
     display = (bench_transfer.REAL_I8, bench_transfer.REAL_M24)
     fields = {}
@@ -81,7 +87,7 @@ def main(argv=None) -> None:
         _, (i8, m24) = bench_transfer.register(Path(tmp) / "registered")
         fields["real"] = nearest_offsets(detector, i8, m24, "mwp_dr2", args.threshold)
         for seed in args.seeds:
-            for kind, hardening in (("display_twin", None), ("hard_jpeg_twin", HARD)):
+            for kind, hardening in (("display_twin", None), ("hard_jpeg_twin", hard)):
                 i8, m24, catalogue = mwp_field_twin(Path(tmp) / f"{kind}_s{seed}", seed=seed, display_like=display,
                                                     hardening=hardening, jpeg=hardening is not None)
                 fields[f"{kind}_s{seed}"] = nearest_offsets(detector, i8, m24, catalogue, args.threshold)
@@ -92,7 +98,8 @@ def main(argv=None) -> None:
         kinds[kind] = {"n": len(pooled), "median_distance": float(np.median(pooled)),
                        "real_farther_p": float(mannwhitneyu(real, pooled, alternative="greater").pvalue)}
     print(json.dumps({"experiment": "catalogue_offsets", "detector": str(args.model or "shipped: lite_synthetic"),
-                      "threshold": args.threshold, "seeds": args.seeds, "kinds": kinds, "fields": fields}))
+                      "threshold": args.threshold, "seeds": args.seeds,
+                      "position_scatter": hard.position_scatter, "kinds": kinds, "fields": fields}))
 
 
 if __name__ == "__main__":
