@@ -77,7 +77,8 @@ def by_size(measured: dict, maj_axis: np.ndarray, limit: float) -> dict:
     """Median correlation and mean ranks of the bubbles under and over `limit` arcmin."""
     out = {}
     for label, pick in (("small", maj_axis < limit), ("large", maj_axis >= limit)):
-        out[label] = {"n": int(pick.sum()), "median_correlation": round(float(np.nanmedian(measured["correlation"][pick])), 3)}
+        median = float(np.nanmedian(measured["correlation"][pick]))
+        out[label] = {"n": int(pick.sum()), "median_correlation": round(median, 3)}
         out[label].update({f"mean_{key}": round(float(np.nanmean(measured[key][pick])), 3)
                            for key in ("centre8", "rim8", "centre24", "rim24")})
     return out

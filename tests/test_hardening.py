@@ -232,33 +232,32 @@ def test_compact_bubbles_are_filled_disks_whose_24um_follows_their_8um():
 
 def test_hardened_twins_small_bubbles_are_compact_as_the_real_fields_are(tmp_path):
     """Real DR2 bubbles under 1.4′ are one blob at both bands; so are the hardened twin's, not a ring twin's."""
-    from astropy.coordinates import SkyCoord
-    from astropy.wcs import WCS
+    import importlib.util
 
     from bubblenet.evaluation.scoring import reference_catalogue
     from bubblenet.sky.astrometry import measure_offset, write_registered
     from bubblenet.sky.mosaics import open_image
     from bubblenet.synth.hardening import compact_share
-    from bubblenet.synth.realism import MWP_FIELD, REAL_SMALL_BUBBLE_CORRELATION, bubble_band_correlations, \
-        mwp_field_twin
+    from bubblenet.synth.realism import MWP_FIELD, REAL_SMALL_BUBBLE_CORRELATION, mwp_field_twin
+    from conftest import REPO
+
+    # The measure of experiments/small_bubble_looks.py, which the docs' table and the constants come from.
+    spec = importlib.util.spec_from_file_location("small_bubble_looks", REPO / "experiments" / "small_bubble_looks.py")
+    looks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(looks)
 
     offset = measure_offset([open_image(MWP8), open_image(MWP24)])
     (tmp_path / "registered").mkdir()
     real = [write_registered(path, tmp_path / "registered" / path.name, offset) for path in (MWP8, MWP24)]
-    dr2 = reference_catalogue("mwp_dr2")
+    pixel_arcmin = MWP_FIELD["pixscale"] / 60
     limit = REAL_SMALL_BUBBLE_CORRELATION["max_maj_axis"]
+    # The bubbles whose ±2.5 MajAxis cut-out lies inside the real field: 14, 9 of them small.
+    bubbles = looks.with_cutouts_inside(reference_catalogue("mwp_dr2"), real[0], pixel_arcmin)
+    maj_axis = np.asarray(bubbles["maj_axis"], float)
 
     def medians(pair):
-        (i8, wcs), (m24, _) = [(fits.getdata(p).astype(float), WCS(fits.getheader(p))) for p in pair]
-        x, y = wcs.world_to_pixel(SkyCoord(dr2["glon"], dr2["glat"], unit="deg", frame="galactic"))
-        maj = np.asarray(dr2["maj_axis"], float)
-        r = maj / (MWP_FIELD["pixscale"] / 60)
-        h = np.ceil(2.5 * r)  # the bubbles whose ±2.5 MajAxis cut-out lies inside: 14, 9 of them small
-        inside = (np.round(x) - h >= 0) & (np.round(y) - h >= 0) & (np.round(x) + h < i8.shape[1]) \
-            & (np.round(y) + h < i8.shape[0])
-        corr = bubble_band_correlations(i8, m24, x[inside], y[inside], r[inside])
-        small = maj[inside] < limit
-        return int(small.sum()), float(np.nanmedian(corr[small])), float(np.nanmedian(corr[~small]))
+        by_size = looks.by_size(looks.looks(pair, bubbles, pixel_arcmin), maj_axis, limit)
+        return by_size["small"]["n"], by_size["small"]["median_correlation"], by_size["large"]["median_correlation"]
 
     n_small, real_small, real_large = medians(real)
     assert n_small == 9

@@ -303,7 +303,7 @@ def draw_compact_looks(bubbles: Table, rng: np.random.Generator, scale: float) -
     own draws stay as they are with the look on or off.
     """
     out = bubbles.copy()
-    share = compact_share(out["MajAxis"], scale).round(3) if len(out) else np.zeros(0)
+    share = compact_share(out["MajAxis"], scale).round(3)
     amp24 = np.exp(rng.normal(math.log(COMPACT_AMP24), COMPACT_AMP24_SD, len(out)))
     out["compact"] = share
     out["compact_amp24"] = np.where(share > 0, amp24, 0.0).round(3)
