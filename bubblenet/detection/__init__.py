@@ -32,4 +32,8 @@ Modules
     The sky catalogue of detections and its files (ECSV, FITS, CSV, DS9).
 `bubblenet.detection.savedmodel`
     A detector as a TensorFlow SavedModel with a detection signature.
+`bubblenet.detection.vetting`
+    Measures of what lies under each detection's box (how much of it is one
+    point source, per band) and a classifier that re-scores detections on
+    them (an experiment: ``experiments/vetting.py``).
 """

@@ -29,7 +29,7 @@ import numpy as np
 from bubblenet.conventions import box_area, box_intersection, xyxy_to_centre_halfsize
 
 __all__ = ["score_paper", "score_strict", "score_on_sky", "score_geometry", "sky_geometry", "f_beta", "summarise",
-           "sweep_thresholds", "COVERAGE", "STRICT_CENTRE_TOLERANCE", "STRICT_SIZE_RATIO", "THRESHOLDS", "thresholds",
+           "sweep_thresholds", "strict_matches", "COVERAGE", "STRICT_CENTRE_TOLERANCE", "STRICT_SIZE_RATIO", "THRESHOLDS", "thresholds",
            "found_by_side"]
 
 #: Share of a bubble's box a detection must cover to hit it (paper rule).
@@ -144,19 +144,45 @@ def _strict(scores, distance: np.ndarray, dh: np.ndarray, bh: np.ndarray, select
             size_ratio: float) -> dict:
     """Strict-rule counts from the ``(D, B)`` centre distances and the half-sizes of both sides."""
     selected = np.asarray(selected, bool)
+    match = strict_matches(scores, distance, dh, bh, centre_tolerance=centre_tolerance, size_ratio=size_ratio)
+    matched = match[match >= 0]
+    tp = int(selected[matched].sum())
+    fn = int(selected.sum()) - tp
+    return summarise(tp, int((match < 0).sum()), fn)
+
+
+def strict_matches(scores, distance: np.ndarray, dh: np.ndarray, bh: np.ndarray, *,
+                   centre_tolerance: float = STRICT_CENTRE_TOLERANCE,
+                   size_ratio: float = STRICT_SIZE_RATIO) -> np.ndarray:
+    """The strict rule's one-to-one matching (see the module notes).
+
+    Parameters
+    ----------
+    scores : array_like
+        ``(D,)`` detection scores: the best is matched first.
+    distance : numpy.ndarray
+        ``(D, B)`` centre distances.
+    dh, bh : array_like
+        ``(D,)`` and ``(B,)`` box half-sizes, in the units of `distance`.
+    centre_tolerance, size_ratio : float
+        The rule's limits.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D,)`` int: the bubble each detection is matched to, or -1.
+    """
+    dh, bh = np.asarray(dh, float).ravel(), np.asarray(bh, float).ravel()
     taken = np.zeros(len(bh), bool)
-    tp = fp = 0
+    match = np.full(len(dh), -1)
     for i in np.argsort(-np.asarray(scores, float), kind="stable"):
         ratio = np.maximum(dh[i] / np.maximum(bh, 1e-9), bh / max(dh[i], 1e-9))
         ok = ~taken & (distance[i] <= centre_tolerance * bh) & (ratio <= size_ratio)
-        if not ok.any():
-            fp += 1
-            continue
-        j = int(np.flatnonzero(ok)[np.argmin(distance[i][ok])])
-        taken[j] = True
-        tp += bool(selected[j])
-    fn = int((selected & ~taken).sum())
-    return summarise(tp, fp, fn)
+        if ok.any():
+            j = int(np.flatnonzero(ok)[np.argmin(distance[i][ok])])
+            taken[j] = True
+            match[i] = j
+    return match
 
 
 def sky_geometry(detections, det_half, bubbles, bubble_half) -> tuple[np.ndarray, np.ndarray]:

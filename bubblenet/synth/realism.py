@@ -322,13 +322,16 @@ def profile_rms(measured: dict) -> dict:
             for band in ("mean_24um", "mean_8um")}
 
 
-def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, jpeg: bool = False):
+def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, jpeg: bool = False,
+                   centre: tuple[float, float] | None = None):
     """Draw the synthetic twin of the real MWP field on the real field's pixel grid.
 
     Writes ``twin_I4_8um.fits`` and ``twin_M1_24um.fits`` (800 x 400 px,
     6.75″/px, centred on l = 41.30°, b = -0.13°) plus the survey they were
     cut from, so that ``bubble_profiles.py`` can measure them exactly as it
-    measured the real images.
+    measured the real images. With `centre`, a field of the same size and
+    pixel scale elsewhere in the plane, drawn the same way (training data
+    that holds none of the real field's bubbles).
 
     Parameters
     ----------
@@ -346,6 +349,8 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, 
         With `display_like`, also compress the two display planes as the Milky Way Project's
         composites were (`bubblenet.synth.display.through_mwp_jpeg`; ``BUNIT = '8bit'`` and a
         ``JPEG`` card).
+    centre : (float, float), optional
+        The field's centre (l, b), degrees; the real field's by default.
 
     Returns
     -------
@@ -372,7 +377,7 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, 
 
     if jpeg and display_like is None:
         raise ValueError("a JPEG twin is written in the display stretch: give display_like")
-    f = MWP_FIELD
+    f = MWP_FIELD if centre is None else {**MWP_FIELD, "glon": float(centre[0]), "glat": float(centre[1])}
     folder = Path(folder)
     half_w, half_h = f["width_deg"] / 2, f["height_deg"] / 2
     region = Region(f["glon"] - half_w - 0.1, f["glon"] + half_w + 0.1, f["glat"] - half_h - 0.05,

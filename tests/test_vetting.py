@@ -1,0 +1,116 @@
+"""Vetting detections (`bubblenet.detection.vetting`) and the strict rule's one-to-one matching it is trained on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bubblenet.detection.vetting import FEATURES, Vetter, detection_features, fit_vetter
+from bubblenet.errors import InputError
+from bubblenet.evaluation.metrics import score_strict, strict_matches
+
+PIXEL = 6.75  # arcsec: the real MWP field's grid, where the measures were designed
+
+
+def _sky(seed: int = 0, shape=(120, 160)) -> np.ndarray:
+    """Smooth noisy background, display-like levels."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    return 40 + 0.1 * xx + rng.normal(0, 2, shape)
+
+
+def _ring(sky: np.ndarray, x: float, y: float, radius: float, amplitude: float) -> np.ndarray:
+    yy, xx = np.mgrid[:sky.shape[0], :sky.shape[1]]
+    return sky + amplitude * np.exp(-0.5 * ((np.hypot(xx - x, yy - y) - radius) / 1.5) ** 2)
+
+
+def _disk(sky: np.ndarray, x: float, y: float, radius: float, amplitude: float) -> np.ndarray:
+    yy, xx = np.mgrid[:sky.shape[0], :sky.shape[1]]
+    return sky + amplitude * (np.hypot(xx - x, yy - y) < radius)
+
+
+def _point(sky: np.ndarray, x: float, y: float, amplitude: float) -> np.ndarray:
+    yy, xx = np.mgrid[:sky.shape[0], :sky.shape[1]]
+    return sky + amplitude * np.exp(-0.5 * np.hypot(xx - x, yy - y) ** 2 / 0.8 ** 2)
+
+
+def test_a_point_source_measures_as_one_and_a_shell_does_not():
+    sky = _sky()
+    shell8, shell24 = _ring(sky, 40, 60, 8, 60), _disk(sky, 40, 60, 6, 30)  # an 8 µm rim around 24 µm dust
+    star8, star24 = _point(sky, 40, 60, 150), _point(sky, 40, 60, 200)
+    shell = detection_features(shell8, shell24, [40], [60], [9], [0.7], pixel_arcsec=PIXEL)[0]
+    star = detection_features(star8, star24, [40], [60], [9], [0.7], pixel_arcsec=PIXEL)[0]
+    share8, share24, peak8, peak24 = (FEATURES.index(f"point_{k}") for k in
+                                      ("share_8um", "share_24um", "peak_8um", "peak_24um"))
+    assert star[share8] > shell[share8] + 1.0 and star[share24] > shell[share24] + 1.0  # log shares
+    assert star[peak8] > 2 * shell[peak8] and star[peak24] > 2 * shell[peak24]
+    assert shell[FEATURES.index("score_logit")] == pytest.approx(np.log(0.7 / 0.3))
+
+
+def test_measures_ignore_a_band_gain_and_offset_and_survive_missing_pixels():
+    sky = _ring(_point(_sky(1), 70, 50, 90), 70, 50, 10, 40)
+    args = ([70, 20], [50, 20], [12, 6], [0.6, 0.4])
+    plain = detection_features(sky, sky, *args, pixel_arcsec=PIXEL)
+    scaled = detection_features(3.0 * sky + 17, 0.5 * sky - 4, *args, pixel_arcsec=PIXEL)
+    np.testing.assert_allclose(scaled, plain, rtol=1e-6, atol=1e-9)
+    holed = sky.copy()
+    holed[:45, :45] = np.nan  # the second detection lies in it; the first sees part of it
+    features = detection_features(holed, holed, *args, pixel_arcsec=PIXEL)
+    assert np.isfinite(features[0]).all() and np.isnan(features[1, 1:]).all()
+
+
+def _labelled(seed: int, n: int = 300):
+    """Features where bubbles score higher and have small point measures, others large ones."""
+    rng = np.random.default_rng(seed)
+    bubble = rng.random(n) < 0.3
+    score = np.where(bubble, rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n))
+    point = np.where(bubble, rng.normal(-2.5, 0.5, (2, n)), rng.normal(-1.5, 0.5, (2, n)))
+    peak = np.where(bubble, rng.normal(0.7, 0.3, (2, n)), rng.normal(1.6, 0.5, (2, n)))
+    return np.column_stack([score, point[0], point[1], peak[0], peak[1]]), bubble
+
+
+def test_fitted_vetter_separates_held_out_detections_and_round_trips(tmp_path):
+    features, labels = _labelled(0)
+    vetter = fit_vetter(features, labels)
+    assert vetter.coef[FEATURES.index("point_peak_8um")] < 0 and vetter.coef[FEATURES.index("score_logit")] > 0
+    held, truth = _labelled(1)
+    kept = vetter.probability(held) >= vetter.threshold
+    assert (kept & truth).sum() / truth.sum() > 0.8  # the F2 threshold keeps most bubbles
+    assert (kept & ~truth).sum() / (~truth).sum() < 0.3  # and drops most of the rest
+    vetter.save(tmp_path / "vetter.json")
+    again = Vetter.load(tmp_path / "vetter.json")
+    np.testing.assert_array_equal(again.probability(held), vetter.probability(held))
+    nan_row = np.full((1, len(FEATURES)), np.nan)
+    assert np.isfinite(vetter.probability(nan_row)).all()  # missing measures count as the training mean
+
+
+def test_fit_and_load_reject_bad_input(tmp_path):
+    features, labels = _labelled(0)
+    with pytest.raises(ValueError, match="both kinds"):
+        fit_vetter(features, np.ones(len(labels), bool))
+    corrupt = tmp_path / "broken.json"
+    corrupt.write_text("{not json")
+    with pytest.raises(InputError, match="broken.json: not a detection vetter"):
+        Vetter.load(corrupt)
+    fit_vetter(features, labels).save(tmp_path / "ok.json")
+    other = (tmp_path / "ok.json").read_text().replace('"point_peak_24um"', '"something_else"')
+    (tmp_path / "other.json").write_text(other)
+    with pytest.raises(InputError, match="features are not this version's"):
+        Vetter.load(tmp_path / "other.json")
+
+
+def test_strict_matches_are_one_to_one_best_score_first():
+    # Two detections on bubble 0 (the better-scoring one takes it), one on bubble 1 at 1.5x its size (allowed),
+    # one on bubble 1's centre at 2.5x its size (not allowed, though it scores higher), one far from both.
+    bubbles = np.array([[0, 0, 20, 20], [100, 100, 120, 120]], float)
+    detections = np.array([[1, 1, 21, 21], [0, 0, 20, 20], [95, 95, 125, 125], [85, 85, 135, 135],
+                           [300, 300, 320, 320]], float)
+    scores = np.array([0.6, 0.9, 0.5, 0.8, 0.7])
+    centres_d = (detections[:, :2] + detections[:, 2:]) / 2
+    centres_b = (bubbles[:, :2] + bubbles[:, 2:]) / 2
+    distance = np.hypot(*(centres_d[:, None, :] - centres_b[None, :, :]).transpose(2, 0, 1))
+    match = strict_matches(scores, distance, (detections[:, 2] - detections[:, 0]) / 2,
+                           (bubbles[:, 2] - bubbles[:, 0]) / 2)
+    assert match.tolist() == [-1, 0, 1, -1, -1]
+    counts = score_strict(detections, scores, bubbles, np.array([True, True]))
+    assert (counts["tp"], counts["fp"], counts["fn"]) == (2, 3, 0)
