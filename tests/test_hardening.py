@@ -153,19 +153,25 @@ def test_saturated_cores_leave_nan_at_clear_bubble_centres_at_24um_only(tmp_path
 
 def test_hardened_display_twin_has_the_real_fields_compact_sources(tmp_path):
     """The censuses of compact 24 µm sources and HII blobs with 8 µm counterparts that the standard twin lacks."""
-    from bubblenet.synth.realism import (REAL_COMPACT_SOURCES, REAL_HII_BLOBS, compact_source_census,
-                                         hii_blob_census, mwp_field_twin)
+    from bubblenet.synth.realism import (REAL_COMPACT_SOURCES, REAL_HII_BLOBS, REAL_POINT_SOURCES_8UM,
+                                         compact_source_census, hii_blob_census, mwp_field_twin,
+                                         point_source_census_8um)
+    from bubblenet.synth.display import through_mwp_jpeg
 
     pixel = 6.75 / 3600
     real = {"compact": compact_source_census(fits.getdata(MWP8), fits.getdata(MWP24), pixel_deg=pixel),
-            "blobs": hii_blob_census(fits.getdata(MWP8), fits.getdata(MWP24), pixel_deg=pixel)}
-    assert real == {"compact": REAL_COMPACT_SOURCES, "blobs": REAL_HII_BLOBS}
+            "blobs": hii_blob_census(fits.getdata(MWP8), fits.getdata(MWP24), pixel_deg=pixel),
+            "points8": point_source_census_8um(fits.getdata(MWP8), pixel_deg=pixel)}
+    assert real == {"compact": REAL_COMPACT_SOURCES, "blobs": REAL_HII_BLOBS, "points8": REAL_POINT_SOURCES_8UM}
     counts = {}
-    for name, hardening in (("standard", None), ("hard", HARD)):
+    starry = dataclasses.replace(HARD, stars_8um=1.0e5)
+    for name, hardening in (("standard", None), ("hard", HARD), ("starry", starry)):
         i8, m24, _ = mwp_field_twin(tmp_path / name, seed=0, display_like=(MWP8, MWP24), hardening=hardening)
         a8, a24 = fits.getdata(i8), fits.getdata(m24)
         counts[name] = {"compact": compact_source_census(a8, a24, pixel_deg=pixel),
-                        "blobs": hii_blob_census(a8, a24, pixel_deg=pixel)}
+                        "blobs": hii_blob_census(a8, a24, pixel_deg=pixel),
+                        # like the real planes, through the composites' JPEG (which smooths the faintest points)
+                        "points8": point_source_census_8um(through_mwp_jpeg(a24, a8)[1], pixel_deg=pixel)}
     standard, hard = counts["standard"], counts["hard"]
     assert standard["compact"]["per_deg2"] < 0.5 * real["compact"]["per_deg2"]
     assert standard["compact"]["with_8um_per_deg2"] < 0.25 * real["compact"]["with_8um_per_deg2"]
@@ -175,6 +181,12 @@ def test_hardened_display_twin_has_the_real_fields_compact_sources(tmp_path):
     assert hard["compact"]["per_deg2"] == pytest.approx(real["compact"]["per_deg2"], rel=0.2)
     assert hard["compact"]["with_8um_per_deg2"] == pytest.approx(real["compact"]["with_8um_per_deg2"], rel=0.25)
     assert hard["blobs"]["with_8um_per_deg2"] == pytest.approx(real["blobs"]["with_8um_per_deg2"], rel=0.35)
+    # 8 µm point sources 20 levels up: the standard and hardened twins have about half the real field's; with
+    # the stars_8um probe about as many (docs/measurements.md, "Vetting detections").
+    assert standard["points8"][20] < 0.6 * real["points8"][20] and hard["points8"][20] < 0.6 * real["points8"][20]
+    for level in (10, 20, 40):
+        assert counts["starry"]["points8"][level] == pytest.approx(real["points8"][level], rel=0.3), level
+    assert counts["starry"]["compact"]["per_deg2"] == hard["compact"]["per_deg2"]  # no 24 µm source moves
 
 
 def test_synth_cli_hard_writes_a_hardened_survey(tmp_path):
@@ -303,3 +315,21 @@ def test_the_compact_look_leaves_every_other_draw_of_the_sky_as_it_was(tmp_path)
         assert np.allclose(a[both & ~near], b[both & ~near], atol=1e-3), plain.name  # the rest is the same sky
         if (both & near).any():
             assert not np.allclose(a[both & near], b[both & near], atol=1e-3), plain.name
+
+
+def test_more_8um_stars_change_the_8um_tiles_only_and_only_by_adding_light(tmp_path):
+    """`Hardening.stars_8um` adds 8 µm point sources from a stream of its own: the 24 µm sky and the
+    catalogue are the same with or without them."""
+    more = dataclasses.replace(HARD, stars_8um=1.0e5)
+    skies = {name: make_survey(tmp_path / name, SynthConfig(SMALL, pixscale=12.0, seed=1, hardening=hardening))
+             for name, hardening in (("fewer", HARD), ("more", more))}
+    assert Table.read(skies["fewer"].truth).pformat() == Table.read(skies["more"].truth).pformat()
+    for plain, starry in zip(skies["fewer"].tiles24, skies["more"].tiles24):
+        np.testing.assert_array_equal(fits.getdata(plain), fits.getdata(starry))
+    for plain, starry in zip(skies["fewer"].tiles8, skies["more"].tiles8):
+        a, b = fits.getdata(plain).astype(float), fits.getdata(starry).astype(float)
+        both = np.isfinite(a) & np.isfinite(b)
+        added = (b - a)[both]
+        assert added.min() > -1e-3  # stars only add light
+        # About one star per 12" pixel: light nearly everywhere, brightest where a star sits on its pixel.
+        assert (added > 0.1).mean() > 0.5 and added.max() > 5 * np.median(added)

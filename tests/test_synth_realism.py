@@ -75,6 +75,19 @@ def test_twin_of_the_real_field_in_its_display_stretch(tmp_path):
     assert np.corrcoef(fits.getdata(i8).ravel(), fits.getdata(MWP8).ravel())[0, 1] < 0.5
 
 
+def test_twin_fields_elsewhere_lie_in_one_tile_or_are_refused(tmp_path):
+    """`mwp_field_twin(centre=...)`: a field of the real field's grid elsewhere, all of it drawn."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    i8, m24, _ = mwp_field_twin(tmp_path / "inside", seed=3, centre=(30.7, 0.0))
+    centre = WCS(fits.getheader(i8)).pixel_to_world(399.5, 199.5)
+    assert centre.l.deg == pytest.approx(30.7, abs=0.01) and centre.b.deg == pytest.approx(0.0, abs=0.01)
+    assert all(np.isfinite(fits.getdata(path)).mean() > 0.95 for path in (i8, m24))
+    with pytest.raises(ValueError, match=r"l = 28.50.*only \d+% of its 8 µm plane"):
+        mwp_field_twin(tmp_path / "between", seed=3, centre=(28.5, 0.0))  # across two 8 µm tiles
+
+
 def test_twin_compressed_as_the_mwp_composites_gains_their_pixel_scale_noise(tmp_path):
     """The real 24 µm plane is 5x noisier than its display twin at the pixel; the composites' JPEG is a third of it."""
     from astropy.io import fits

@@ -45,6 +45,13 @@ def test_a_point_source_measures_as_one_and_a_shell_does_not():
     assert star[share8] > shell[share8] + 1.0 and star[share24] > shell[share24] + 1.0  # log shares
     assert star[peak8] > 2 * shell[peak8] and star[peak24] > 2 * shell[peak24]
     assert shell[FEATURES.index("score_logit")] == pytest.approx(np.log(0.7 / 0.3))
+    # Each band is measured on its own: a star at 8 µm only moves the 8 µm measures.
+    mixed = detection_features(star8, shell24, [40], [60], [9], [0.7], pixel_arcsec=PIXEL)[0]
+    assert mixed[share8] == pytest.approx(star[share8]) and mixed[peak8] == pytest.approx(star[peak8])
+    assert mixed[share24] == pytest.approx(shell[share24]) and mixed[peak24] == pytest.approx(shell[peak24])
+    # The star's own pixels, not the ring around it: moved 0.85 radii off, the star leaves the inner disc.
+    off = detection_features(star8, star24, [40 + 0.85 * 9], [60], [9], [0.7], pixel_arcsec=PIXEL)[0]
+    assert off[peak8] < 0.5 * star[peak8] and off[share8] < star[share8] - 1.0
 
 
 def test_measures_ignore_a_band_gain_and_offset_and_survive_missing_pixels():
@@ -57,6 +64,15 @@ def test_measures_ignore_a_band_gain_and_offset_and_survive_missing_pixels():
     holed[:45, :45] = np.nan  # the second detection lies in it; the first sees part of it
     features = detection_features(holed, holed, *args, pixel_arcsec=PIXEL)
     assert np.isfinite(features[0]).all() and np.isnan(features[1, 1:]).all()
+    flat = np.full_like(sky, 250.0)  # a saturated plateau with one bright pixel: no spread to measure against
+    flat[50, 70] = 255.0
+    assert np.isnan(detection_features(flat, flat, [70], [50], [6], [0.5], pixel_arcsec=PIXEL)[0, 1:]).all()
+    off_image = detection_features(sky, sky, [-40, 500], [-30, 50], [3, 3], [0.5, 0.5], pixel_arcsec=PIXEL)
+    assert np.isnan(off_image[:, 1:]).all()
+    with pytest.raises(ValueError, match="differ in length"):
+        detection_features(sky, sky, [1, 2], [1], [3, 3], [0.5, 0.5], pixel_arcsec=PIXEL)
+    with pytest.raises(ValueError, match="finite"):
+        detection_features(sky, sky, [np.nan], [1], [3], [0.5], pixel_arcsec=PIXEL)
 
 
 def _labelled(seed: int, n: int = 300):
@@ -73,6 +89,18 @@ def test_fitted_vetter_separates_held_out_detections_and_round_trips(tmp_path):
     features, labels = _labelled(0)
     vetter = fit_vetter(features, labels)
     assert vetter.coef[FEATURES.index("point_peak_8um")] < 0 and vetter.coef[FEATURES.index("score_logit")] > 0
+    # The threshold is the best F2 on the training detections, of equal ones the lowest.
+    from bubblenet.evaluation.metrics import f_beta
+
+    probability = vetter.probability(features)
+    f2 = {t: f_beta(((probability >= t) & labels).sum() / (probability >= t).sum(),
+                    ((probability >= t) & labels).sum() / labels.sum(), 2.0) for t in np.unique(probability)}
+    assert vetter.threshold == min(t for t, f in f2.items() if f == max(f2.values()))
+    # By recall instead: the highest threshold that keeps 90 % of the training bubbles.
+    by_recall = fit_vetter(features, labels, keep=0.9)
+    assert by_recall.coef == vetter.coef
+    kept_bubbles = (probability[labels] >= by_recall.threshold).mean()
+    assert kept_bubbles >= 0.9 and (probability[labels] > by_recall.threshold).mean() < 0.9
     held, truth = _labelled(1)
     kept = vetter.probability(held) >= vetter.threshold
     assert (kept & truth).sum() / truth.sum() > 0.8  # the F2 threshold keeps most bubbles
@@ -88,29 +116,41 @@ def test_fit_and_load_reject_bad_input(tmp_path):
     features, labels = _labelled(0)
     with pytest.raises(ValueError, match="both kinds"):
         fit_vetter(features, np.ones(len(labels), bool))
+    with pytest.raises(ValueError, match="keep is a share"):
+        fit_vetter(features, labels, keep=1.5)
     corrupt = tmp_path / "broken.json"
     corrupt.write_text("{not json")
     with pytest.raises(InputError, match="broken.json: not a detection vetter"):
         Vetter.load(corrupt)
     fit_vetter(features, labels).save(tmp_path / "ok.json")
-    other = (tmp_path / "ok.json").read_text().replace('"point_peak_24um"', '"something_else"')
-    (tmp_path / "other.json").write_text(other)
-    with pytest.raises(InputError, match="features are not this version's"):
-        Vetter.load(tmp_path / "other.json")
+    good = (tmp_path / "ok.json").read_text()
+    broken = {"features": good.replace('"point_peak_24um"', '"something_else"'), "number": "5",
+              "missing": good.replace('"threshold"', '"limit"'), "short": good.replace('"mean": [', '"mean": [1, '),
+              "flat": good.replace('"scale": [', '"scale": [0, ').replace('"mean": [', '"mean": [0, ').replace(
+                  '"coef": [', '"coef": [0, '), "text": good.replace('"intercept": ', '"intercept": "a", "was": ')}
+    for name, text in broken.items():
+        (tmp_path / f"{name}.json").write_text(text)
+        with pytest.raises(InputError, match=f"{name}.json: not a detection vetter"):
+            Vetter.load(tmp_path / f"{name}.json")
+    with pytest.raises(InputError, match="absent.json: not a detection vetter"):
+        Vetter.load(tmp_path / "absent.json")
 
 
 def test_strict_matches_are_one_to_one_best_score_first():
     # Two detections on bubble 0 (the better-scoring one takes it), one on bubble 1 at 1.5x its size (allowed),
-    # one on bubble 1's centre at 2.5x its size (not allowed, though it scores higher), one far from both.
-    bubbles = np.array([[0, 0, 20, 20], [100, 100, 120, 120]], float)
+    # one on bubble 1's centre at 2.5x its size (not allowed, though it scores higher), one far from both, one on
+    # the unselected bubble 2 (neither TP nor FP).
+    bubbles = np.array([[0, 0, 20, 20], [100, 100, 120, 120], [200, 0, 220, 20]], float)
     detections = np.array([[1, 1, 21, 21], [0, 0, 20, 20], [95, 95, 125, 125], [85, 85, 135, 135],
-                           [300, 300, 320, 320]], float)
-    scores = np.array([0.6, 0.9, 0.5, 0.8, 0.7])
+                           [300, 300, 320, 320], [201, 0, 221, 20]], float)
+    scores = np.array([0.6, 0.9, 0.5, 0.8, 0.7, 0.4])
     centres_d = (detections[:, :2] + detections[:, 2:]) / 2
     centres_b = (bubbles[:, :2] + bubbles[:, 2:]) / 2
     distance = np.hypot(*(centres_d[:, None, :] - centres_b[None, :, :]).transpose(2, 0, 1))
     match = strict_matches(scores, distance, (detections[:, 2] - detections[:, 0]) / 2,
                            (bubbles[:, 2] - bubbles[:, 0]) / 2)
-    assert match.tolist() == [-1, 0, 1, -1, -1]
-    counts = score_strict(detections, scores, bubbles, np.array([True, True]))
+    assert match.tolist() == [-1, 0, 1, -1, -1, 2]
+    counts = score_strict(detections, scores, bubbles, np.array([True, True, False]))
     assert (counts["tp"], counts["fp"], counts["fn"]) == (2, 3, 0)
+    counts = score_strict(detections[:2], scores[:2], bubbles, np.array([True, True, False]))
+    assert (counts["tp"], counts["fp"], counts["fn"]) == (1, 1, 1)

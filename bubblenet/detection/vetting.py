@@ -12,8 +12,8 @@ band, with the band's high-pass image (the band minus its running median over
 * **point peak**: the highest high-pass pixel within `INNER` of the centre,
   over the band's spread within `OUTER` (its 90th minus 10th percentile);
 * **point share**: the positive high-pass emission within `INNER`, over the
-  emission above the local background (the median between `BACKGROUND` and
-  `OUTER`) within `BODY`.
+  emission above the local background (the band's median in the ring from
+  `BACKGROUND` to `OUTER`) within `BODY`.
 
 Both are ratios of differences of one band's pixels, so a band's gain and
 offset leave them unchanged (not a non-linear display stretch). A logistic
@@ -31,7 +31,8 @@ import os
 
 import numpy as np
 
-__all__ = ["FEATURES", "Vetter", "detection_features", "fit_vetter", "HIGHPASS_ARCSEC"]
+__all__ = ["Vetter", "detection_features", "fit_vetter", "FEATURES", "HIGHPASS_ARCSEC", "INNER", "BODY",
+           "BACKGROUND", "OUTER"]
 
 #: Running-median size of the high-pass image, arcsec: wider than the MIPS 24 µm PSF (6″ FWHM) by a factor
 #: of 8, so that a point source stands out of it whole, and smaller than all but the smallest bubbles.
@@ -51,8 +52,8 @@ def _band_measures(band: np.ndarray, x: float, y: float, radius_px: float, highp
     reach = int(np.ceil(OUTER * radius_px)) + 1
     pad = highpass_px // 2
     x0, y0 = max(int(round(x)) - reach - pad, 0), max(int(round(y)) - reach - pad, 0)
-    x1 = min(int(round(x)) + reach + pad + 1, band.shape[1])
-    y1 = min(int(round(y)) + reach + pad + 1, band.shape[0])
+    x1 = max(min(int(round(x)) + reach + pad + 1, band.shape[1]), x0)  # a box off the image: an empty cut-out
+    y1 = max(min(int(round(y)) + reach + pad + 1, band.shape[0]), y0)
     cut = np.asarray(band[y0:y1, x0:x1], float)
     finite = np.isfinite(cut)
     if not finite.any():
@@ -67,10 +68,12 @@ def _band_measures(band: np.ndarray, x: float, y: float, radius_px: float, highp
     if not inner.any() or not ring.any():
         return np.nan, np.nan
     low, high = np.percentile(cut[around], [10, 90])
-    spread = max(high - low, 1e-6 * max(abs(high), 1.0))
+    spread = high - low
+    if not spread > 0:  # a flat patch (a saturated plateau): nothing to measure against
+        return np.nan, np.nan
     peak = float(np.max(highpass[inner]) / spread)
     above = np.clip(cut - np.median(cut[ring]), 0, None)[finite & (r < BODY)].sum()
-    share = float(np.clip(highpass[inner], 0, None).sum() / max(above, 1e-6 * spread))
+    share = float(np.clip(highpass[inner], 0, None).sum() / max(above, 1e-6 * spread))  # both scale with the gain
     return peak, share
 
 
@@ -92,10 +95,22 @@ def detection_features(data8: np.ndarray, data24: np.ndarray, x, y, radius_px, s
     Returns
     -------
     numpy.ndarray
-        ``(N, len(FEATURES))``; a detection with no finite pixels near it gets NaN measures.
+        ``(N, len(FEATURES))``. A band's measures are NaN where it has no finite pixel within `INNER`
+        radii or between `BACKGROUND` and `OUTER`, or is flat there (`Vetter.probability` takes NaN
+        as the training mean).
+
+    Raises
+    ------
+    ValueError
+        When the detections' arrays differ in length, or a centre or radius is not finite.
     """
     x, y, radius_px = (np.asarray(a, float).ravel() for a in (x, y, radius_px))
     score = np.clip(np.asarray(score, float).ravel(), 1e-6, 1 - 1e-6)
+    if not len(x) == len(y) == len(radius_px) == len(score):
+        raise ValueError(f"x, y, radius_px and score differ in length: {len(x)}, {len(y)}, {len(radius_px)}, "
+                         f"{len(score)}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all() and np.isfinite(radius_px).all()):
+        raise ValueError("detection centres and radii must be finite")
     highpass_px = max(3, int(round(HIGHPASS_ARCSEC / pixel_arcsec)) | 1)  # odd, at least 3
     rows = []
     for xi, yi, ri in zip(x, y, radius_px):
@@ -113,17 +128,18 @@ class Vetter:
     Attributes
     ----------
     mean, scale : tuple of float
-        The standardisation of each feature.
+        The standardisation of each feature: ``(value - mean) / scale``.
     coef : tuple of float
         The regression's coefficients on the standardised features.
     intercept : float
+        The regression's intercept: the log-odds of a detection whose features are all at their mean.
     threshold : float
         Detections whose probability is below it are dropped.
     """
 
-    mean: tuple
-    scale: tuple
-    coef: tuple
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
     intercept: float
     threshold: float
 
@@ -147,26 +163,33 @@ class Vetter:
         Raises
         ------
         bubblenet.errors.InputError
-            When the file is not such a vetter.
+            When the file cannot be read or is not such a vetter (naming the file).
         """
         from bubblenet.errors import InputError
 
         try:
-            values = json.loads(open(path, encoding="utf-8").read())
-            if tuple(values.pop("features")) != FEATURES:
-                raise ValueError("its features are not this version's")
-            vetter = cls(**{k: tuple(v) if isinstance(v, list) else float(v) for k, v in values.items()})
+            with open(path, encoding="utf-8") as file:
+                values = json.load(file)
+            if not isinstance(values, dict):
+                raise ValueError("it holds no object")
+            if tuple(values.get("features", ())) != FEATURES:
+                raise ValueError(f"its features are not this version's ({', '.join(FEATURES)})")
+            vectors = {k: tuple(float(v) for v in values[k]) for k in ("mean", "scale", "coef")}
+            numbers = {k: float(values[k]) for k in ("intercept", "threshold")}
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise InputError(f"not a detection vetter: {err}", str(path)) from None
-        if not len(vetter.mean) == len(vetter.scale) == len(vetter.coef) == len(FEATURES):
-            raise InputError(f"not a detection vetter: it has {len(vetter.coef)} coefficients, "
-                             f"not {len(FEATURES)}", str(path))
-        return vetter
+            raise InputError(f"not a detection vetter: {err}", path) from None
+        if any(len(v) != len(FEATURES) for v in vectors.values()):
+            raise InputError(f"not a detection vetter: mean, scale and coef need {len(FEATURES)} values each", path)
+        every = [*vectors["mean"], *vectors["scale"], *vectors["coef"], *numbers.values()]
+        if not (np.isfinite(every).all() and min(vectors["scale"]) > 0 and 0 <= numbers["threshold"] <= 1):
+            raise InputError("not a detection vetter: its values must be finite, its scales positive and its "
+                             "threshold in [0, 1]", path)
+        return cls(**vectors, **numbers)
 
 
-def fit_vetter(features: np.ndarray, labels: np.ndarray, *, beta: float = 2.0, regularisation: float = 0.3,
-               ) -> Vetter:
-    """Fit a `Vetter` to labelled detections and choose its threshold by F-beta on them.
+def fit_vetter(features: np.ndarray, labels: np.ndarray, *, beta: float = 2.0, keep: float | None = None,
+               c: float = 0.3) -> Vetter:
+    """Fit a `Vetter` to labelled detections and choose its threshold on them, by F-beta or by recall.
 
     Parameters
     ----------
@@ -175,33 +198,49 @@ def fit_vetter(features: np.ndarray, labels: np.ndarray, *, beta: float = 2.0, r
     labels : numpy.ndarray
         ``(N,)`` bool: which detections are bubbles.
     beta : float
-        The threshold maximises F-beta of these detections (2: recall weighs as the detector's validation
-        weighs it).
-    regularisation : float
-        The inverse strength ``C`` of the regression's L2 penalty.
+        Without `keep`, the threshold maximises F-beta of these detections (2: recall weighs as the
+        detector's validation weighs it); of equal F-betas, the lowest threshold.
+    keep : float, optional
+        Instead, the highest threshold that keeps this share (0-1] of the bubbles among them.
+    c : float
+        scikit-learn's ``C``, the inverse strength of the regression's L2 penalty (larger: weaker).
 
     Returns
     -------
     Vetter
+
+    Raises
+    ------
+    ValueError
+        When `labels` hold one kind only, a feature has no finite value, or `keep` is not in (0, 1].
     """
     from sklearn.linear_model import LogisticRegression
+
+    from bubblenet.evaluation.metrics import f_beta
 
     features, labels = np.asarray(features, float), np.asarray(labels, bool)
     if labels.all() or not labels.any():
         raise ValueError("a vetter needs detections of both kinds, bubbles and others")
+    if not np.isfinite(features).any(axis=0).all():
+        raise ValueError("every feature needs a finite value in some detection")
+    if keep is not None and not 0 < keep <= 1:
+        raise ValueError(f"keep is a share of the bubbles in (0, 1], got {keep!r}")
     mean = np.nanmean(features, axis=0)
     scale = np.nanstd(features, axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     z = np.nan_to_num((features - mean) / scale, nan=0.0)
-    model = LogisticRegression(C=regularisation, max_iter=2000).fit(z, labels)
-    vetter = Vetter(tuple(mean), tuple(scale), tuple(model.coef_[0]), float(model.intercept_[0]), 0.5)
-    p = vetter.probability(features)
+    model = LogisticRegression(C=c, max_iter=2000).fit(z, labels)
+    vetter = Vetter(tuple(map(float, mean)), tuple(map(float, scale)), tuple(map(float, model.coef_[0])),
+                    float(model.intercept_[0]), 0.5)
+    probability = vetter.probability(features)
+    if keep is not None:
+        ranked = np.sort(probability[labels])[::-1]
+        return dataclasses.replace(vetter, threshold=float(ranked[int(np.ceil(keep * len(ranked))) - 1]))
     best, best_f = 0.5, -1.0
-    for t in np.unique(p):
-        kept = p >= t
+    for threshold in np.unique(probability):  # ascending: a tie keeps the lower threshold
+        kept = probability >= threshold
         tp = int((kept & labels).sum())
-        precision, recall = tp / max(kept.sum(), 1), tp / labels.sum()
-        f = (1 + beta ** 2) * precision * recall / max(beta ** 2 * precision + recall, 1e-12)
+        f = f_beta(tp / kept.sum(), tp / labels.sum(), beta)
         if f > best_f:
-            best, best_f = float(t), f
+            best, best_f = float(threshold), f
     return dataclasses.replace(vetter, threshold=best)

@@ -28,9 +28,9 @@ import numpy as np
 
 from bubblenet.conventions import box_area, box_intersection, xyxy_to_centre_halfsize
 
-__all__ = ["score_paper", "score_strict", "score_on_sky", "score_geometry", "sky_geometry", "f_beta", "summarise",
-           "sweep_thresholds", "strict_matches", "COVERAGE", "STRICT_CENTRE_TOLERANCE", "STRICT_SIZE_RATIO", "THRESHOLDS", "thresholds",
-           "found_by_side"]
+__all__ = ["score_paper", "score_strict", "strict_matches", "score_on_sky", "score_geometry", "sky_geometry", "f_beta",
+           "summarise", "sweep_thresholds", "COVERAGE", "STRICT_CENTRE_TOLERANCE", "STRICT_SIZE_RATIO", "THRESHOLDS",
+           "thresholds", "found_by_side"]
 
 #: Share of a bubble's box a detection must cover to hit it (paper rule).
 COVERAGE = 1 / 3

@@ -30,8 +30,8 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from bubblenet.catalogues.tables import packaged_catalogue, read_selection
-from bubblenet.synth.hardening import (Hardening, draw_compact_looks, dr2_like_errors, draw_compact_sources,
-                                      draw_saturated_cores, scatter_catalogue, with_rows)
+from bubblenet.synth.hardening import (Hardening, draw_compact_looks, draw_compact_sources, draw_saturated_cores,
+                                      draw_stars_8um, dr2_like_errors, scatter_catalogue, with_rows)
 from bubblenet.synth.hii_regions import apart_from_bubbles, draw_hii_regions, no_hii_regions
 from bubblenet.synth.layout import Region, unwrap_longitude
 
@@ -50,6 +50,8 @@ BUBBLE_KINDS = ("clear", "shell8", "faint")
 BUBBLE_DENSITY = 10.0  # MWP DR2: 2600 bubbles in ~260 deg² (|l| <= 65°, |b| <= 1°)
 STAR_DENSITY_8UM = 5.0e4  # GLIMPSE 8 µm detections per deg², order of magnitude
 STAR_DENSITY_24UM = 4.0e3  # MIPSGAL 24 µm point-source catalogue: ~1.2e6 in ~300 deg²
+#: 8 µm star fluxes: the faint limit and the brightest (mJy) and the slope of dN/dS ∝ S^-slope.
+STAR_FLUX_8UM = (0.5, 3000.0, 1.8)
 CONFUSER_DENSITY = {"yso": 8.0, "hii_blob": 3.0, "cluster": 2.0}  # per deg², look-alikes
 
 
@@ -147,7 +149,7 @@ def _harden(population: Population, region: Region, mode: str, hardening: Harden
     """
     # A new addition's stream goes last: spawning more children leaves the first ones as they were.
     streams = dict(zip(("errors", "scatter", "uncatalogued", "cores", "hii_blobs", "compact", "hii_regions",
-                        "compact_looks"), rng.spawn(8)))
+                        "compact_looks", "stars_8um"), rng.spawn(9)))
     drawn = catalogue = population.bubbles
     if hardening.scatters:
         if mode == "random":
@@ -173,6 +175,8 @@ def _harden(population: Population, region: Region, mode: str, hardening: Harden
             region, streams["compact"], hardening.compact_sources, lambda n, r: _draw_latitudes(region, 0.4, n, r))
         confusers, stars8, stars24 = (with_rows(confusers, extra), with_rows(stars8, extra8),
                                       with_rows(stars24, extra24))
+    if hardening.stars_8um > 0:
+        stars8 = with_rows(stars8, draw_stars_8um(region, streams["stars_8um"], hardening.stars_8um))
     hii_regions = None
     if hardening.hii_regions > 0:
         hii_regions = draw_hii_regions(region, streams["hii_regions"], mode=mode, share=hardening.hii_regions)
@@ -285,7 +289,7 @@ def _stars(region: Region, rng: np.random.Generator, confusers: Table) -> tuple[
     n8 = rng.poisson(STAR_DENSITY_8UM * area)
     lon8 = rng.uniform(region.l_min, region.l_max, n8)
     lat8 = rng.uniform(region.b_min, region.b_max, n8)
-    flux8 = power_law(n8, 0.5, 3000.0, 1.8, rng)
+    flux8 = power_law(n8, *STAR_FLUX_8UM, rng)
 
     n24 = rng.poisson(STAR_DENSITY_24UM * area)
     n_counterpart = min(int(0.7 * n24), n8)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["REAL_PROFILES", "MWP_FIELD", "REAL_COMPACT_SOURCES", "REAL_HII_BLOBS", "profile_rms", "mwp_field_twin",
-           "compact_source_census", "hii_blob_census", "power_spectrum", "spectral_slope", "band_correlation",
+           "compact_source_census", "hii_blob_census", "point_source_census_8um", "REAL_POINT_SOURCES_8UM",
+           "power_spectrum", "spectral_slope", "band_correlation",
            "colour_share", "REAL_BAND_CORRELATION", "REAL_COLOUR_SHARE", "bubble_band_correlations",
            "REAL_SMALL_BUBBLE_CORRELATION"]
 
@@ -40,6 +41,42 @@ REAL_COLOUR_SHARE = {0: 0.089, 1: 0.079}
 REAL_SMALL_BUBBLE_CORRELATION = {"max_maj_axis": 1.4, "median_small": 0.86, "median_large": 0.56}
 #: The real field's compact HII-like blobs (`hii_blob_census` of its display planes).
 REAL_HII_BLOBS = {"per_deg2": 24.9, "with_8um_per_deg2": 22.2, "share_with_8um": 0.893}
+
+#: The real field's `point_source_census_8um` (its display 8 µm plane): peaks per deg² above each level.
+REAL_POINT_SOURCES_8UM = {10: 12662.2, 20: 6274.7, 40: 2464.9, 80: 1187.6}
+
+
+def point_source_census_8um(image8: np.ndarray, *, pixel_deg: float, levels=(10, 20, 40, 80)) -> dict:
+    """Count 8 µm point sources per deg² above each of `levels`, in a display-stretched plane.
+
+    A point source is a local maximum (3 x 3 px) of the plane less its 7-px
+    running median (47″ on the 6.75″ MWP grid, the scale of
+    `bubblenet.detection.vetting.HIGHPASS_ARCSEC`) that stands at least a
+    level above it. The real field's false positives hold 8 µm point sources
+    as bright as these, and the hardened twin's count is set by it
+    (`bubblenet.synth.hardening.Hardening.stars_8um`).
+
+    Parameters
+    ----------
+    image8 : numpy.ndarray
+        The 8 µm plane (levels 0-255 as the real MWP planes: compare images in one stretch,
+        `bubblenet.synth.display.match_display`).
+    pixel_deg : float
+        Pixel side, degrees.
+    levels : sequence of float
+        Heights above the running median.
+
+    Returns
+    -------
+    dict
+        ``{level: count per deg²}``, to 0.1.
+    """
+    from scipy import ndimage
+
+    residual = _residual(image8, 0.0, 7)
+    peaks = residual == ndimage.maximum_filter(residual, 3)
+    area = np.asarray(image8).size * pixel_deg**2
+    return {level: round(float((peaks & (residual > level)).sum()) / area, 1) for level in levels}
 
 
 def compact_source_census(image8: np.ndarray, image24: np.ndarray, *, pixel_deg: float, peak: float = 60.0,
@@ -321,6 +358,9 @@ def profile_rms(measured: dict) -> dict:
     return {band: float(np.sqrt(np.mean((np.asarray(measured[band]) - np.asarray(REAL_PROFILES[band])) ** 2)))
             for band in ("mean_24um", "mean_8um")}
 
+#: The least share of each plane of a twin field (`mwp_field_twin`) that must hold data.
+TWIN_COVERAGE = 0.95
+
 
 def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, jpeg: bool = False,
                    centre: tuple[float, float] | None = None):
@@ -350,7 +390,9 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, 
         composites were (`bubblenet.synth.display.through_mwp_jpeg`; ``BUNIT = '8bit'`` and a
         ``JPEG`` card).
     centre : (float, float), optional
-        The field's centre (l, b), degrees; the real field's by default.
+        The field's centre (l, b), degrees; the real field's by default. The field is cut from one
+        synthetic 8 µm tile (3.1° wide, centred on multiples of 3°), so it must lie in one: within
+        0.8° in l of a multiple of 3°.
 
     Returns
     -------
@@ -360,7 +402,8 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, 
     Raises
     ------
     ValueError
-        With `jpeg` but no `display_like` (the compression works on display levels).
+        With `jpeg` but no `display_like` (the compression works on display levels), or when
+        less than `TWIN_COVERAGE` of either plane holds data (a `centre` between two 8 µm tiles).
     """
     import dataclasses
     from pathlib import Path
@@ -388,15 +431,20 @@ def mwp_field_twin(folder, *, seed: int = 0, display_like=None, hardening=None, 
     files = make_survey(folder / "survey", config)
     nx = round((f["width_deg"] * u.deg).to_value(u.arcsec) / f["pixscale"])  # pixscale in arcsec
     ny = round((f["height_deg"] * u.deg).to_value(u.arcsec) / f["pixscale"])
-    centre = SkyCoord(l=f["glon"] * u.deg, b=f["glat"] * u.deg, frame="galactic")
-    # The 8 µm tile that holds the whole field (GLIMPSE tile l = 42°).
+    sky_centre = SkyCoord(l=f["glon"] * u.deg, b=f["glat"] * u.deg, frame="galactic")
+    # The 8 µm tile that holds the field best (for the real field, GLIMPSE tile l = 42°).
     tile = max(open_survey(*find_survey_files(files.folder)),
-               key=lambda t: min(t.world_to_pixel(centre)[0], t.shape[1] - t.world_to_pixel(centre)[0]))
-    x, y = tile.world_to_pixel(centre)
+               key=lambda t: min(t.world_to_pixel(sky_centre)[0], t.shape[1] - t.world_to_pixel(sky_centre)[0]))
+    x, y = tile.world_to_pixel(sky_centre)
     window = Window(int(round(x - nx / 2)), int(round(y - ny / 2)), nx, ny)
     data = tile.read(window)
     header = tile.window_wcs(window).to_header()
     planes = {CHANNEL_8UM: data[..., CHANNEL_8UM], CHANNEL_24UM: data[..., CHANNEL_24UM]}
+    for channel, band in ((CHANNEL_8UM, "8"), (CHANNEL_24UM, "24")):
+        share = float(np.isfinite(planes[channel]).mean())
+        if share < TWIN_COVERAGE:  # saturated 24 µm cores leave a few pixels NaN; a field off its tile, many
+            raise ValueError(f"the twin field centred on l = {f['glon']:.2f}°, b = {f['glat']:.2f}° has data in "
+                             f"only {share:.0%} of its {band} µm plane: it does not lie in one synthetic 8 µm tile")
     if display_like is not None:
         from bubblenet.synth.display import match_display, through_mwp_jpeg
 
