@@ -35,6 +35,7 @@ With ``--stars-8um N`` every twin, for training and measuring, also draws
 a probe: 1e5 matches the real field's census of 8 µm point sources).
 
     python experiments/vetting.py [--vetter-seeds 0 1 2] [--twin-seeds 0 1 2] [--stars-8um N] [--save DIR]
+                                  [--preview PNG]
 """
 
 from __future__ import annotations
@@ -119,6 +120,31 @@ def best_within_target(curve: list[dict], unmatched_per_deg2: float = 15.0) -> i
     return max((row["clear_found"] for row in curve if row["unmatched_per_deg2"] <= unmatched_per_deg2), default=0)
 
 
+def preview(i8: Path, m24: Path, table, kept, path: Path, title: str) -> None:
+    """The field with its DR2 bubbles (`bubblenet.plotting.plot_sky`: dashed cyan, the clear ones white), the
+    detections `kept` (magenta) and dropped (dashed red) circled."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from matplotlib.patches import Circle
+
+    from bubblenet.catalogues.tables import packaged_catalogue, read_selection, select
+    from bubblenet.plotting import plot_sky, save_figure
+    from bubblenet.sky.mosaics import open_image, pair_bands
+
+    tile = pair_bands([open_image(i8)], [open_image(m24)])[0]
+    data, wcs = tile.read_binned(1)
+    dr2 = packaged_catalogue("mwp_dr2")
+    fig = plot_sky(data, wcs, catalogue=dr2, selected=select(dr2, read_selection("clear")), title=title)
+    ax = fig.axes[0]
+    x, y = wcs.world_to_pixel(SkyCoord(np.asarray(table["glon"], float) * u.deg,
+                                       np.asarray(table["glat"], float) * u.deg, frame="galactic"))
+    radius = np.asarray(table["radius_arcmin"], float) * 60 / tile.pixel_scale.to_value(u.arcsec)
+    for xi, yi, ri, keep in zip(x, y, radius, np.asarray(kept, bool)):
+        ax.add_patch(Circle((xi, yi), ri, fill=False, edgecolor="magenta" if keep else "red",
+                            linestyle="-" if keep else "--", linewidth=1.2 if keep else 0.8))
+    save_figure(fig, path)
+
+
 def spread(values: list[dict]) -> dict:
     """Mean and standard deviation (ddof 1) of each measure."""
     return {k: {"mean": float(np.mean([v[k] for v in values])),
@@ -133,6 +159,9 @@ def main(argv=None) -> None:
     parser.add_argument("--stars-8um", type=float, default=0.0, metavar="N",
                         help="more 8 um stars per deg2 in every twin (Hardening.stars_8um; default none)")
     parser.add_argument("--save", type=Path, metavar="DIR", help="write each vetter there (vetter_s<SEED>.json)")
+    parser.add_argument("--preview", type=Path, metavar="PNG",
+                        help="picture of the real field's detections down to the floor that the first vetter "
+                             f"keeps and drops at the threshold keeping {KEEP * 100:.0f}%%")
     args = parser.parse_args(argv)
 
     import bench_transfer
@@ -192,6 +221,11 @@ def main(argv=None) -> None:
                 row["fields"][name] = field_scores(table, probability >= vetter.threshold, i8, catalogue, select)
                 row[f"fields_keep_{KEEP}"][name] = field_scores(table, probability >= keeping.threshold, i8,
                                                                 catalogue, select)
+            if args.preview is not None and vseed == args.vetter_seeds[0]:
+                kept = keeping.probability(real_features) >= keeping.threshold
+                preview(real_i8, fields["real"][1], real_table, kept, args.preview,
+                        f"real field (registered), shipped detector down to {FLOOR}: {int(kept.sum())} kept "
+                        f"(magenta), {int((~kept).sum())} dropped (red) by vetter seed {vseed}")
             row["real_curve"] = operating_curve(real_table, vetter.probability(real_features), real_i8,
                                                 real_catalogue, real_select)
             row["real_best_clear_within_15"] = best_within_target(row["real_curve"])
