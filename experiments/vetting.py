@@ -21,14 +21,17 @@ of the real field's bubbles and measures it on the real one:
   passes; scored one-to-one against every DR2 bubble (`bubblenet.score_field`),
   beside the shipped detector alone at its threshold and at `FLOOR`.
 
-Prints one JSON line: per vetter seed its coefficients, threshold and the
+Prints one JSON line: per vetter seed its coefficients, thresholds and the
 scores of each field at both thresholds, and its operating curve on the
 real field (for each number of clear bubbles found, the fewest unmatched
 detections per deg² with which the vetter's probability finds it; the
 shipped detector's score alone beside it); per threshold rule the mean and
 standard deviation over vetter seeds, and whether each vetter meets issue
 #15's real-field target (at least 5 of the 6 clear bubbles with at most 15
-unmatched detections per deg²).
+unmatched detections per deg²); the quartiles of each feature for bubbles
+and others, on the real field (against DR2) and on the training twins
+(against their truth); and how well subsets of the features rank the
+detections (ROC AUC, `SUBSETS`).
 
 With ``--stars-8um N`` every twin, for training and measuring, also draws
 `N` more 8 µm stars per deg² (`bubblenet.synth.hardening.Hardening.stars_8um`,
@@ -41,6 +44,7 @@ a probe: 1e5 matches the real field's census of 8 µm point sources).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -145,6 +149,53 @@ def preview(i8: Path, m24: Path, table, kept, path: Path, title: str) -> None:
     save_figure(fig, path)
 
 
+#: Subsets of `bubblenet.detection.vetting.FEATURES` compared by `subset_aucs`.
+SUBSETS = {"score": ("score_logit",), "score+shares": ("score_logit", "point_share_8um", "point_share_24um"),
+           "score+peaks": ("score_logit", "point_peak_8um", "point_peak_24um"), "all": None}
+
+
+def feature_summary(features: np.ndarray, labels: np.ndarray) -> dict:
+    """Per feature, the median and quartiles of the bubbles' and of the others' values."""
+    from bubblenet.detection.vetting import FEATURES
+
+    def quartiles(values):
+        return [float(q) for q in np.nanpercentile(values, [25, 50, 75])]
+
+    return {"bubbles": int(labels.sum()), "others": int((~labels).sum()),
+            **{name: {"bubbles": quartiles(features[labels, j]), "others": quartiles(features[~labels, j])}
+               for j, name in enumerate(FEATURES)}}
+
+
+def subset_aucs(training: dict, real_features: np.ndarray, real_labels: np.ndarray) -> dict:
+    """ROC AUC of the vetter's regression on each of `SUBSETS`: across the training twins (fitted on all
+    vetter seeds but one, scored on that one: mean and sd) and on the real field (fitted on all of them)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from bubblenet.detection.vetting import FEATURES
+
+    def auc(fit_on: list, x, y, columns) -> float:
+        fx = np.nan_to_num(np.vstack([training[k][0] for k in fit_on])[:, columns])
+        fy = np.concatenate([training[k][1] for k in fit_on])
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=2000)).fit(fx, fy)
+        return float(roc_auc_score(y, model.predict_proba(np.nan_to_num(x[:, columns]))[:, 1]))
+
+    out = {}
+    for name, subset in SUBSETS.items():
+        columns = [FEATURES.index(f) for f in (subset or FEATURES)]
+        held = [auc([k for k in training if k != seed], *training[seed], columns) for seed in training]
+        out[name] = {"twins_cv": spread_of(held) if len(training) > 1 else None,
+                     "real": auc(list(training), real_features, real_labels, columns)}
+    return out
+
+
+def spread_of(values: list[float]) -> dict:
+    """Mean and standard deviation (ddof 1) of numbers."""
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
 def spread(values: list[dict]) -> dict:
     """Mean and standard deviation (ddof 1) of each measure."""
     return {k: {"mean": float(np.mean([v[k] for v in values])),
@@ -166,10 +217,8 @@ def main(argv=None) -> None:
 
     import bench_transfer
 
-    import dataclasses
-
     from bubblenet.detection.detector import load_detector
-    from bubblenet.detection.vetting import fit_vetter
+    from bubblenet.detection.vetting import choose_threshold, fit_vetter
     from bubblenet.synth.hardening import HARD
     from bubblenet.synth.realism import mwp_field_twin
     from bubblenet.synth.survey import SELECTION_NAME, TRUTH_NAME
@@ -196,7 +245,7 @@ def main(argv=None) -> None:
         real_table, real_features = searched["real"]
         report["real_curve"] = operating_curve(real_table, np.asarray(real_table["score"], float), real_i8,
                                                real_catalogue, real_select)
-        vetters = {}
+        vetters, training = {}, {}
         for vseed in args.vetter_seeds:
             features, labels = [], []
             for k, centre in enumerate(TRAIN_CENTRES):
@@ -207,11 +256,14 @@ def main(argv=None) -> None:
                 features.append(found)
                 labels.append(matches(table, catalogue.parent / TRUTH_NAME)[0] >= 0)
             features, labels = np.vstack(features), np.concatenate(labels)
+            training[vseed] = (features, labels)
             vetter = fit_vetter(features, labels)
-            keeping = fit_vetter(features, labels, keep=KEEP)  # the same regression, another threshold
+            keeping = dataclasses.replace(  # the same regression, the other threshold rule
+                vetter, threshold=choose_threshold(vetter.probability(features), labels, keep=KEEP))
             if args.save is not None:
                 args.save.mkdir(parents=True, exist_ok=True)
-                vetter.save(args.save / f"vetter_s{vseed}.json")
+                vetter.save(args.save / f"vetter_s{vseed}_f2.json")
+                keeping.save(args.save / f"vetter_s{vseed}_keep{KEEP * 100:.0f}.json")
             row = {"training_detections": len(labels), "training_bubbles": int(labels.sum()),
                    "coef": vetter.coef, "threshold": vetter.threshold, f"threshold_keep_{KEEP}": keeping.threshold,
                    "fields": {}, f"fields_keep_{KEEP}": {}}
@@ -230,6 +282,7 @@ def main(argv=None) -> None:
                                                 real_catalogue, real_select)
             row["real_best_clear_within_15"] = best_within_target(row["real_curve"])
             vetters[str(vseed)] = row
+        real_labels = matches(real_table, real_catalogue)[0] >= 0
     twins = [n for n in fields if n != "real"]
 
     def summary(per_field: dict) -> dict:
@@ -247,7 +300,11 @@ def main(argv=None) -> None:
                       "shipped_real_curve": report["real_curve"],
                       "shipped_real_best_clear_within_15": best_within_target(report["real_curve"]),
                       "vetters": vetters, "vetted_f2": over_vetters("fields"),
-                      f"vetted_keep_{KEEP}": over_vetters(f"fields_keep_{KEEP}")}))
+                      f"vetted_keep_{KEEP}": over_vetters(f"fields_keep_{KEEP}"),
+                      "features_real": feature_summary(real_features, real_labels),
+                      "features_training": feature_summary(np.vstack([f for f, _ in training.values()]),
+                                                           np.concatenate([y for _, y in training.values()])),
+                      "subset_auc": subset_aucs(training, real_features, real_labels)}))
 
 
 if __name__ == "__main__":

@@ -84,8 +84,10 @@ def test_twin_fields_elsewhere_lie_in_one_tile_or_are_refused(tmp_path):
     centre = WCS(fits.getheader(i8)).pixel_to_world(399.5, 199.5)
     assert centre.l.deg == pytest.approx(30.7, abs=0.01) and centre.b.deg == pytest.approx(0.0, abs=0.01)
     assert all(np.isfinite(fits.getdata(path)).mean() > 0.95 for path in (i8, m24))
-    with pytest.raises(ValueError, match=r"l = 28.50.*only \d+% of its 8 µm plane"):
-        mwp_field_twin(tmp_path / "between", seed=3, centre=(28.5, 0.0))  # across two 8 µm tiles
+    mwp_field_twin(tmp_path / "edge", seed=3, centre=(30.8, 0.0))  # 0.8° off the tile's centre: still inside
+    for centre in (28.5, 30.9):  # across two 8 µm tiles; just over the edge of one
+        with pytest.raises(ValueError, match=rf"l = {centre:.2f}.*only [\d.]+% of its 8 µm plane"):
+            mwp_field_twin(tmp_path / f"off_{centre}", seed=3, centre=(centre, 0.0))
 
 
 def test_twin_compressed_as_the_mwp_composites_gains_their_pixel_scale_noise(tmp_path):

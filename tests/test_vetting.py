@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from bubblenet.detection.vetting import FEATURES, Vetter, detection_features, fit_vetter
+from bubblenet.detection.vetting import FEATURES, Vetter, choose_threshold, detection_features, fit_vetter
 from bubblenet.errors import InputError
 from bubblenet.evaluation.metrics import score_strict, strict_matches
 
@@ -118,22 +120,45 @@ def test_fit_and_load_reject_bad_input(tmp_path):
         fit_vetter(features, np.ones(len(labels), bool))
     with pytest.raises(ValueError, match="keep is a share"):
         fit_vetter(features, labels, keep=1.5)
+    with pytest.raises(ValueError, match=r"must be \(N, 5\)"):
+        fit_vetter(features[:, :4], labels)
     corrupt = tmp_path / "broken.json"
     corrupt.write_text("{not json")
     with pytest.raises(InputError, match="broken.json: not a detection vetter"):
         Vetter.load(corrupt)
     fit_vetter(features, labels).save(tmp_path / "ok.json")
-    good = (tmp_path / "ok.json").read_text()
-    broken = {"features": good.replace('"point_peak_24um"', '"something_else"'), "number": "5",
-              "missing": good.replace('"threshold"', '"limit"'), "short": good.replace('"mean": [', '"mean": [1, '),
-              "flat": good.replace('"scale": [', '"scale": [0, ').replace('"mean": [', '"mean": [0, ').replace(
-                  '"coef": [', '"coef": [0, '), "text": good.replace('"intercept": ', '"intercept": "a", "was": ')}
-    for name, text in broken.items():
-        (tmp_path / f"{name}.json").write_text(text)
-        with pytest.raises(InputError, match=f"{name}.json: not a detection vetter"):
+    good = json.loads((tmp_path / "ok.json").read_text())
+    broken = {"features": ({"features": [*FEATURES[:-1], "something_else"]}, "features are not this version's"),
+              "missing": ({"threshold": None}, "threshold"), "short": ({"mean": good["mean"][:-1]}, "need 5 values"),
+              "flat": ({"scale": [0.0] + good["scale"][1:]}, "scales positive"),
+              "infinite": ({"intercept": float("inf")}, "finite"), "range": ({"threshold": 1.5}, r"in \[0, 1\]"),
+              "text": ({"intercept": "a"}, "expected a number"), "string": ({"mean": "12345"}, "expected a list"),
+              "bool": ({"threshold": True}, "expected a number")}
+    for name, (change, reason) in broken.items():
+        values = {k: v for k, v in {**good, **change}.items() if v is not None}  # None: the key left out
+        (tmp_path / f"{name}.json").write_text(json.dumps(values))
+        with pytest.raises(InputError, match=f"{name}.json: not a detection vetter: .*{reason}"):
             Vetter.load(tmp_path / f"{name}.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="list.json: not a detection vetter: it holds no object"):
+        Vetter.load(tmp_path / "list.json")
     with pytest.raises(InputError, match="absent.json: not a detection vetter"):
         Vetter.load(tmp_path / "absent.json")
+
+
+def test_thresholds_by_recall_keep_the_fewest_bubbles_that_make_the_share():
+    probability = np.linspace(0.0, 1.0, 201)
+    labels = np.zeros(201, bool)
+    labels[101:] = True  # 100 bubbles, probabilities 0.505 ... 1.0
+    bubbles = np.sort(probability[labels])[::-1]
+    assert choose_threshold(probability, labels, keep=1.0) == bubbles[-1]
+    assert choose_threshold(probability, labels, keep=0.55) == bubbles[54]  # 55 exactly, though 0.55 * 100 > 55
+    assert choose_threshold(probability, labels, keep=0.554) == bubbles[55]  # 55.4: 56 bubbles
+    assert choose_threshold(probability, labels, keep=0.001) == bubbles[0]
+    # By F2 on perfectly separated detections: the lowest bubble's probability.
+    assert choose_threshold(probability, labels) == bubbles[-1]
+    with pytest.raises(ValueError, match="some detections that are bubbles"):
+        choose_threshold(probability, np.zeros(201, bool))
 
 
 def test_strict_matches_are_one_to_one_best_score_first():

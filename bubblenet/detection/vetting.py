@@ -18,7 +18,8 @@ band, with the band's high-pass image (the band minus its running median over
 Both are ratios of differences of one band's pixels, so a band's gain and
 offset leave them unchanged (not a non-linear display stretch). A logistic
 regression (`Vetter`, fitted by `fit_vetter` on detections of synthetic
-skies labelled by their truth) combines them with the network's own score.
+skies labelled by their truth, its threshold by `choose_threshold`)
+combines them with the network's own score.
 scikit-learn fits it; only its few coefficients are kept, so a vetter is
 a small JSON file.
 """
@@ -31,7 +32,7 @@ import os
 
 import numpy as np
 
-__all__ = ["Vetter", "detection_features", "fit_vetter", "FEATURES", "HIGHPASS_ARCSEC", "INNER", "BODY",
+__all__ = ["Vetter", "detection_features", "fit_vetter", "choose_threshold", "FEATURES", "HIGHPASS_ARCSEC", "INNER", "BODY",
            "BACKGROUND", "OUTER"]
 
 #: Running-median size of the high-pass image, arcsec: wider than the MIPS 24 µm PSF (6″ FWHM) by a factor
@@ -174,8 +175,8 @@ class Vetter:
                 raise ValueError("it holds no object")
             if tuple(values.get("features", ())) != FEATURES:
                 raise ValueError(f"its features are not this version's ({', '.join(FEATURES)})")
-            vectors = {k: tuple(float(v) for v in values[k]) for k in ("mean", "scale", "coef")}
-            numbers = {k: float(values[k]) for k in ("intercept", "threshold")}
+            vectors = {k: tuple(_number(v) for v in _sequence(values[k])) for k in ("mean", "scale", "coef")}
+            numbers = {k: _number(values[k]) for k in ("intercept", "threshold")}
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise InputError(f"not a detection vetter: {err}", path) from None
         if any(len(v) != len(FEATURES) for v in vectors.values()):
@@ -187,9 +188,69 @@ class Vetter:
         return cls(**vectors, **numbers)
 
 
+def _sequence(value) -> list:
+    """`value` if it is a JSON array; else TypeError."""
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of numbers, got {type(value).__name__}")
+    return value
+
+
+def _number(value) -> float:
+    """`value` as a float if it is a JSON number (not a bool or a string); else TypeError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def choose_threshold(probability: np.ndarray, labels: np.ndarray, *, beta: float = 2.0,
+                     keep: float | None = None) -> float:
+    """The threshold on a vetter's `probability` for labelled detections: the best F-beta, or by recall.
+
+    Parameters
+    ----------
+    probability : numpy.ndarray
+        ``(N,)`` `Vetter.probability` of the detections.
+    labels : numpy.ndarray
+        ``(N,)`` bool: which detections are bubbles (some must be).
+    beta : float
+        Without `keep`, the threshold maximises F-beta of these detections (2: recall weighs as the
+        detector's validation weighs it); of equal F-betas, the lowest threshold.
+    keep : float, optional
+        Instead, the highest threshold that keeps this share (0-1] of the bubbles among them.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        When `keep` is not in (0, 1] or no detection is a bubble.
+    """
+    from bubblenet.evaluation.metrics import f_beta
+
+    probability, labels = np.asarray(probability, float), np.asarray(labels, bool)
+    if not labels.any():
+        raise ValueError("a threshold needs some detections that are bubbles")
+    if keep is not None:
+        if not 0 < keep <= 1:
+            raise ValueError(f"keep is a share of the bubbles in (0, 1], got {keep!r}")
+        ranked = np.sort(probability[labels])[::-1]
+        # The fewest bubbles that make up `keep` of them; the 1e-9 absorbs float error in keep * n (0.55 * 100).
+        return float(ranked[int(np.ceil(keep * len(ranked) - 1e-9)) - 1])
+    best, best_f = 0.5, -1.0
+    for threshold in np.unique(probability):  # ascending: a tie keeps the lower threshold
+        kept = probability >= threshold
+        tp = int((kept & labels).sum())
+        f = f_beta(tp / kept.sum(), tp / labels.sum(), beta)
+        if f > best_f:
+            best, best_f = float(threshold), f
+    return best
+
+
 def fit_vetter(features: np.ndarray, labels: np.ndarray, *, beta: float = 2.0, keep: float | None = None,
                c: float = 0.3) -> Vetter:
-    """Fit a `Vetter` to labelled detections and choose its threshold on them, by F-beta or by recall.
+    """Fit a `Vetter` to labelled detections, its threshold chosen on them (`choose_threshold`).
 
     Parameters
     ----------
@@ -197,11 +258,8 @@ def fit_vetter(features: np.ndarray, labels: np.ndarray, *, beta: float = 2.0, k
         ``(N, len(FEATURES))`` from `detection_features`.
     labels : numpy.ndarray
         ``(N,)`` bool: which detections are bubbles.
-    beta : float
-        Without `keep`, the threshold maximises F-beta of these detections (2: recall weighs as the
-        detector's validation weighs it); of equal F-betas, the lowest threshold.
-    keep : float, optional
-        Instead, the highest threshold that keeps this share (0-1] of the bubbles among them.
+    beta, keep : float
+        `choose_threshold`'s rule: the best F-beta, or the highest threshold keeping `keep` of the bubbles.
     c : float
         scikit-learn's ``C``, the inverse strength of the regression's L2 penalty (larger: weaker).
 
@@ -212,13 +270,14 @@ def fit_vetter(features: np.ndarray, labels: np.ndarray, *, beta: float = 2.0, k
     Raises
     ------
     ValueError
-        When `labels` hold one kind only, a feature has no finite value, or `keep` is not in (0, 1].
+        When `features` do not have a column per feature, `labels` hold one kind only, a feature has no
+        finite value, or `keep` is not in (0, 1].
     """
     from sklearn.linear_model import LogisticRegression
 
-    from bubblenet.evaluation.metrics import f_beta
-
     features, labels = np.asarray(features, float), np.asarray(labels, bool)
+    if features.ndim != 2 or features.shape[1] != len(FEATURES):
+        raise ValueError(f"features must be (N, {len(FEATURES)}): one column per FEATURES, got {features.shape}")
     if labels.all() or not labels.any():
         raise ValueError("a vetter needs detections of both kinds, bubbles and others")
     if not np.isfinite(features).any(axis=0).all():
@@ -232,15 +291,5 @@ def fit_vetter(features: np.ndarray, labels: np.ndarray, *, beta: float = 2.0, k
     model = LogisticRegression(C=c, max_iter=2000).fit(z, labels)
     vetter = Vetter(tuple(map(float, mean)), tuple(map(float, scale)), tuple(map(float, model.coef_[0])),
                     float(model.intercept_[0]), 0.5)
-    probability = vetter.probability(features)
-    if keep is not None:
-        ranked = np.sort(probability[labels])[::-1]
-        return dataclasses.replace(vetter, threshold=float(ranked[int(np.ceil(keep * len(ranked))) - 1]))
-    best, best_f = 0.5, -1.0
-    for threshold in np.unique(probability):  # ascending: a tie keeps the lower threshold
-        kept = probability >= threshold
-        tp = int((kept & labels).sum())
-        f = f_beta(tp / kept.sum(), tp / labels.sum(), beta)
-        if f > best_f:
-            best, best_f = float(threshold), f
-    return dataclasses.replace(vetter, threshold=best)
+    threshold = choose_threshold(vetter.probability(features), labels, beta=beta, keep=keep)
+    return dataclasses.replace(vetter, threshold=threshold)

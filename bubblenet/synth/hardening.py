@@ -57,7 +57,8 @@ below, and where each number comes from is said beside it.
   twin's 8 µm point sources 10-40 display levels above a 47″ running median
   (`bubblenet.synth.realism.point_source_census_8um`: 12,662, 6,275 and
   2,465 per deg² above 10, 20 and 40 levels; the twin 6,602-8,708,
-  2,668-3,191 and 1,449-1,616, seeds 0-2, JPEG) and no more above 80.
+  2,668-3,191 and 1,449-1,616, seeds 0-2, JPEG), and a third more above 80
+  (1,188 against 777-931).
   1e5 more per deg² of 5-150 mJy (`STARS_8UM_FLUX`: fainter ones do not
   reach 10 levels, brighter ones overshoot at 80) match that census, but
   that is twice the standard sky's own 8 µm star density, itself of
@@ -162,7 +163,7 @@ HARD = Hardening(compact_sources=1100.0, hii_blobs=0.0, hii_regions=1.0, saturat
 #: The added 8 µm stars' fluxes (`draw_stars_8um`): faintest and brightest (mJy), slope of dN/dS ∝ S^-slope.
 #: At 1e5 per deg² they bring the hardened JPEG twin's 8 µm point sources 10-40 levels above the local median
 #: (`bubblenet.synth.realism.point_source_census_8um`) to the real field's, which has about twice the twin's
-#: there and no more above 80; fainter ones do not show, brighter ones overshoot at 80.
+#: there and a third more above 80; fainter ones do not show, brighter ones overshoot at 80.
 STARS_8UM_FLUX = (5.0, 150.0, 1.8)
 
 #: How sharply the look turns from compact to ring about `Hardening.compact_bubbles` (`compact_share`).
@@ -301,8 +302,20 @@ def draw_compact_sources(region: Region, rng: np.random.Generator, density: floa
 
 
 def draw_stars_8um(region: Region, rng: np.random.Generator, density: float) -> Table:
-    """`density` more 8 µm stars per deg² of a region, uniform on the sky, with fluxes of `STARS_8UM_FLUX`'s law:
-    a ``glon``, ``glat``, ``flux_mjy`` table."""
+    """More 8 µm stars of a region (`Hardening.stars_8um`), uniform on the sky.
+
+    Parameters
+    ----------
+    region : Region
+    rng : numpy.random.Generator
+    density : float
+        Stars per deg².
+
+    Returns
+    -------
+    astropy.table.Table
+        ``glon``, ``glat`` and ``flux_mjy`` (`STARS_8UM_FLUX`'s power law), in the population's format.
+    """
     from bubblenet.synth.population import power_law
 
     n = rng.poisson(density * region.area_deg2)
