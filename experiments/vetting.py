@@ -10,7 +10,7 @@ of the real field's bubbles and measures it on the real one:
   planes' display stretch, JPEG-compressed as the MWP composites were) of
   `TRAIN_CENTRES`, twelve fields of the real field's size and grid elsewhere
   in the plane (none within 1.5° of it), sky seed ``100 + k`` for vetter
-  seed ``k``; the shipped detector searches each down to `FLOOR`, and each
+  seed ``k`` (six by default); the shipped detector searches each down to `FLOOR`, and each
   detection is labelled by the strict rule's one-to-one match against the
   survey's truth (every shell drawn, catalogued or not); the threshold on
   the vetter's probability is the one with the best F2 on those detections,
@@ -37,7 +37,7 @@ With ``--stars-8um N`` every twin, for training and measuring, also draws
 `N` more 8 µm stars per deg² (`bubblenet.synth.hardening.Hardening.stars_8um`,
 a probe: 1e5 matches the real field's census of 8 µm point sources).
 
-    python experiments/vetting.py [--vetter-seeds 0 1 2] [--twin-seeds 0 1 2] [--stars-8um N] [--save DIR]
+    python experiments/vetting.py [--vetter-seeds 0 1 2 3 4 5] [--twin-seeds 0 1 2] [--stars-8um N] [--save DIR]
                                   [--preview PNG]
 """
 
@@ -205,7 +205,7 @@ def spread(values: list[dict]) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vetter-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--vetter-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--twin-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--stars-8um", type=float, default=0.0, metavar="N",
                         help="more 8 um stars per deg2 in every twin (Hardening.stars_8um; default none)")
