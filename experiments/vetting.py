@@ -10,22 +10,25 @@ of the real field's bubbles and measures it on the real one:
   planes' display stretch, JPEG-compressed as the MWP composites were) of
   `TRAIN_CENTRES`, twelve fields of the real field's size and grid elsewhere
   in the plane (none within 1.5° of it), sky seed ``100 + k`` for vetter
-  seed ``k`` (six by default); the shipped detector searches each down to `FLOOR`, and each
-  detection is labelled by the strict rule's one-to-one match against the
-  survey's truth (every shell drawn, catalogued or not); the threshold on
-  the vetter's probability is the one with the best F2 on those detections,
-  and again the highest that keeps `KEEP` of their bubbles;
+  seed ``k`` (six by default); the shipped detector searches each down to
+  `FLOOR`, and each detection is labelled by the strict rule's one-to-one
+  match against the survey's truth (every shell drawn, catalogued or not);
+  the threshold on the vetter's probability is the one with the best F2 on
+  those detections, and again the highest that keeps `KEEP` of their
+  bubbles;
 * **measured**: the real MWP field at l = 41.3° (registered, as
   `benchmarks/bench_transfer.py` scores it) and its hardened JPEG twins of
   seeds 0-2, searched down to `FLOOR` once, each vetter keeping what it
-  passes; scored one-to-one against every DR2 bubble (`bubblenet.score_field`),
-  beside the shipped detector alone at its threshold and at `FLOOR`.
+  passes; scored one-to-one (`bubblenet.score_field`) against every bubble
+  of the field's catalogue, MWP DR2 for the real field and the twin's own
+  DR2-like catalogue for a twin (uncatalogued shells count as unmatched on
+  both), beside the shipped detector alone at its threshold and at `FLOOR`.
 
-Prints one JSON line: per vetter seed its coefficients, thresholds and the
-scores of each field at both thresholds, and its operating curve on the
-real field (for each number of clear bubbles found, the fewest unmatched
-detections per deg² with which the vetter's probability finds it; the
-shipped detector's score alone beside it); per threshold rule the mean and
+Prints one JSON line: per vetter seed the number of training detections
+and bubbles, its coefficients, both thresholds and the scores of each field
+at each, and its operating curve on the real field (`operating_curve`; the
+shipped detector's score alone beside it) with the most clear bubbles it
+finds within 15 unmatched detections per deg²; per threshold rule the mean and
 standard deviation over vetter seeds, and whether each vetter meets issue
 #15's real-field target (at least 5 of the 6 clear bubbles with at most 15
 unmatched detections per deg²); the quartiles of each feature for bubbles
@@ -36,6 +39,11 @@ detections (ROC AUC, `SUBSETS`).
 With ``--stars-8um N`` every twin, for training and measuring, also draws
 `N` more 8 µm stars per deg² (`bubblenet.synth.hardening.Hardening.stars_8um`,
 a probe: 1e5 matches the real field's census of 8 µm point sources).
+
+``--save DIR`` writes each vetter seed's two vetters there
+(`bubblenet.detection.vetting.Vetter.save`); ``--preview PNG`` draws the
+real field's detections that the first vetter keeps and drops at the
+threshold keeping `KEEP`.
 
     python experiments/vetting.py [--vetter-seeds 0 1 2 3 4 5] [--twin-seeds 0 1 2] [--stars-8um N] [--save DIR]
                                   [--preview PNG]
@@ -110,13 +118,18 @@ def field_scores(table, keep, i8: Path, catalogue, select) -> dict:
 
 
 def operating_curve(table, probability, i8: Path, catalogue, select) -> list[dict]:
-    """For each number of clear bubbles found, the fewest unmatched detections per deg² that find it: the
-    scores of the detections kept at the highest threshold on `probability` that finds that many."""
-    curve = {}
+    """For each number of clear bubbles, the fewest unmatched detections per deg² with which some threshold on
+    `probability` finds at least that many: the scores at that threshold.
+
+    One-to-one matching can move a match from one detection to another as the threshold falls, so the
+    unmatched count is not monotonic in the threshold; every threshold is scored."""
+    rows = []
     for threshold in np.unique(probability)[::-1]:
         scores = field_scores(table, probability >= threshold, i8, catalogue, select)
-        curve.setdefault(scores["clear_found"], {"threshold": float(threshold), **scores})
-    return [curve[k] for k in sorted(curve)]
+        rows.append({"threshold": float(threshold), **scores})
+    most = max((row["clear_found"] for row in rows), default=0)
+    return [min((row for row in rows if row["clear_found"] >= k),
+                key=lambda row: (row["unmatched_per_deg2"], -row["threshold"])) for k in range(most + 1)]
 
 
 def best_within_target(curve: list[dict], unmatched_per_deg2: float = 15.0) -> int:
@@ -168,19 +181,26 @@ def feature_summary(features: np.ndarray, labels: np.ndarray) -> dict:
 
 def subset_aucs(training: dict, real_features: np.ndarray, real_labels: np.ndarray) -> dict:
     """ROC AUC of the vetter's regression on each of `SUBSETS`: across the training twins (fitted on all
-    vetter seeds but one, scored on that one: mean and sd) and on the real field (fitted on all of them)."""
+    vetter seeds but one, scored on that one: mean and sd) and on the real field (fitted on all of them).
+
+    Each fit is `bubblenet.detection.vetting.fit_vetter`'s: features standardised by their training mean
+    and sd, a missing measure taken as the mean, the same L2 penalty."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from bubblenet.detection.vetting import FEATURES
 
     def auc(fit_on: list, x, y, columns) -> float:
-        fx = np.nan_to_num(np.vstack([training[k][0] for k in fit_on])[:, columns])
+        fx = np.vstack([training[k][0] for k in fit_on])[:, columns]
         fy = np.concatenate([training[k][1] for k in fit_on])
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=2000)).fit(fx, fy)
-        return float(roc_auc_score(y, model.predict_proba(np.nan_to_num(x[:, columns]))[:, 1]))
+        mean, scale = np.nanmean(fx, axis=0), np.nanstd(fx, axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+
+        def standardised(values):
+            return np.nan_to_num((values - mean) / scale, nan=0.0)
+
+        model = LogisticRegression(C=0.3, max_iter=2000).fit(standardised(fx), fy)
+        return float(roc_auc_score(y, model.predict_proba(standardised(x[:, columns]))[:, 1]))
 
     out = {}
     for name, subset in SUBSETS.items():
