@@ -76,21 +76,21 @@ MEASURES = ("dr2_found", "dr2_recall", "clear_found", "unmatched_per_deg2")
 
 def detections(detector, i8: Path, m24: Path):
     """The detector's detections down to `FLOOR` with their `bubblenet.detection.vetting` features."""
+    import astropy.units as u
     from astropy.coordinates import SkyCoord
-    from astropy.io import fits
-    from astropy.wcs import WCS
 
     import bubblenet
     import bubblenet.api
     from bubblenet.detection.vetting import detection_features
+    from bubblenet.sky.mosaics import open_image
 
     table = bubblenet.api._detection_table(bubblenet.find_bubbles(i8, m24, detector=detector, threshold=FLOOR))
-    wcs = WCS(fits.getheader(i8)).celestial
-    pixel_arcsec = float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))) * 3600
-    x, y = wcs.world_to_pixel(SkyCoord(np.asarray(table["glon"], float), np.asarray(table["glat"], float),
-                                       unit="deg", frame="galactic"))
+    plane8, plane24 = open_image(i8), open_image(m24)
+    pixel_arcsec = float(plane8.pixel_scale.to_value(u.arcsec))
+    x, y = plane8.wcs.world_to_pixel(SkyCoord(np.asarray(table["glon"], float), np.asarray(table["glat"], float),
+                                              unit="deg", frame="galactic"))
     radius_px = np.asarray(table["radius_arcmin"], float) * 60 / pixel_arcsec
-    features = detection_features(fits.getdata(i8), fits.getdata(m24), x, y, radius_px, table["score"],
+    features = detection_features(plane8.read(), plane24.read(), x, y, radius_px, table["score"],
                                   pixel_arcsec=pixel_arcsec)
     return table, features
 
@@ -183,31 +183,26 @@ def subset_aucs(training: dict, real_features: np.ndarray, real_labels: np.ndarr
     """ROC AUC of the vetter's regression on each of `SUBSETS`: across the training twins (fitted on all
     vetter seeds but one, scored on that one: mean and sd) and on the real field (fitted on all of them).
 
-    Each fit is `bubblenet.detection.vetting.fit_vetter`'s: features standardised by their training mean
-    and sd, a missing measure taken as the mean, the same L2 penalty."""
-    from sklearn.linear_model import LogisticRegression
+    Each fit is `bubblenet.detection.vetting.fit_vetter` with the features outside the subset set to 0 in
+    training and scoring alike: a constant column standardises to 0, so its coefficient carries nothing."""
     from sklearn.metrics import roc_auc_score
 
-    from bubblenet.detection.vetting import FEATURES
+    from bubblenet.detection.vetting import FEATURES, fit_vetter
 
-    def auc(fit_on: list, x, y, columns) -> float:
-        fx = np.vstack([training[k][0] for k in fit_on])[:, columns]
-        fy = np.concatenate([training[k][1] for k in fit_on])
-        mean, scale = np.nanmean(fx, axis=0), np.nanstd(fx, axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
+    def auc(fit_on: list, x, y, outside) -> float:
+        def only(features):
+            return np.where(outside, 0.0, features)
 
-        def standardised(values):
-            return np.nan_to_num((values - mean) / scale, nan=0.0)
-
-        model = LogisticRegression(C=0.3, max_iter=2000).fit(standardised(fx), fy)
-        return float(roc_auc_score(y, model.predict_proba(standardised(x[:, columns]))[:, 1]))
+        vetter = fit_vetter(only(np.vstack([training[k][0] for k in fit_on])),
+                            np.concatenate([training[k][1] for k in fit_on]))
+        return float(roc_auc_score(y, vetter.probability(only(x))))
 
     out = {}
     for name, subset in SUBSETS.items():
-        columns = [FEATURES.index(f) for f in (subset or FEATURES)]
-        held = [auc([k for k in training if k != seed], *training[seed], columns) for seed in training]
+        outside = np.array([subset is not None and f not in subset for f in FEATURES])
+        held = [auc([k for k in training if k != seed], *training[seed], outside) for seed in training]
         out[name] = {"twins_cv": spread_of(held) if len(training) > 1 else None,
-                     "real": auc(list(training), real_features, real_labels, columns)}
+                     "real": auc(list(training), real_features, real_labels, outside)}
     return out
 
 
@@ -217,10 +212,8 @@ def spread_of(values: list[float]) -> dict:
 
 
 def spread(values: list[dict]) -> dict:
-    """Mean and standard deviation (ddof 1) of each measure."""
-    return {k: {"mean": float(np.mean([v[k] for v in values])),
-                "sd": float(np.std([v[k] for v in values], ddof=1)) if len(values) > 1 else 0.0}
-            for k in MEASURES}
+    """`spread_of` each measure."""
+    return {k: spread_of([v[k] for v in values]) for k in MEASURES}
 
 
 def main(argv=None) -> None:

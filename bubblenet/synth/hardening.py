@@ -62,8 +62,9 @@ below, and where each number comes from is said beside it.
   1e5 more per deg² of 5-150 mJy (`STARS_8UM_FLUX`: fainter ones do not
   reach 10 levels, brighter ones overshoot at 80) match that census, but
   that is twice the standard sky's own 8 µm star density, itself of
-  GLIMPSE's order, so the real field's extra peaks are more likely compact
-  nebular knots than stars, and `HARD` does not draw them as stars.
+  GLIMPSE's order, so the real field's extra peaks are presumably compact
+  nebular knots rather than stars (not measured), and `HARD` does not draw
+  them as stars.
 """
 
 from __future__ import annotations
